@@ -1,0 +1,117 @@
+// SplitMLA GPU decode: can_implement -> make_plan (workspace size) -> enqueue_plan + enqueue_run.
+//
+// make_plan is a pure host function of the static DecodeConfig. enqueue_plan launches the device
+// planner (reads seq_lens on the GPU and writes the split schedule into the workspace);
+// enqueue_run launches part1 and part2. Neither allocates, synchronizes, nor reads device memory
+// on the host, so both can be captured together in one CUDA graph and replayed while the contents
+// of seq_lens and block_table change (within the planned bounds).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "splitmla/status.hpp"
+#include "splitmla/types.hpp"
+
+namespace splitmla {
+
+// Everything a run needs that does not depend on device data. Plain data; copy freely.
+struct Plan {
+  DecodeConfig config{};
+  int32_t device = -1;
+  int32_t num_sms = 0;
+  int32_t heads_per_cta = 0;     // 16, 32 or 64 query heads per part1 CTA
+  int32_t head_blocks = 0;       // ceil(num_heads / heads_per_cta)
+  int32_t work_ctas = 0;         // part1 grid = work_ctas * head_blocks
+  int32_t pieces_bound = 0;      // most (request, split) pieces a run can produce
+  int32_t slots_bound = 0;       // most partial-output slots (pieces of multi-split requests)
+  int32_t multi_bound = 0;       // most requests that need part2
+  int32_t max_splits = 0;        // most splits one request can get
+  // Workspace carve-up: byte offsets, each 256-byte aligned.
+  size_t off_header = 0, off_pieces = 0, off_cta_begin = 0, off_multi = 0, off_req_error = 0,
+         off_part_lse = 0, off_part_out = 0;
+  size_t workspace_bytes = 0;
+};
+
+// Host validation of the static configuration (no device access beyond properties).
+Status can_implement(const DecodeConfig& config);
+// Host validation of one call's arguments against a plan: shapes, strides, alignment, dtypes.
+Status can_implement(const Plan& plan, const DecodeArgs& args);
+
+// Bytes of workspace the configuration needs (same code as make_plan's carve-up).
+Status workspace_size(const DecodeConfig& config, size_t* bytes);
+
+// Decides grid sizes and the workspace layout from the static configuration.
+Status make_plan(const DecodeConfig& config, Plan* plan);
+
+// Device planner: one small kernel on `stream` that reads seq_lens and writes the split schedule.
+Status enqueue_plan(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                    cudaStream_t stream);
+// part1 (+ part2 where a request has more than one split) on `stream`.
+Status enqueue_run(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                   cudaStream_t stream);
+// enqueue_plan followed by enqueue_run.
+Status decode(const Plan& plan, const DecodeArgs& args, const Workspace& ws, cudaStream_t stream);
+
+// Reads the error word and the per-request flags that the last run recorded (a host call:
+// it synchronizes `stream`; never call it inside a captured region).
+struct ErrorReport {
+  uint32_t any = 0;                     // OR of every request's flags
+  std::vector<uint32_t> request_flags;  // [batch] ErrorBits per request
+  std::vector<int32_t> bad_requests() const;
+};
+Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
+                   ErrorReport* report);
+
+// What the device planner decided for one request (test and study aid; host call, syncs).
+struct ScheduleInfo {
+  int32_t num_pieces = 0;
+  int32_t num_multi = 0;
+  std::vector<int32_t> splits_per_request;  // [batch]
+};
+Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
+                     ScheduleInfo* info);
+
+// Reusable scratch owned by the caller: create one per model or per stream and scope it.
+// It never lives in a global; two pools never share memory. Growth is an explicit host call
+// (reserve), refused while `stream` is being captured; runs only borrow what is reserved.
+class ScratchPool {
+ public:
+  ScratchPool() = default;
+  ~ScratchPool();
+  ScratchPool(const ScratchPool&) = delete;
+  ScratchPool& operator=(const ScratchPool&) = delete;
+  ScratchPool(ScratchPool&& other) noexcept;
+  ScratchPool& operator=(ScratchPool&& other) noexcept;
+
+  // Binds the pool to a device (-1: current). No allocation yet.
+  Status init(int32_t device = -1);
+  // Grows the buffer to at least `bytes` (never shrinks). Host call, outside capture.
+  Status reserve(size_t bytes, cudaStream_t capture_check_stream = nullptr);
+  // Grows to fit `plan`, then hands out the workspace for it.
+  Status reserve_for(const Plan& plan, cudaStream_t capture_check_stream = nullptr);
+  // The workspace for `plan`, without allocating: kWorkspaceTooSmall or kDeviceMismatch if unfit.
+  Status workspace_for(const Plan& plan, Workspace* ws) const;
+  // Frees the buffer.
+  void release();
+
+  int32_t device() const { return device_; }
+  size_t capacity() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  int32_t device_ = -1;
+};
+
+// Runs plan + part1 + part2 with the pool's workspace (the pool must already fit the plan).
+Status decode(const Plan& plan, const DecodeArgs& args, const ScratchPool& pool,
+              cudaStream_t stream);
+
+// Number of CUDA devices visible (0 when none or when the driver is missing); never fails.
+int device_count() noexcept;
+
+}  // namespace splitmla

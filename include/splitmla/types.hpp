@@ -1,0 +1,93 @@
+// SplitMLA host-facing types: dtypes, the split policy, the static decode configuration and the
+// per-call argument views. Semantics: ../shared/CONTRACT.md (section 1).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace splitmla {
+
+inline constexpr int kHeadDimQK = 576;   // 512 latent + 64 rope
+inline constexpr int kHeadDimV = 512;    // the value is the first 512 elements of each KV row
+inline constexpr int kMaxHeads = 128;
+inline constexpr int kMaxPageSize = 128;
+inline constexpr int kMaxBatch = 65536;
+inline constexpr int kMaxForcedSplits = 1024;
+
+enum class DType : int32_t { kBFloat16 = 0, kFloat16 = 1 };
+
+// "bfloat16" / "float16" (the fixture format's spelling); "unknown" otherwise.
+const char* dtype_name(DType d) noexcept;
+
+enum class SplitPolicyKind : int32_t {
+  kAuto = 0,    // device planner balances tokens over one wave of CTAs (README: "Split policies")
+  kForced = 1,  // every request is cut into `value` equal ranges of ceil(n / value) positions
+  kChunk = 2,   // every request is cut into ranges of `value` tokens (batch invariant)
+};
+
+struct SplitPolicy {
+  SplitPolicyKind kind = SplitPolicyKind::kAuto;
+  int32_t value = 0;  // forced: split count 1..kMaxForcedSplits; chunk: tokens >= 1; auto: ignored
+
+  static constexpr SplitPolicy automatic() { return {SplitPolicyKind::kAuto, 0}; }
+  static constexpr SplitPolicy forced(int32_t splits) { return {SplitPolicyKind::kForced, splits}; }
+  static constexpr SplitPolicy chunk(int32_t tokens) { return {SplitPolicyKind::kChunk, tokens}; }
+};
+
+// Static quantities of a decode: they bound the grid and the workspace, so one plan and one
+// workspace serve every step (and every CUDA-graph replay) whose data stays within them.
+struct DecodeConfig {
+  DType dtype = DType::kBFloat16;
+  int32_t num_heads = 0;          // 1..128
+  int32_t q_len = 1;              // only 1 is supported for now
+  int32_t page_size = 0;          // power of two, 1..128
+  int32_t max_batch = 0;          // 1..65536: largest batch any run of this plan will see
+  int32_t max_pages_per_seq = 0;  // widest block table; max_seq_len = max_pages_per_seq * page_size
+  SplitPolicy policy{};
+  int32_t device = -1;            // CUDA device ordinal; -1: the current device at plan time
+  int32_t num_sms = 0;            // 0: read from the device; > 0: override (studies, CPU tests)
+};
+
+// One decode call's tensors. Every pointer is device memory; strides are in elements.
+// The last dimension of q, kv_cache and out is contiguous.
+struct DecodeArgs {
+  int32_t batch = 0;              // 1..config.max_batch
+  int32_t num_pages = 0;          // pages in kv_cache: valid page ids are 0..num_pages-1
+  int32_t max_pages_per_seq = 0;  // block table width (<= config.max_pages_per_seq)
+  float softmax_scale = 0.f;      // finite, > 0
+
+  const void* q = nullptr;        // [batch, q_len, num_heads, 576], dtype
+  int64_t q_stride_batch = 0, q_stride_token = 0, q_stride_head = 0;
+
+  const void* kv_cache = nullptr; // [num_pages, page_size, 576], dtype; rows packed at 576
+  int64_t kv_stride_page = 0;
+
+  const int32_t* block_table = nullptr;  // [batch, max_pages_per_seq]
+  int64_t block_table_stride = 0;
+
+  const int32_t* seq_lens = nullptr;     // [batch], KV tokens per request (new token included)
+
+  void* out = nullptr;            // [batch, q_len, num_heads, 512], dtype
+  int64_t out_stride_batch = 0, out_stride_token = 0, out_stride_head = 0;
+
+  float* lse = nullptr;           // optional [batch, q_len, num_heads], natural log; nullptr: none
+  int64_t lse_stride_batch = 0, lse_stride_token = 0, lse_stride_head = 0;
+
+  // Fills the strides of densely packed tensors (the usual layout) from the extents.
+  void set_dense_strides(int32_t num_heads, int32_t q_len, int32_t page_size);
+};
+
+// A device buffer lent to a run: carved by the plan, never allocated by the run.
+struct Workspace {
+  void* data = nullptr;
+  size_t bytes = 0;
+  int32_t device = -1;
+};
+
+// Per-request error flags recorded on the device (bits of ErrorReport::request_flags).
+enum ErrorBits : uint32_t {
+  kErrBadPageId = 1u,   // a block-table entry of a visible position was outside [0, num_pages)
+  kErrBadSeqLen = 2u,   // seq_len negative or beyond max_pages_per_seq * page_size
+};
+
+}  // namespace splitmla

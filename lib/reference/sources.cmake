@@ -1,0 +1,1 @@
+target_sources(splitmla PRIVATE reference/halfconv.cpp reference/reference.cpp reference/compare.cpp)
