@@ -1,0 +1,16 @@
+# Sourced by the .ci scripts: repository root, build folder, job count, nvcc on PATH.
+SPLITMLA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-build}"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+export BUILD_DIR JOBS
+
+# nvcc may live outside PATH on a fresh machine (the toolkit's default is /usr/local/cuda).
+if ! command -v nvcc >/dev/null 2>&1; then
+  for splitmla_cuda_dir in "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda; do
+    if [[ -n "$splitmla_cuda_dir" && -x "$splitmla_cuda_dir/bin/nvcc" ]]; then
+      export PATH="$splitmla_cuda_dir/bin:$PATH"
+      break
+    fi
+  done
+  unset splitmla_cuda_dir
+fi

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SplitMLA main job: build, then
+#   with a GPU:    the split-count study (or the benchmark) and a replay of every committed
+#                  fixture on both the GPU kernels and the CPU reference;
+#   without a GPU: a replay of the committed fixtures on the CPU reference and, when the
+#                  exporter exists, the notebook export regenerated from the committed results.
+#
+#   bash .ci/main.sh            (BUILD_DIR, CMAKE_CUDA_ARCHITECTURES, JOBS as in setup.sh)
+#
+# Each step runs only when its program exists (the pieces land one by one); a step that exists
+# and fails makes the job fail, with the step named in the summary.
+set -uo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$SPLITMLA_ROOT"
+
+bash .ci/setup.sh || { rc=$?; echo "[main] setup failed (exit $rc)"; exit "$rc"; }
+
+ran=() failed=() absent=()
+step() {  # step <name> <command...>
+  local name="$1"; shift
+  echo "[main] >>> $name: $*"
+  if "$@"; then
+    ran+=("$name")
+  else
+    local rc=$?
+    echo "[main] !!! $name FAILED (exit $rc)"
+    failed+=("$name")
+  fi
+}
+
+shopt -s nullglob
+fixtures=(data/fixtures/*.h5)
+shopt -u nullglob
+fixture_tool="$BUILD_DIR/lib/tools/splitmla_fixture"
+
+replay() {  # replay <backend>
+  if [[ ! -x "$fixture_tool" ]]; then
+    absent+=("fixture replay ($fixture_tool not built)")
+  elif ((${#fixtures[@]} == 0)); then
+    absent+=("fixture replay (no data/fixtures/*.h5)")
+  else
+    step "replay fixtures ($1)" "$fixture_tool" replay --backend "$1" "${fixtures[@]}"
+  fi
+}
+
+if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+  echo "[main] CUDA device: $(nvidia-smi -L | head -n1)"
+  if [[ -x "$BUILD_DIR/experiments/splitmla_study" ]]; then
+    step "split-count study (--short)" "$BUILD_DIR/experiments/splitmla_study" --short
+  elif [[ -x "$BUILD_DIR/experiments/splitmla_bench" ]]; then
+    step "decode benchmark" "$BUILD_DIR/experiments/splitmla_bench"
+  else
+    absent+=("study/benchmark (no driver built in $BUILD_DIR/experiments)")
+  fi
+  replay both
+else
+  echo "No CUDA device: running the CPU parts only"
+  replay cpu
+  if [[ -f notebooks_export/export.sh ]]; then
+    step "notebook export from committed results" bash notebooks_export/export.sh
+  else
+    absent+=("notebook export (no notebooks_export/export.sh)")
+  fi
+fi
+
+echo "================================ summary ================================"
+for s in "${ran[@]+"${ran[@]}"}"; do echo "ok      : $s"; done
+for s in "${absent[@]+"${absent[@]}"}"; do echo "not run : $s"; done
+for s in "${failed[@]+"${failed[@]}"}"; do echo "FAILED  : $s"; done
+if ((${#failed[@]})); then
+  echo "result  : FAILED (${#failed[@]} step(s))"
+  exit 1
+fi
+echo "result  : ok (${#ran[@]} step(s) ran)"

@@ -1,0 +1,123 @@
+// Host types: dtype names use the fixture format's spelling, and set_dense_strides describes
+// densely packed row-major tensors (each element at a distinct offset, no gaps, 64-bit strides).
+#define BOOST_TEST_MODULE core_types
+#include <boost/test/included/unit_test.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "splitmla/types.hpp"
+
+using splitmla::DecodeArgs;
+using splitmla::DType;
+using splitmla::kHeadDimQK;
+using splitmla::kHeadDimV;
+
+BOOST_AUTO_TEST_SUITE(dtype)
+
+BOOST_AUTO_TEST_CASE(names_match_the_fixture_format) {
+  BOOST_TEST(std::string(splitmla::dtype_name(DType::kBFloat16)) == "bfloat16");
+  BOOST_TEST(std::string(splitmla::dtype_name(DType::kFloat16)) == "float16");
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_dtype_is_named_unknown) {
+  BOOST_TEST(std::string(splitmla::dtype_name(static_cast<DType>(7))) == "unknown");
+  BOOST_TEST(std::string(splitmla::dtype_name(static_cast<DType>(-1))) == "unknown");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(dense_strides)
+
+namespace {
+
+struct Shape {
+  int32_t batch, q_len, heads, page_size, num_pages, max_pages;
+};
+
+DecodeArgs dense(const Shape& s) {
+  DecodeArgs a;
+  a.batch = s.batch;
+  a.num_pages = s.num_pages;
+  a.max_pages_per_seq = s.max_pages;
+  a.set_dense_strides(s.heads, s.q_len, s.page_size);
+  return a;
+}
+
+// Walks every index of a 4-d tensor [n0, n1, n2, inner] (inner contiguous) through the strides
+// and checks that the offsets are exactly 0 .. n0*n1*n2*inner - 1 in row-major order.
+void check_packed(const char* what, int64_t n0, int64_t n1, int64_t n2, int64_t inner,
+                  int64_t s0, int64_t s1, int64_t s2) {
+  BOOST_TEST_CONTEXT(what) {
+    int64_t expected = 0;
+    bool ok = true;
+    for (int64_t i = 0; i < n0 && ok; ++i)
+      for (int64_t j = 0; j < n1 && ok; ++j)
+        for (int64_t k = 0; k < n2 && ok; ++k, expected += inner)
+          ok = (i * s0 + j * s1 + k * s2) == expected;
+    BOOST_TEST(ok, "offsets are not row-major packed");
+    BOOST_TEST(expected == n0 * n1 * n2 * inner);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(q_out_lse_kv_and_table_are_row_major_packed) {
+  const Shape shapes[] = {
+      {1, 1, 1, 1, 1, 1},   {3, 1, 3, 16, 9, 7},     {2, 1, 63, 64, 5, 2},
+      {4, 1, 127, 128, 3, 1}, {2, 3, 16, 32, 4, 4},  {5, 1, 128, 2, 11, 33},
+  };
+  for (const Shape& s : shapes) {
+    BOOST_TEST_CONTEXT("batch " << s.batch << " q_len " << s.q_len << " heads " << s.heads
+                                << " page " << s.page_size) {
+      const DecodeArgs a = dense(s);
+      check_packed("q", s.batch, s.q_len, s.heads, kHeadDimQK, a.q_stride_batch, a.q_stride_token,
+                   a.q_stride_head);
+      check_packed("out", s.batch, s.q_len, s.heads, kHeadDimV, a.out_stride_batch,
+                   a.out_stride_token, a.out_stride_head);
+      check_packed("lse", s.batch, s.q_len, s.heads, 1, a.lse_stride_batch, a.lse_stride_token,
+                   a.lse_stride_head);
+      // kv_cache [num_pages, page_size, 576]: rows packed at 576, pages back to back.
+      check_packed("kv_cache", s.num_pages, 1, s.page_size, kHeadDimQK, a.kv_stride_page, 0,
+                   kHeadDimQK);
+      // block_table [batch, max_pages_per_seq].
+      check_packed("block_table", s.batch, 1, 1, s.max_pages, a.block_table_stride, 0, 0);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(strides_do_not_overflow_32_bits) {
+  // 128 heads x 576 x q_len 40000 passes 2^31 elements per request: the stride must be 64-bit.
+  DecodeArgs a;
+  a.max_pages_per_seq = 4;
+  a.set_dense_strides(128, 40000, 128);
+  const int64_t expected = int64_t{40000} * 128 * kHeadDimQK;
+  BOOST_TEST(expected > int64_t{INT32_MAX});
+  BOOST_TEST(a.q_stride_batch == expected);
+  BOOST_TEST(a.out_stride_batch == int64_t{40000} * 128 * kHeadDimV);
+}
+
+BOOST_AUTO_TEST_CASE(only_strides_change) {
+  DecodeArgs a;
+  int32_t table[1] = {0}, lens[1] = {1};
+  float lse[1] = {0.f};
+  a.batch = 3;
+  a.num_pages = 8;
+  a.max_pages_per_seq = 5;
+  a.softmax_scale = 0.125f;
+  a.block_table = table;
+  a.seq_lens = lens;
+  a.lse = lse;
+  a.set_dense_strides(16, 1, 64);
+  BOOST_TEST(a.batch == 3);
+  BOOST_TEST(a.num_pages == 8);
+  BOOST_TEST(a.max_pages_per_seq == 5);
+  BOOST_TEST(a.softmax_scale == 0.125f);
+  BOOST_TEST(a.block_table == table);
+  BOOST_TEST(a.seq_lens == lens);
+  BOOST_TEST(a.lse == lse);
+  BOOST_TEST(a.q == nullptr);
+  BOOST_TEST(a.out == nullptr);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
