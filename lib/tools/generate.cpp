@@ -1,0 +1,191 @@
+// Fixture generator: seeded, adversarial, self-describing. Randomness comes from our own
+// splitmix64 stream and Box-Muller normals so the files are identical on every platform
+// (std::normal_distribution is not specified bit for bit).
+#include "tools/generate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "splitmla/reference.hpp"
+
+namespace splitmla::tools {
+namespace {
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in (0, 1): never 0, so log() below stays finite.
+  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
+  double normal() {
+    if (have_spare_) {
+      have_spare_ = false;
+      return spare_;
+    }
+    const double r = std::sqrt(-2.0 * std::log(uniform()));
+    const double a = 6.283185307179586 * uniform();
+    spare_ = r * std::sin(a);
+    have_spare_ = true;
+    return r * std::cos(a);
+  }
+  uint64_t below(uint64_t n) { return next() % n; }
+
+ private:
+  uint64_t state_;
+  double spare_ = 0.0;
+  bool have_spare_ = false;
+};
+
+uint64_t name_hash(const char* s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (; *s != '\0'; ++s) h = (h ^ static_cast<unsigned char>(*s)) * 1099511628211ull;
+  return h;
+}
+
+// Quiet NaNs with a few payloads and both signs: the decode must not read any of them.
+uint16_t poison_bits(DType d, uint64_t k) {
+  static const uint16_t bf16[] = {0x7FC0, 0xFFC0, 0x7FC1, 0x7FFF};
+  static const uint16_t fp16[] = {0x7E00, 0xFE00, 0x7E01, 0x7FFF};
+  return d == DType::kBFloat16 ? bf16[k % 4] : fp16[k % 4];
+}
+
+int32_t ceil_div(int32_t a, int32_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+double deepseek_softmax_scale() {
+  const double mscale = 0.1 * std::log(40.0) + 1.0;
+  return mscale * mscale / std::sqrt(192.0);
+}
+
+std::vector<CaseSpec> fixture_set(const std::string& set_name) {
+  if (set_name != "default") return {};
+  const DType bf = DType::kBFloat16, fp = DType::kFloat16;
+  return {
+      {"h1_p1_bf16", bf, 1, 1, {0, 1, 2, 3, 5, 17, 64}, 3, 0, 1.0,
+       "one head, one token per page: every position is its own page"},
+      {"h2_p2_bf16_s7", bf, 2, 2, {1, 2, 3, 0, 8}, 2, 7, 1.0,
+       "page size 2; 7 splits of rows with 1..8 positions leave most splits empty"},
+      {"h5_p4_fp16_s7", fp, 5, 4, {3, 4, 5, 0, 9, 1}, 2, 7, 1.0,
+       "page size 4, odd head count, lengths around the page boundary, empty splits"},
+      {"h3_p16_fp16_s7", fp, 3, 16, {15, 16, 17, 0, 31, 32, 33, 1, 6}, 1, 7, 1.0,
+       "3 heads; lengths one below, at and one above 1 and 2 pages of 16; empty splits"},
+      {"h16_p16_bf16_s7", bf, 16, 16, {1, 3, 6, 7, 8, 14, 50, 0}, 2, 7, 1.0,
+       "16 heads; 7 splits of ceil(n/7) positions with trailing empty splits"},
+      {"h32_p8_bf16", bf, 32, 8, {7, 8, 9, 0, 24, 300}, 1, 0, 1.0,
+       "32 heads, page size 8, page-boundary lengths and a 300-token row"},
+      {"h63_p64_bf16_s4", bf, 63, 64, {63, 64, 65, 0, 129}, 1, 4, 1.0,
+       "63 heads (not a multiple of 16), page size 64, boundary lengths, 4 splits"},
+      {"h127_p128_fp16", fp, 127, 128, {127, 129, 0, 256}, 0, 0, 1.0,
+       "127 heads, page size 128; the 256-token row fills its block-table row exactly"},
+      {"h128_p1_fp16", fp, 128, 1, {0, 1, 2, 37}, 2, 0, 1.0,
+       "128 heads with one token per page"},
+      {"h16_p128_fp16_s4", fp, 16, 128, {0, 127, 128, 129, 257, 3}, 1, 4, 1.0,
+       "page size 128, lengths around one and two pages, 4 splits"},
+      {"empty_h16_p16_bf16_s7", bf, 16, 16, {0, 0}, 2, 7, 1.0,
+       "every request empty: out = 0, lse = -inf everywhere; every page is NaN"},
+      {"h8_p16_bf16_peaked", bf, 8, 16, {1, 16, 200, 511}, 1, 0, 4.0,
+       "large q (sigma 4): sharply peaked softmax, tests the running max"},
+      {"h8_p16_fp16_peaked_s4", fp, 8, 16, {1, 16, 200, 511}, 1, 4, 4.0,
+       "large q in fp16 with 4 splits: merge of partials with very different lse"},
+      {"h16_p16_fp16_long_s4", fp, 16, 16, {1500, 17, 0}, 1, 4, 1.0,
+       "a 1500-token row next to short and empty ones, 4 splits"},
+      {"h128_p64_bf16_long", bf, 128, 64, {3000, 1, 200, 0}, 1, 0, 1.0,
+       "medium: a 3000-token row with 128 heads (DeepSeek's head count), page size 64"},
+  };
+}
+
+Status build_case(const CaseSpec& spec, uint64_t seed, Fixture* f) {
+  Rng rng(seed ^ name_hash(spec.name));
+  HostProblem p;
+  p.dtype = spec.dtype;
+  p.batch = static_cast<int32_t>(spec.seq_lens.size());
+  p.q_len = 1;
+  p.num_heads = spec.num_heads;
+  p.page_size = spec.page_size;
+  p.softmax_scale = deepseek_softmax_scale();
+  p.seq_lens = spec.seq_lens;
+  const int32_t ps = spec.page_size;
+
+  int32_t widest = 0, needed = 0;
+  for (int32_t n : spec.seq_lens) {
+    widest = std::max(widest, ceil_div(n, ps));
+    needed += ceil_div(n, ps);
+  }
+  p.max_pages_per_seq = std::max(1, widest + spec.extra_columns);
+  const int32_t spare = 2;  // pages nobody owns: all NaN
+  p.num_pages = needed + spare;
+
+  // Page ids: a random permutation; requests take the first `needed` ones in order.
+  std::vector<int32_t> perm(static_cast<size_t>(p.num_pages));
+  for (int32_t i = 0; i < p.num_pages; ++i) perm[size_t(i)] = i;
+  for (int32_t i = p.num_pages - 1; i > 0; --i)
+    std::swap(perm[size_t(i)], perm[size_t(rng.below(uint64_t(i) + 1))]);
+
+  // Everything starts poisoned; visible rows are overwritten below.
+  p.kv_cache.resize(size_t(p.num_pages) * ps * kHeadDimQK);
+  for (size_t i = 0; i < p.kv_cache.size(); ++i) p.kv_cache[i] = poison_bits(p.dtype, i / 7);
+
+  p.block_table.assign(size_t(p.batch) * p.max_pages_per_seq, 0);
+  int32_t next_page = 0;
+  uint64_t bad_k = 0;
+  for (int32_t b = 0; b < p.batch; ++b) {
+    const int32_t n = spec.seq_lens[size_t(b)];
+    const int32_t own = ceil_div(n, ps);
+    int32_t* row = &p.block_table[size_t(b) * p.max_pages_per_seq];
+    for (int32_t j = 0; j < own; ++j) {
+      const int32_t page = perm[size_t(next_page++)];
+      row[j] = page;
+      const int32_t visible_rows = std::min(ps, n - j * ps);
+      for (int32_t r = 0; r < visible_rows; ++r) {
+        uint16_t* kv = &p.kv_cache[(size_t(page) * ps + r) * kHeadDimQK];
+        for (int d = 0; d < kHeadDimQK; ++d)
+          kv[d] = float_to_half_bits(p.dtype, static_cast<float>(rng.normal()));
+      }
+    }
+    // Entries past the need: out of range high and low, extremes, and a valid but NaN page.
+    for (int32_t j = own; j < p.max_pages_per_seq; ++j) {
+      switch (bad_k++ % 6) {
+        case 0: row[j] = p.num_pages; break;
+        case 1: row[j] = -1; break;
+        case 2: row[j] = std::numeric_limits<int32_t>::max(); break;
+        case 3: row[j] = perm[size_t(needed)]; break;  // a spare page: in range, all NaN
+        case 4: row[j] = std::numeric_limits<int32_t>::min(); break;
+        default: row[j] = p.num_pages + 1000; break;
+      }
+    }
+  }
+
+  p.q.resize(size_t(p.batch) * p.q_len * p.num_heads * kHeadDimQK);
+  for (uint16_t& v : p.q)
+    v = float_to_half_bits(p.dtype, static_cast<float>(spec.q_sigma * rng.normal()));
+
+  Fixture out;
+  out.problem = std::move(p);
+  out.source = "cpu-reference";
+  out.has_seed = true;
+  out.seed = static_cast<int64_t>(seed);
+  char desc[512];
+  std::snprintf(desc, sizeof(desc),
+                "splitmla_fixture generate --seed %llu --set default, case %s: %s",
+                static_cast<unsigned long long>(seed), spec.name, spec.why);
+  out.description = desc;
+  Status s = reference_decode(out.problem, &out.reference);
+  if (s != Status::kSuccess) return s;
+  if (spec.num_splits > 0) {
+    out.has_splits = true;
+    s = reference_split_partials(out.problem, spec.num_splits, &out.splits);
+    if (s != Status::kSuccess) return s;
+  }
+  *f = std::move(out);
+  return Status::kSuccess;
+}
+
+}  // namespace splitmla::tools
