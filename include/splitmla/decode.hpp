@@ -56,6 +56,15 @@ Status enqueue_run(const Plan& plan, const DecodeArgs& args, const Workspace& ws
 // enqueue_plan followed by enqueue_run.
 Status decode(const Plan& plan, const DecodeArgs& args, const Workspace& ws, cudaStream_t stream);
 
+// The two stages separately (timing and studies): enqueue_plan must have run first.
+Status enqueue_part1(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                     cudaStream_t stream);
+Status enqueue_part2(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                     cudaStream_t stream);
+
+// Occupancy of the exact part1 kernel instance the plan launches (occupancy API), and its grid.
+Status part1_occupancy(const Plan& plan, int* blocks_per_sm, int* grid_ctas);
+
 // Reads the error word and the per-request flags that the last run recorded (a host call:
 // it synchronizes `stream`; never call it inside a captured region).
 struct ErrorReport {

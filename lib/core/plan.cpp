@@ -1,1 +1,266 @@
-// placeholder: being written
+// Host validation, plan (grid and workspace from static bounds) and the workspace carve-up.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include <cuda_runtime_api.h>
+
+#include "core/error.hpp"
+#include "kernels/params.hpp"
+#include "splitmla/decode.hpp"
+
+namespace splitmla {
+namespace {
+
+using detail::fail;
+
+bool is_pow2(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+
+constexpr size_t kAlign = 256;
+size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+
+// The one function that both sizes and carves the workspace: in counting mode it only advances
+// the offset; make_plan stores the offsets it returns.
+struct Carver {
+  size_t offset = 0;
+  size_t take(size_t bytes) {
+    size_t at = offset;
+    offset = align_up(offset + bytes);
+    return at;
+  }
+};
+
+Status carve(Plan* p) {
+  const size_t heads = static_cast<size_t>(p->config.num_heads);
+  const size_t slots = static_cast<size_t>(p->slots_bound);
+  // Overflow guard: slots * heads * 512 * 4 must fit comfortably in size_t.
+  if (slots > (std::numeric_limits<size_t>::max() / 8) / (heads * kHeadDimV * sizeof(float))) {
+    return fail(Status::kBadPolicy, "policy needs %zu partial slots, too many to address", slots);
+  }
+  Carver c;
+  p->off_header = c.take(sizeof(kernels::WsHeader));
+  p->off_pieces = c.take(sizeof(kernels::Piece) * static_cast<size_t>(p->pieces_bound));
+  p->off_cta_begin = c.take(sizeof(int32_t) * (static_cast<size_t>(p->work_ctas) + 1));
+  p->off_multi = c.take(sizeof(kernels::MultiEntry) * static_cast<size_t>(p->multi_bound));
+  p->off_req_error = c.take(sizeof(uint32_t) * static_cast<size_t>(p->config.max_batch));
+  p->off_part_lse = c.take(sizeof(float) * slots * heads);
+  p->off_part_out = c.take(sizeof(float) * slots * heads * kHeadDimV);
+  p->workspace_bytes = c.offset;
+  return Status::kSuccess;
+}
+
+}  // namespace
+
+Status can_implement(const DecodeConfig& c) {
+  if (c.dtype != DType::kBFloat16 && c.dtype != DType::kFloat16)
+    return fail(Status::kBadDType, "dtype = %d, must be kBFloat16 (0) or kFloat16 (1)",
+                static_cast<int>(c.dtype));
+  if (c.num_heads < 1 || c.num_heads > kMaxHeads)
+    return fail(Status::kBadNumHeads, "num_heads = %d, must be in 1..%d", c.num_heads, kMaxHeads);
+  if (c.q_len < 1) return fail(Status::kBadShape, "q_len = %d, must be >= 1", c.q_len);
+  if (c.q_len > 1)
+    return fail(Status::kNotSupported, "q_len = %d is not supported yet (only 1)", c.q_len);
+  if (!is_pow2(c.page_size) || c.page_size > kMaxPageSize)
+    return fail(Status::kBadPageSize, "page_size = %d, must be a power of two in 1..%d",
+                c.page_size, kMaxPageSize);
+  if (c.max_batch < 1 || c.max_batch > kMaxBatch)
+    return fail(Status::kBadBatch, "max_batch = %d, must be in 1..%d", c.max_batch, kMaxBatch);
+  if (c.max_pages_per_seq < 1)
+    return fail(Status::kBadShape, "max_pages_per_seq = %d, must be >= 1", c.max_pages_per_seq);
+  if (static_cast<int64_t>(c.max_pages_per_seq) * c.page_size > std::numeric_limits<int32_t>::max())
+    return fail(Status::kBadShape,
+                "max_pages_per_seq * page_size = %lld, must fit in int32 positions",
+                static_cast<long long>(c.max_pages_per_seq) * c.page_size);
+  switch (c.policy.kind) {
+    case SplitPolicyKind::kAuto: break;
+    case SplitPolicyKind::kForced:
+      if (c.policy.value < 1 || c.policy.value > kMaxForcedSplits)
+        return fail(Status::kBadPolicy, "policy.value = %d (forced splits), must be in 1..%d",
+                    c.policy.value, kMaxForcedSplits);
+      break;
+    case SplitPolicyKind::kChunk:
+      if (c.policy.value < 1)
+        return fail(Status::kBadPolicy, "policy.value = %d (chunk tokens), must be >= 1",
+                    c.policy.value);
+      break;
+    default:
+      return fail(Status::kBadPolicy, "policy.kind = %d, must be kAuto, kForced or kChunk",
+                  static_cast<int>(c.policy.kind));
+  }
+  if (c.device < -1) return fail(Status::kDeviceMismatch, "device = %d, must be >= -1", c.device);
+  if (c.num_sms < 0) return fail(Status::kBadShape, "num_sms = %d, must be >= 0", c.num_sms);
+  return Status::kSuccess;
+}
+
+int device_count() noexcept {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+Status make_plan(const DecodeConfig& config, Plan* plan) {
+  if (plan == nullptr) return fail(Status::kNullPointer, "plan = nullptr");
+  SPLITMLA_TRY(can_implement(config));
+  Plan p;
+  p.config = config;
+  p.device = config.device;
+  p.num_sms = config.num_sms;
+  const bool have_gpu = device_count() > 0;
+  if (p.device < 0 || p.num_sms == 0) {
+    if (!have_gpu) return fail(Status::kNoCudaDevice, "no CUDA device (cudaGetDeviceCount = 0)");
+    if (p.device < 0 && cudaGetDevice(&p.device) != cudaSuccess)
+      return fail(Status::kCudaError, "cudaGetDevice: %s", cudaGetErrorString(cudaGetLastError()));
+    if (p.num_sms == 0) {
+      cudaError_t e = cudaDeviceGetAttribute(&p.num_sms, cudaDevAttrMultiProcessorCount, p.device);
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        return fail(Status::kDeviceMismatch, "device = %d: %s", p.device, cudaGetErrorString(e));
+      }
+    }
+  }
+
+  const int h = config.num_heads;
+  p.heads_per_cta = h <= 16 ? 16 : (h <= 32 ? 32 : 64);
+  p.head_blocks = (h + p.heads_per_cta - 1) / p.heads_per_cta;
+  const int64_t max_batch = config.max_batch;
+  const int64_t max_seq = static_cast<int64_t>(config.max_pages_per_seq) * config.page_size;
+  int64_t work = 0, pieces = 0, slots = 0, multi = 0, max_splits = 0;
+  switch (config.policy.kind) {
+    case SplitPolicyKind::kAuto: {
+      // One wave: part1 holds one CTA per SM (its shared memory is ~200 KB).
+      work = std::max<int64_t>(1, p.num_sms / p.head_blocks);
+      pieces = max_batch + work;
+      slots = 2 * work;   // pieces of multi-piece requests: sum k <= 2 * sum (k - 1) <= 2 * work
+      multi = work;
+      max_splits = work;
+      break;
+    }
+    case SplitPolicyKind::kForced:
+    case SplitPolicyKind::kChunk: {
+      const int64_t k = config.policy.kind == SplitPolicyKind::kForced
+                            ? config.policy.value
+                            : std::max<int64_t>(1, (max_seq + config.policy.value - 1) /
+                                                       config.policy.value);
+      pieces = max_batch * k;
+      work = pieces;
+      slots = k >= 2 ? pieces : 0;
+      multi = k >= 2 ? max_batch : 0;
+      max_splits = k;
+      break;
+    }
+  }
+  if (work * p.head_blocks > std::numeric_limits<int32_t>::max() ||
+      pieces > std::numeric_limits<int32_t>::max() / 2)
+    return fail(Status::kBadPolicy,
+                "policy value = %d with max_batch = %d gives %lld pieces: grid too large",
+                config.policy.value, config.max_batch, static_cast<long long>(pieces));
+  p.work_ctas = static_cast<int32_t>(work);
+  p.pieces_bound = static_cast<int32_t>(pieces);
+  p.slots_bound = static_cast<int32_t>(slots);
+  p.multi_bound = static_cast<int32_t>(multi);
+  p.max_splits = static_cast<int32_t>(std::min<int64_t>(max_splits, INT32_MAX));
+  SPLITMLA_TRY(carve(&p));
+
+  if (have_gpu) {
+    int current = -1;
+    cudaGetDevice(&current);
+    if (current == p.device) {
+      cudaError_t e = kernels::prepare_part1(config.dtype, p.heads_per_cta);
+      if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
+        cudaGetLastError();
+        return fail(Status::kNotBuilt, "part1 for dtype %s, %d heads per CTA: %s",
+                    dtype_name(config.dtype), p.heads_per_cta, cudaGetErrorString(e));
+      }
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        return fail(Status::kCudaError, "preparing part1: %s", cudaGetErrorString(e));
+      }
+    }
+  }
+  *plan = p;
+  return Status::kSuccess;
+}
+
+Status workspace_size(const DecodeConfig& config, size_t* bytes) {
+  if (bytes == nullptr) return fail(Status::kNullPointer, "bytes = nullptr");
+  Plan p;
+  SPLITMLA_TRY(make_plan(config, &p));
+  *bytes = p.workspace_bytes;
+  return Status::kSuccess;
+}
+
+namespace {
+
+bool aligned(const void* ptr, size_t a) { return reinterpret_cast<uintptr_t>(ptr) % a == 0; }
+
+Status check_ptr(const void* ptr, const char* name, size_t align) {
+  if (ptr == nullptr) return fail(Status::kNullPointer, "%s = nullptr", name);
+  if (!aligned(ptr, align))
+    return fail(Status::kMisaligned, "%s = %p, must be %zu-byte aligned", name, ptr, align);
+  return Status::kSuccess;
+}
+
+Status check_stride(int64_t stride, int64_t min, bool used, const char* name, int64_t multiple) {
+  if (stride < 0) return fail(Status::kBadStride, "%s = %lld, must be >= 0", name,
+                              static_cast<long long>(stride));
+  if (used && stride < min)
+    return fail(Status::kBadStride, "%s = %lld, rows overlap (must be >= %lld)", name,
+                static_cast<long long>(stride), static_cast<long long>(min));
+  if (used && stride % multiple != 0)
+    return fail(Status::kMisaligned, "%s = %lld, must be a multiple of %lld elements", name,
+                static_cast<long long>(stride), static_cast<long long>(multiple));
+  return Status::kSuccess;
+}
+
+}  // namespace
+
+Status can_implement(const Plan& plan, const DecodeArgs& a) {
+  const DecodeConfig& c = plan.config;
+  SPLITMLA_TRY(can_implement(c));
+  if (plan.workspace_bytes == 0 || plan.work_ctas < 1)
+    return fail(Status::kBadShape, "plan is empty: call make_plan first");
+  if (a.batch < 1 || a.batch > c.max_batch)
+    return fail(Status::kBadBatch, "batch = %d, must be in 1..max_batch (%d)", a.batch,
+                c.max_batch);
+  if (a.num_pages < 1) return fail(Status::kBadShape, "num_pages = %d, must be >= 1", a.num_pages);
+  if (a.max_pages_per_seq < 1 || a.max_pages_per_seq > c.max_pages_per_seq)
+    return fail(Status::kBadShape, "max_pages_per_seq = %d, must be in 1..%d (planned)",
+                a.max_pages_per_seq, c.max_pages_per_seq);
+  if (!(a.softmax_scale > 0.f) || !std::isfinite(a.softmax_scale))
+    return fail(Status::kBadSoftmaxScale, "softmax_scale = %g, must be finite and > 0",
+                static_cast<double>(a.softmax_scale));
+  SPLITMLA_TRY(check_ptr(a.q, "q", 16));
+  SPLITMLA_TRY(check_ptr(a.kv_cache, "kv_cache", 16));
+  SPLITMLA_TRY(check_ptr(a.block_table, "block_table", 4));
+  SPLITMLA_TRY(check_ptr(a.seq_lens, "seq_lens", 4));
+  SPLITMLA_TRY(check_ptr(a.out, "out", 16));
+  if (a.lse != nullptr && !aligned(a.lse, 4))
+    return fail(Status::kMisaligned, "lse = %p, must be 4-byte aligned", static_cast<void*>(a.lse));
+
+  const int64_t h = c.num_heads;
+  const bool many_heads = h > 1, many_batch = a.batch > 1;
+  SPLITMLA_TRY(check_stride(a.q_stride_head, kHeadDimQK, many_heads, "q_stride_head", 8));
+  SPLITMLA_TRY(check_stride(a.q_stride_token, 0, false, "q_stride_token", 8));
+  SPLITMLA_TRY(check_stride(a.q_stride_batch, (h - 1) * a.q_stride_head + kHeadDimQK, many_batch,
+                            "q_stride_batch", 8));
+  SPLITMLA_TRY(check_stride(a.kv_stride_page, static_cast<int64_t>(c.page_size) * kHeadDimQK,
+                            a.num_pages > 1, "kv_stride_page", 8));
+  SPLITMLA_TRY(check_stride(a.block_table_stride, a.max_pages_per_seq, many_batch,
+                            "block_table_stride", 1));
+  SPLITMLA_TRY(check_stride(a.out_stride_head, kHeadDimV, many_heads, "out_stride_head", 8));
+  SPLITMLA_TRY(check_stride(a.out_stride_token, 0, false, "out_stride_token", 8));
+  SPLITMLA_TRY(check_stride(a.out_stride_batch, (h - 1) * a.out_stride_head + kHeadDimV,
+                            many_batch, "out_stride_batch", 8));
+  if (a.lse != nullptr) {
+    SPLITMLA_TRY(check_stride(a.lse_stride_head, 1, many_heads, "lse_stride_head", 1));
+    SPLITMLA_TRY(check_stride(a.lse_stride_batch, (h - 1) * a.lse_stride_head + 1, many_batch,
+                              "lse_stride_batch", 1));
+  }
+  return Status::kSuccess;
+}
+
+}  // namespace splitmla

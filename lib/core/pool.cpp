@@ -1,1 +1,119 @@
-// placeholder: being written
+// ScratchPool: caller-owned, per-device scratch. Growth is explicit and refused during capture.
+#include <cuda_runtime_api.h>
+
+#include <utility>
+
+#include "core/error.hpp"
+#include "splitmla/decode.hpp"
+
+namespace splitmla {
+namespace {
+
+using detail::fail;
+
+// Runs `f` with `device` current, restoring the caller's device afterwards.
+template <class F>
+cudaError_t on_device(int device, F&& f) {
+  int previous = -1;
+  cudaError_t e = cudaGetDevice(&previous);
+  if (e != cudaSuccess) return e;
+  if (previous != device && (e = cudaSetDevice(device)) != cudaSuccess) return e;
+  e = f();
+  if (previous != device) cudaSetDevice(previous);
+  return e;
+}
+
+}  // namespace
+
+ScratchPool::~ScratchPool() { release(); }
+
+ScratchPool::ScratchPool(ScratchPool&& o) noexcept
+    : data_(std::exchange(o.data_, nullptr)),
+      bytes_(std::exchange(o.bytes_, 0)),
+      device_(std::exchange(o.device_, -1)) {}
+
+ScratchPool& ScratchPool::operator=(ScratchPool&& o) noexcept {
+  if (this != &o) {
+    release();
+    data_ = std::exchange(o.data_, nullptr);
+    bytes_ = std::exchange(o.bytes_, 0);
+    device_ = std::exchange(o.device_, -1);
+  }
+  return *this;
+}
+
+Status ScratchPool::init(int32_t device) {
+  if (device_count() == 0) return fail(Status::kNoCudaDevice, "no CUDA device for the pool");
+  if (device < -1 || device >= device_count())
+    return fail(Status::kDeviceMismatch, "device = %d, must be -1 or in 0..%d", device,
+                device_count() - 1);
+  if (device == -1 && cudaGetDevice(&device) != cudaSuccess)
+    return fail(Status::kCudaError, "cudaGetDevice: %s", cudaGetErrorString(cudaGetLastError()));
+  if (data_ != nullptr && device != device_) release();
+  device_ = device;
+  return Status::kSuccess;
+}
+
+Status ScratchPool::reserve(size_t bytes, cudaStream_t capture_check_stream) {
+  if (device_ < 0) return fail(Status::kDeviceMismatch, "pool.device = -1: call init() first");
+  if (bytes <= bytes_) return Status::kSuccess;
+  if (capture_check_stream != nullptr) {
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(capture_check_stream, &cs) != cudaSuccess) cudaGetLastError();
+    if (cs != cudaStreamCaptureStatusNone)
+      return fail(Status::kCaptureActive, "reserve(%zu bytes) while the stream is captured", bytes);
+  }
+  void* fresh = nullptr;
+  cudaError_t e = on_device(device_, [&] {
+    if (data_ != nullptr) {
+      cudaError_t f = cudaFree(data_);  // synchronizes: runs using the old buffer finish first
+      if (f != cudaSuccess) return f;
+      data_ = nullptr;
+      bytes_ = 0;
+    }
+    return cudaMalloc(&fresh, bytes);
+  });
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    if (e == cudaErrorMemoryAllocation)
+      return fail(Status::kOutOfMemory, "pool.reserve(%zu bytes) on device %d: out of memory",
+                  bytes, device_);
+    return fail(Status::kCudaError, "pool.reserve(%zu bytes): %s", bytes, cudaGetErrorString(e));
+  }
+  data_ = fresh;
+  bytes_ = bytes;
+  return Status::kSuccess;
+}
+
+Status ScratchPool::reserve_for(const Plan& plan, cudaStream_t capture_check_stream) {
+  if (device_ < 0) SPLITMLA_TRY(init(plan.device));
+  if (plan.device != device_)
+    return fail(Status::kDeviceMismatch, "pool.device = %d, plan.device = %d", device_,
+                plan.device);
+  return reserve(plan.workspace_bytes, capture_check_stream);
+}
+
+Status ScratchPool::workspace_for(const Plan& plan, Workspace* ws) const {
+  if (ws == nullptr) return fail(Status::kNullPointer, "ws = nullptr");
+  if (plan.device != device_)
+    return fail(Status::kDeviceMismatch, "pool.device = %d, plan.device = %d", device_,
+                plan.device);
+  if (bytes_ < plan.workspace_bytes)
+    return fail(Status::kWorkspaceTooSmall, "pool capacity = %zu bytes, plan needs %zu", bytes_,
+                plan.workspace_bytes);
+  ws->data = data_;
+  ws->bytes = bytes_;
+  ws->device = device_;
+  return Status::kSuccess;
+}
+
+void ScratchPool::release() {
+  if (data_ != nullptr) {
+    on_device(device_, [&] { return cudaFree(data_); });
+    cudaGetLastError();
+  }
+  data_ = nullptr;
+  bytes_ = 0;
+}
+
+}  // namespace splitmla

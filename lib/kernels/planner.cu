@@ -1,1 +1,169 @@
-// placeholder: being written
+// Device planner: one block reads seq_lens on the GPU and writes the split schedule (pieces,
+// per-CTA piece ranges, the list of requests part2 must merge) into the workspace. Keeping this
+// on the device makes plan + run one capturable graph whose grids depend only on planned bounds.
+//
+// Policies (README, "Split policies"):
+//   forced S : request b gets S pieces of ceil(n/S) positions (the last may be short or empty).
+//   chunk C  : request b gets max(1, ceil(n/C)) pieces of C positions.
+//   auto     : request b costs n + kAutoRequestOverhead units; the total is cut into work_ctas
+//              equal shares (at least kAutoMinPerCta), one per persistent CTA, so every CTA
+//              streams about the same number of KV rows; a request crossing a share boundary
+//              is split there.
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+
+#include "kernels/params.hpp"
+
+namespace splitmla::kernels {
+namespace {
+
+constexpr int kThreads = 1024;
+
+struct Counts {
+  int32_t pieces, multi, slots;
+};
+struct CountsSum {
+  __device__ Counts operator()(const Counts& a, const Counts& b) const {
+    return {a.pieces + b.pieces, a.multi + b.multi, a.slots + b.slots};
+  }
+};
+
+// Visible length of request b's (only) query token, or -1 for a bad seq_len.
+__device__ __forceinline__ int64_t visible(const PlannerParams& p, int b) {
+  const int64_t s = p.seq_lens[b];
+  if (s < 0 || s > p.capacity) return -1;
+  return s >= p.q_len ? s - p.q_len + 1 : 0;
+}
+
+__global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant__ PlannerParams p) {
+  using CostReduce = cub::BlockReduce<long long, kThreads>;
+  using CostScan = cub::BlockScan<long long, kThreads>;
+  using CountScan = cub::BlockScan<Counts, kThreads>;
+  __shared__ union {
+    typename CostReduce::TempStorage reduce;
+    typename CostScan::TempStorage cost;
+    typename CountScan::TempStorage count;
+  } tmp;
+  __shared__ long long s_total;
+
+  const int tid = threadIdx.x;
+  const bool is_auto = p.policy_kind == static_cast<int>(SplitPolicyKind::kAuto);
+  const bool is_forced = p.policy_kind == static_cast<int>(SplitPolicyKind::kForced);
+
+  // Pass 1 (auto): total cost, then the share of one work CTA.
+  long long per = 1;
+  if (is_auto) {
+    long long mine = 0;
+    for (int b = tid; b < p.batch; b += kThreads) {
+      const int64_t n = visible(p, b);
+      mine += (n > 0 ? n : 0) + kAutoRequestOverhead;
+    }
+    const long long total = CostReduce(tmp.reduce).Sum(mine);
+    if (tid == 0) s_total = total;
+    __syncthreads();
+    per = (s_total + p.work_ctas - 1) / p.work_ctas;
+    if (per < kAutoMinPerCta) per = kAutoMinPerCta;
+  }
+
+  // Pass 2: pieces per request, prefix sums, then the pieces themselves.
+  long long cost_carry = 0;
+  Counts carry{0, 0, 0};
+  for (int base = 0; base < p.batch; base += kThreads) {
+    const int b = base + tid;
+    const bool live = b < p.batch;
+    const int64_t vis = live ? visible(p, b) : 0;
+    const int64_t n = vis > 0 ? vis : 0;
+
+    // Auto: where this request's cost interval starts (every thread takes part in the scan).
+    long long origin = 0;
+    if (is_auto) {
+      long long aggregate = 0;
+      CostScan(tmp.cost).ExclusiveSum(live ? static_cast<long long>(n + kAutoRequestOverhead) : 0LL,
+                                      origin, aggregate);
+      __syncthreads();
+      origin += cost_carry;
+      cost_carry += aggregate;
+    }
+
+    int k = 0;
+    long long first_cta = 0;
+    if (live) {
+      if (is_auto) {
+        if (n == 0) {
+          first_cta = origin / per;
+          k = 1;
+        } else {
+          const long long tok0 = origin + kAutoRequestOverhead;  // cost of position 0
+          first_cta = tok0 / per;
+          k = static_cast<int>((tok0 + n - 1) / per - first_cta + 1);
+        }
+      } else if (is_forced) {
+        k = p.policy_value;
+      } else {
+        k = n == 0 ? 1 : static_cast<int>((n + p.policy_value - 1) / p.policy_value);
+      }
+    }
+    const bool multi = k >= 2;
+    Counts mine{k, multi ? 1 : 0, multi ? k : 0};
+    Counts offs{0, 0, 0}, aggregate{0, 0, 0};
+    CountScan(tmp.count).ExclusiveScan(mine, offs, Counts{0, 0, 0}, CountsSum(), aggregate);
+    __syncthreads();
+    offs = CountsSum()(offs, carry);
+    carry = CountsSum()(carry, aggregate);
+
+    if (live) {
+      p.req_error[b] = vis < 0 ? kErrBadSeqLen : 0u;
+      if (multi) p.multi[offs.multi] = MultiEntry{b, offs.slots, k, 0};
+      const long long chunk =
+          is_forced ? (n + p.policy_value - 1) / p.policy_value : static_cast<long long>(p.policy_value);
+      for (int j = 0; j < k; ++j) {
+        Piece pc{};
+        pc.b = b;
+        pc.slot = multi ? offs.slots + j : -1;
+        long long lo, hi;
+        if (is_auto) {
+          pc.cta = static_cast<int32_t>(first_cta + j);
+          lo = (first_cta + j) * per - (origin + kAutoRequestOverhead);
+          hi = lo + per;
+        } else {
+          pc.cta = offs.pieces + j;
+          lo = j * chunk;
+          hi = lo + chunk;
+        }
+        lo = lo < 0 ? 0 : (lo > n ? n : lo);
+        hi = hi < lo ? lo : (hi > n ? n : hi);
+        pc.begin = static_cast<int32_t>(lo);
+        pc.end = static_cast<int32_t>(hi);
+        p.pieces[offs.pieces + j] = pc;
+      }
+    }
+  }
+
+  // Pass 3 (auto): cta_begin[c] = first piece owned by work CTA >= c. Pieces are written in
+  // request order and their CTAs never decrease, so each CTA's pieces are contiguous.
+  __syncthreads();  // pieces written by other threads of this block are visible after this
+  const int num_pieces = carry.pieces;
+  if (is_auto) {
+    for (int i = tid; i < num_pieces; i += kThreads) {
+      const int c = p.pieces[i].cta;
+      const int prev = i > 0 ? p.pieces[i - 1].cta : -1;
+      for (int cc = prev + 1; cc <= c; ++cc) p.cta_begin[cc] = i;
+    }
+    const int last = num_pieces > 0 ? p.pieces[num_pieces - 1].cta : -1;
+    for (int cc = last + 1 + tid; cc <= p.work_ctas; cc += kThreads) p.cta_begin[cc] = num_pieces;
+  }
+  if (tid == 0) {
+    p.header->num_pieces = num_pieces;
+    p.header->num_multi = carry.multi;
+    p.header->per_cta_cost = per;
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream) {
+  planner_kernel<<<1, kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace splitmla::kernels

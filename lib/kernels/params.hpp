@@ -1,0 +1,100 @@
+// Kernel parameter structs and the device-side schedule written into the workspace.
+// One plain struct per kernel, passed by value as a __grid_constant__ argument.
+#pragma once
+
+#include <cstdint>
+
+#include "splitmla/decode.hpp"
+
+namespace splitmla::kernels {
+
+// One contiguous range of visible positions of one request, processed by one part1 CTA row.
+struct Piece {
+  int32_t b;      // request
+  int32_t begin;  // first position (inclusive)
+  int32_t end;    // last position (exclusive); begin == end: empty split
+  int32_t slot;   // partial-output slot; -1: the piece is the whole request, write `out` directly
+  int32_t cta;    // work CTA that owns the piece (auto policy)
+  int32_t pad[3];
+};
+
+// A request with more than one piece: part2 merges slots first_slot .. first_slot+count-1.
+struct MultiEntry {
+  int32_t b, first_slot, count, pad;
+};
+
+struct WsHeader {
+  int32_t num_pieces;
+  int32_t num_multi;
+  int64_t per_cta_cost;  // auto policy: cost units per work CTA
+  int32_t pad[60];
+};
+
+// Auto policy cost model: a piece costs its tokens plus a fixed overhead per request (loading
+// q, writing the output), and a work CTA's share is never cut below kMinPerCta tokens.
+inline constexpr int kAutoRequestOverhead = 64;
+inline constexpr int kAutoMinPerCta = 128;
+
+struct PlannerParams {
+  const int32_t* seq_lens;   // [batch] int32
+  Piece* pieces;             // [pieces_bound]
+  int32_t* cta_begin;        // [work_ctas + 1] (auto only)
+  MultiEntry* multi;         // [multi_bound]
+  uint32_t* req_error;       // [max_batch] ErrorBits per request
+  WsHeader* header;
+  int32_t batch;
+  int32_t q_len;
+  int32_t policy_kind;       // SplitPolicyKind
+  int32_t policy_value;
+  int32_t work_ctas;
+  int64_t capacity;          // max_pages_per_seq * page_size of this call
+};
+
+struct Part1Params {
+  const void* q;             // [batch, q_len, heads, 576] dtype
+  int64_t q_stride_batch, q_stride_head;
+  const void* kv;            // [num_pages, page_size, 576] dtype, rows packed
+  int64_t kv_stride_page;
+  const int32_t* block_table;  // [batch, max_pages_per_seq]
+  int64_t bt_stride;
+  void* out;                 // [batch, q_len, heads, 512] dtype
+  int64_t out_stride_batch, out_stride_head;
+  float* lse;                // [batch, q_len, heads] float or nullptr
+  int64_t lse_stride_batch, lse_stride_head;
+  const Piece* pieces;
+  const int32_t* cta_begin;
+  const WsHeader* header;
+  float* part_out;           // [slots, heads, 512] float
+  float* part_lse;           // [slots, heads] float, natural log
+  uint32_t* req_error;       // [max_batch]
+  int32_t num_heads;
+  int32_t num_pages;
+  int32_t page_shift;        // log2(page_size)
+  int32_t head_blocks;
+  int32_t one_piece_per_cta; // forced/chunk: piece index = work CTA index
+  float scale_log2;          // softmax_scale * log2(e)
+};
+
+struct Part2Params {
+  const MultiEntry* multi;
+  const WsHeader* header;
+  const float* part_out;     // [slots, heads, 512]
+  const float* part_lse;     // [slots, heads]
+  void* out;
+  int64_t out_stride_batch, out_stride_head;
+  float* lse;
+  int64_t lse_stride_batch, lse_stride_head;
+  int32_t num_heads;
+};
+
+// Launchers (kernels/*.cu). They only launch: no allocation, no sync.
+cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
+cudaError_t launch_part1(DType dtype, int heads_per_cta, const Part1Params& p, int grid,
+                         cudaStream_t stream);
+cudaError_t launch_part2(DType dtype, const Part2Params& p, int grid, cudaStream_t stream);
+// Raises the dynamic shared-memory limit of the part1 instance (host call, outside capture) and
+// reports whether it was built for this device.
+cudaError_t prepare_part1(DType dtype, int heads_per_cta);
+cudaError_t part1_occupancy(DType dtype, int heads_per_cta, int* blocks_per_sm);
+
+}  // namespace splitmla::kernels

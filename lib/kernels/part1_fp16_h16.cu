@@ -1,0 +1,6 @@
+// part1 instance: fp16, 16 heads per CTA.
+#include "kernels/part1.cuh"
+
+namespace splitmla::kernels {
+SPLITMLA_PART1_INSTANCE(__half, 1)
+}  // namespace splitmla::kernels
