@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (the device tool): build, then the steps named on the command line.
+# Logs and results go to $OUT (default ./out). Steps:
+#   replay    every committed fixture through the GPU backend under several split policies
+#   tests     ctest (GPU suites included)
+#   sanitize  compute-sanitizer memcheck/racecheck/initcheck/synccheck on the GPU suites
+#   bench     the canonical benchmark (experiments/splitmla_bench)
+#   study     the split-count study, short grid (experiments/splitmla_study --short)
+# Targets to build come from $TARGETS (default: everything).
+set -u
+OUT=${OUT:-$PWD/out}
+mkdir -p "$OUT"
+BUILD=${BUILD_DIR:-build-dev}
+export PATH=/usr/local/cuda/bin:$PATH
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
+t0=$(date +%s)
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPLITMLA_PTXAS_VERBOSE=ON ${CMAKE_ARGS:-} \
+  > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
+ninja -C "$BUILD" -j"$(nproc)" ${TARGETS:-} > "$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -60; exit 1; }
+echo "build: $(( $(date +%s) - t0 )) s"
+grep -E "registers|spill" "$OUT/build.log" | sort | uniq -c | head -20
+
+rc=0
+for step in "$@"; do
+  echo "=== $step"
+  case "$step" in
+    replay)
+      for pol in auto forced:1 forced:3 forced:16 chunk:64 chunk:1000; do
+        "$BUILD/lib/tools/splitmla_fixture" replay --backend gpu --policy "$pol" data/fixtures/*.h5 \
+          > "$OUT/replay-${pol/:/_}.log" 2>&1
+        r=$?; echo "replay policy $pol: rc=$r  $(grep -c -i 'pass' "$OUT/replay-${pol/:/_}.log") pass lines"
+        [ $r -ne 0 ] && { rc=1; grep -i -E "fail|mismatch|worst|error" "$OUT/replay-${pol/:/_}.log" | head -20; }
+      done ;;
+    tests)
+      ctest --test-dir "$BUILD" --output-on-failure -j4 > "$OUT/ctest.log" 2>&1 || rc=1
+      tail -25 "$OUT/ctest.log" ;;
+    sanitize)
+      for t in "$BUILD"/tests/gpu/test_*; do
+        [ -x "$t" ] || continue
+        for tool in memcheck racecheck initcheck synccheck; do
+          SPLITMLA_SANITIZE=1 compute-sanitizer --tool "$tool" --error-exitcode 9 "$t" \
+            > "$OUT/san-$(basename "$t")-$tool.log" 2>&1
+          r=$?; echo "$tool $(basename "$t"): rc=$r $(grep -E 'ERROR SUMMARY' "$OUT/san-$(basename "$t")-$tool.log" | tail -1)"
+          [ $r -ne 0 ] && rc=1
+        done
+      done ;;
+    bench)
+      "$BUILD/experiments/splitmla_bench" --out "$OUT/bench.csv" 2>&1 | tee "$OUT/bench.log" | tail -30 || rc=1 ;;
+    study)
+      "$BUILD/experiments/splitmla_study" --short --out "$OUT/study.csv" 2>&1 | tee "$OUT/study.log" | tail -20 || rc=1 ;;
+    *) echo "unknown step $step"; rc=1 ;;
+  esac
+done
+exit $rc
