@@ -1,0 +1,306 @@
+// GPU decode against the float64 CPU reference, through the public API only: odd and full head
+// counts, every page size class, both dtypes, lengths at page boundaries and up to 20k, NaN rows
+// and out-of-range page ids where nothing may read, shuffled pages, every split policy (forced
+// counts above the length included, so splits are empty), with and without lse, non-dense
+// strides; then bitwise determinism, batch invariance of the chunk policy, and the extremes
+// (one 262144-token request, a batch of 65536 tiny requests).
+#define BOOST_TEST_MODULE test_gpu_decode
+#include <boost/test/included/unit_test.hpp>
+
+#include "gpu/gpu_test_util.hpp"
+
+using namespace gputest;
+using splitmla::SplitPolicy;
+
+BOOST_TEST_GLOBAL_FIXTURE(AnnounceSkip);
+
+namespace {
+
+const SplitPolicy kPolicies[] = {
+    SplitPolicy::automatic(), SplitPolicy::forced(1), SplitPolicy::forced(2), SplitPolicy::forced(7),
+    SplitPolicy::forced(64),  SplitPolicy::chunk(64), SplitPolicy::chunk(1000)};
+
+// Head-tokens per case: bounds the float64 reference (about 2.2 kFLOP per head-token).
+constexpr int64_t kHeadTokenBudget = 150000;
+
+// Lengths for one case: page-boundary lengths, then random ones, then one long request, as far
+// as the budget allows.
+std::vector<int32_t> case_lengths(int32_t heads, int32_t page_size, Rng& rng) {
+  std::vector<int32_t> lens = boundary_lengths(page_size);
+  const int64_t budget = kHeadTokenBudget / heads;
+  int64_t used = 0;
+  for (int32_t x : lens) used += x;
+  const int32_t long_len = static_cast<int32_t>(std::min<int64_t>(20000, budget - used - 600));
+  if (long_len > 4 * page_size) {
+    lens.push_back(long_len - rng.below(page_size));
+    used += long_len;
+  }
+  for (int i = 0; i < 4 && used + 600 <= budget; ++i) {
+    const int32_t x = rng.between(2, 600);
+    lens.push_back(x);
+    used += x;
+  }
+  // Shuffle so the long request is not always last.
+  for (size_t i = lens.size(); i > 1; --i) std::swap(lens[i - 1], lens[static_cast<size_t>(rng.below(static_cast<int32_t>(i)))]);
+  return lens;
+}
+
+// One problem per page size for this head count; dtype alternates so each (heads, page) pair
+// is covered once and each head count sees both dtypes. Every policy runs against one reference.
+void heads_case(int32_t heads) {
+  const int32_t pages[] = {1, 2, 16, 64, 128};
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  for (size_t pi = 0; pi < 5; ++pi) {
+    const int32_t page = pages[pi];
+    Rng rng(static_cast<uint64_t>(heads) * 1000 + static_cast<uint64_t>(page));
+    GenSpec g;
+    g.dtype = ((static_cast<size_t>(heads) + pi) % 2 == 0) ? DType::kBFloat16 : DType::kFloat16;
+    g.num_heads = heads;
+    g.page_size = page;
+    g.lens = case_lengths(heads, page, rng);
+    g.seed = rng.next();
+    const HostProblem p = make_problem(g);
+    const HostOutputs ref = reference_of(p);
+    DeviceProblem dp;
+    dp.upload(p);
+    for (const SplitPolicy pol : kPolicies) {
+      std::string ptxt;
+      const std::string label = describe(p) + " policy=" + policy_text(pol, &ptxt);
+      BOOST_TEST_CONTEXT(label) {
+        const splitmla::Plan plan = plan_for(p, pol);
+        check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
+      }
+    }
+    // Without lse: out alone must still match.
+    DeviceProblem dp_nolse;
+    dp_nolse.upload(p, Layout::dense(), /*lse_on=*/false);
+    const splitmla::Plan plan = plan_for(p, SplitPolicy::automatic());
+    check_matches(p, run_decode(plan, pool, dp_nolse, stream.s), ref, describe(p) + " auto, lse=null");
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(matches_reference)
+
+BOOST_AUTO_TEST_CASE(heads_1_all_pages_and_policies, *needs_gpu()) { heads_case(1); }
+BOOST_AUTO_TEST_CASE(heads_3_all_pages_and_policies, *needs_gpu()) { heads_case(3); }
+BOOST_AUTO_TEST_CASE(heads_16_all_pages_and_policies, *needs_gpu()) { heads_case(16); }
+BOOST_AUTO_TEST_CASE(heads_63_all_pages_and_policies, *needs_gpu()) { heads_case(63); }
+BOOST_AUTO_TEST_CASE(heads_64_all_pages_and_policies, *needs_gpu()) { heads_case(64); }
+BOOST_AUTO_TEST_CASE(heads_127_all_pages_and_policies, *needs_gpu()) { heads_case(127); }
+BOOST_AUTO_TEST_CASE(heads_128_all_pages_and_policies, *needs_gpu()) { heads_case(128); }
+
+// Non-dense q/out/lse/kv/table strides (padding filled with NaN / poison ids), lse on and off:
+// results match and no pad element is written.
+BOOST_AUTO_TEST_CASE(strided_layouts_match_and_pads_stay_untouched, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  struct Case { int32_t heads, page; DType dtype; };
+  const Case cases[] = {{3, 1, DType::kBFloat16}, {64, 16, DType::kFloat16}, {128, 64, DType::kBFloat16},
+                        {17, 128, DType::kFloat16}};
+  uint64_t seed = 77;
+  for (const Case& c : cases) {
+    GenSpec g;
+    g.dtype = c.dtype;
+    g.num_heads = c.heads;
+    g.page_size = c.page;
+    g.lens = {0, c.page + 1, 3 * c.page - 1, 700, 1};
+    g.seed = seed++;
+    const HostProblem p = make_problem(g);
+    const HostOutputs ref = reference_of(p);
+    for (const bool lse_on : {true, false}) {
+      DeviceProblem dp;
+      dp.upload(p, Layout::padded(), lse_on);
+      for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(7), SplitPolicy::chunk(64)}) {
+        std::string ptxt;
+        const std::string label = describe(p) + " padded, lse=" + (lse_on ? "on" : "null") +
+                                  " policy=" + policy_text(pol, &ptxt);
+        const splitmla::Plan plan = plan_for(p, pol);
+        check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
+      }
+    }
+  }
+}
+
+// A batch made only of empty requests: out exactly 0, lse -inf, under every policy.
+BOOST_AUTO_TEST_CASE(empty_requests_give_zero_and_minus_inf, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  GenSpec g;
+  g.num_heads = 5;
+  g.page_size = 16;
+  g.lens = {0, 0, 0};
+  g.max_pages_per_seq = 4;
+  const HostProblem p = make_problem(g);
+  DeviceProblem dp;
+  dp.upload(p);
+  for (const SplitPolicy pol : kPolicies) {
+    std::string ptxt;
+    BOOST_TEST_CONTEXT("policy=" << policy_text(pol, &ptxt)) {
+      const RunResult r = run_decode(plan_for(p, pol), pool, dp, stream.s);
+      const HostOutputs o = r.as_outputs(p.dtype);
+      int64_t bad_out = 0, bad_lse = 0;
+      for (float v : o.out) bad_out += (v != 0.0f);
+      for (float v : o.lse) bad_lse += !(std::isinf(v) && v < 0);
+      BOOST_TEST(bad_out == 0);
+      BOOST_TEST(bad_lse == 0);
+      BOOST_TEST(r.pads_touched == 0);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(determinism)
+
+// The same inputs and plan give identical bits on every run; the lse pointer does not change out.
+BOOST_AUTO_TEST_CASE(same_inputs_same_plan_give_identical_bits, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  GenSpec g;
+  g.num_heads = 128;
+  g.page_size = 64;
+  g.lens = {5000, 1, 0, 129, 3000, 64, 65};
+  g.seed = 4242;
+  for (const DType d : {DType::kBFloat16, DType::kFloat16}) {
+    g.dtype = d;
+    const HostProblem p = make_problem(g);
+    DeviceProblem dp, dp_nolse;
+    dp.upload(p);
+    dp_nolse.upload(p, Layout::dense(), false);
+    for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(64), SplitPolicy::chunk(64)}) {
+      std::string ptxt;
+      BOOST_TEST_CONTEXT(describe(p) << " policy=" << policy_text(pol, &ptxt)) {
+        const splitmla::Plan plan = plan_for(p, pol);
+        const RunResult a = run_decode(plan, pool, dp, stream.s);
+        const RunResult b = run_decode(plan, pool, dp, stream.s);
+        const RunResult c = run_decode(plan, pool, dp, stream.s);
+        BOOST_TEST(same_bits(a, b));
+        BOOST_TEST(same_bits(a, c));
+        const RunResult n = run_decode(plan, pool, dp_nolse, stream.s);
+        BOOST_TEST(std::memcmp(a.out_bits.data(), n.out_bits.data(), a.out_bits.size() * 2) == 0);
+      }
+    }
+  }
+}
+
+// Chunk policy: a request's bits do not depend on the other requests of the batch, nor on its
+// position in it (one plan, sized for the largest batch, as a server holds it).
+BOOST_AUTO_TEST_CASE(chunk_policy_is_batch_invariant, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  for (const int32_t heads : {16, 128, 7}) {
+    for (const int32_t chunk : {64, 1000}) {
+      Rng rng(static_cast<uint64_t>(heads * 31 + chunk));
+      const int32_t page = 16;
+      const int32_t target_len = 2500 + rng.below(100);
+      const int32_t mpps = 256;
+      // The target alone: batch 1.
+      GenSpec g;
+      g.num_heads = heads;
+      g.page_size = page;
+      g.lens = {target_len};
+      g.max_pages_per_seq = mpps;
+      g.seed = rng.next();
+      const HostProblem alone = make_problem(g);
+      const SplitPolicy pol = SplitPolicy::chunk(chunk);
+      const splitmla::Plan plan = plan_for(alone, pol, /*max_batch=*/64);
+      DeviceProblem d1;
+      d1.upload(alone);
+      const RunResult r1 = run_decode(plan, pool, d1, stream.s);
+
+      // The same request inside batches of other random requests, at several positions.
+      for (const int32_t batch : {2, 9, 64}) {
+        const int32_t pos = rng.below(batch);
+        GenSpec gb = g;
+        gb.lens.clear();
+        for (int32_t b = 0; b < batch; ++b) gb.lens.push_back(b == pos ? target_len : rng.between(0, 4000));
+        gb.seed = rng.next();
+        HostProblem big = make_problem(gb);
+        // Put the target's q and its KV rows in place: copy q, and write its rows into the pages
+        // the batch assigned to position `pos`.
+        const size_t qrow = static_cast<size_t>(heads) * kHeadDimQK;
+        std::copy(alone.q.begin(), alone.q.end(), big.q.begin() + static_cast<std::ptrdiff_t>(pos * qrow));
+        for (int32_t t = 0; t < target_len; ++t) {
+          const int32_t src_page = alone.block_table[static_cast<size_t>(t / page)];
+          const int32_t dst_page = big.block_table[static_cast<size_t>(pos) * big.max_pages_per_seq + t / page];
+          std::copy_n(&alone.kv_cache[(static_cast<size_t>(src_page) * page + t % page) * kHeadDimQK], kHeadDimQK,
+                      &big.kv_cache[(static_cast<size_t>(dst_page) * page + t % page) * kHeadDimQK]);
+        }
+        big.softmax_scale = alone.softmax_scale;
+        DeviceProblem db;
+        db.upload(big);
+        const RunResult rb = run_decode(plan, pool, db, stream.s);
+        BOOST_TEST_CONTEXT("heads=" << heads << " chunk=" << chunk << " batch=" << batch << " pos=" << pos) {
+          const size_t orow = static_cast<size_t>(heads) * kHeadDimV;
+          BOOST_TEST(std::memcmp(r1.out_bits.data(), &rb.out_bits[pos * orow], orow * 2) == 0);
+          BOOST_TEST(std::memcmp(r1.lse.data(), &rb.lse[static_cast<size_t>(pos) * heads],
+                                 static_cast<size_t>(heads) * sizeof(float)) == 0);
+        }
+        // The batch is right as well (the reference on the smaller batches only: bounded work).
+        if (batch <= 9 && heads <= 16 && chunk == 64) check_matches(big, rb, reference_of(big), describe(big) + " chunk batch");
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(extremes)
+
+// One request of 262144 tokens (page 64, 16 heads): the automatic split and forced(8) both match
+// the float64 reference (computed once; a few seconds on the CPU).
+BOOST_AUTO_TEST_CASE(one_request_of_262144_tokens, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  GenSpec g;
+  g.dtype = DType::kBFloat16;
+  g.num_heads = 16;
+  g.page_size = 64;
+  g.lens = {262144};
+  g.seed = 262144;
+  const HostProblem p = make_problem(g);
+  const HostOutputs ref = reference_of(p);
+  DeviceProblem dp;
+  dp.upload(p);
+  for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(8)}) {
+    std::string ptxt;
+    check_matches(p, run_decode(plan_for(p, pol), pool, dp, stream.s), ref,
+                  "262144 tokens, policy=" + std::string(policy_text(pol, &ptxt)));
+  }
+}
+
+// A batch of 65536 requests of 0..4 tokens (1 head, page 2): every row written and right.
+BOOST_AUTO_TEST_CASE(batch_of_65536_tiny_requests, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  Rng rng(65536);
+  GenSpec g;
+  g.dtype = DType::kFloat16;
+  g.num_heads = 1;
+  g.page_size = 2;
+  g.lens.resize(65536);
+  for (auto& x : g.lens) x = rng.between(0, 4);
+  g.max_pages_per_seq = 3;
+  g.seed = rng.next();
+  const HostProblem p = make_problem(g);
+  const HostOutputs ref = reference_of(p);
+  DeviceProblem dp;
+  dp.upload(p);
+  for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(2), SplitPolicy::chunk(64)}) {
+    std::string ptxt;
+    check_matches(p, run_decode(plan_for(p, pol), pool, dp, stream.s), ref,
+                  "batch 65536, policy=" + std::string(policy_text(pol, &ptxt)));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
