@@ -96,7 +96,7 @@ std::string describe(const HostProblem& p, const char* name, const TensorResult&
     text += format("; first special mismatch %s: got %.9g ref %.9g",
                    name_element(p, i, is_out).c_str(), got[i], ref[i]);
   }
-  if (r.worst >= 0) {
+  if (r.worst >= 0 && r.worst_ratio > 0.0) {  // name it only when something differs
     const int64_t i = r.worst;
     const double bound = atol + rtol * std::fabs(static_cast<double>(ref[i]));
     text += format("; worst %s: got %.9g ref %.9g |err| %.6g bound %.6g",
