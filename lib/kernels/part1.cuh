@@ -41,7 +41,9 @@ struct Part1Traits {
   static constexpr int TPR = kThreads / HB;     // softmax threads per head row
   static constexpr int CPT = BN / TPR;          // softmax columns per thread
   static constexpr int P_STRIDE = BN + 8;       // sP row stride in elements (conflict-free)
-  static constexpr int kLoadsPerThread = BN * kChunks / kThreads;
+  static_assert(BN * 8 == kThreads, "tile copy: one thread per (row, 8-chunk lane)");
+  // 16 heads: the warp's Q fragments (KSTEPS x 4 registers) stay in registers across tiles.
+  static constexpr bool kQInRegs = MT == 1;
 
   struct Shared {
     alignas(128) uint8_t q[HB * kRowBytes];
@@ -56,7 +58,6 @@ struct Part1Traits {
 
   static_assert(PAIRS % kWarps == 0 || kWarps % PAIRS == 0, "score tiles must tile the warps");
   static_assert(36 % KSPLIT == 0, "k split must divide the 36 k16 steps");
-  static_assert(BN * kChunks % kThreads == 0, "tile copy must split evenly over the threads");
   static_assert(CPT >= 1 && TPR <= 32, "softmax row group must fit in a warp");
   static_assert(sizeof(Shared) <= 227 * 1024, "part1 shared memory exceeds the 227 KB limit");
 };
@@ -116,36 +117,46 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     }
     __syncthreads();  // sm.bad reset visible before any loader may set it
 
-    // Copies tile t of this piece into its stage; rows past `end` are zero-filled, never read.
+    // Tile copies run STAGES-1 tiles ahead; the block-table entry they need is fetched one more
+    // tile ahead into a register, so the lookup latency stays out of the copy-issue path.
+    // Thread -> (row lrow, chunks lsub + 8j): one lookup and one base address per tile; the
+    // swizzle commutes with the +8-chunk stride, so the 9 copies use immediate offsets.
+    // Rows past `end` are zero-filled and neither their table entry nor their KV row is read.
+    const int lrow = tid >> 3, lsub = tid & 7;
+    const uint32_t ldst = swz(lrow, lsub);
+    int next_page = 0;
+    auto fetch_page = [&](int t) {
+      const int pos = begin + t * BN + lrow;
+      next_page = (t < ntiles && pos < end) ? __ldg(bt + (pos >> p.page_shift)) : 0;
+    };
     auto load_tile = [&](int t) {
-      const int row0 = begin + t * BN;
-      const uint32_t dst0 = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes;
-#pragma unroll
-      for (int i = 0; i < Tr::kLoadsPerThread; ++i) {
-        const int c = tid + i * Tr::kThreads;
-        const int row = c / Tr::kChunks, ch = c % Tr::kChunks;
-        const int pos = row0 + row;
-        const T* src = kv;
-        int bytes = 0;
-        if (pos < end) {
-          const int page = __ldg(bt + (pos >> p.page_shift));
-          if (static_cast<unsigned>(page) < static_cast<unsigned>(p.num_pages)) {
-            src = kv + static_cast<int64_t>(page) * p.kv_stride_page +
-                  static_cast<int64_t>(pos & page_mask) * 576 + ch * 8;
-            bytes = 16;
-          } else {
-            atomicOr(&sm.bad, 1);
-          }
+      const int pos = begin + t * BN + lrow;
+      const uint32_t dst = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes + ldst;
+      const T* src = kv;
+      int bytes = 0;
+      if (pos < end) {
+        if (static_cast<unsigned>(next_page) < static_cast<unsigned>(p.num_pages)) {
+          src = kv + static_cast<int64_t>(next_page) * p.kv_stride_page +
+                static_cast<int64_t>(pos & page_mask) * 576 + lsub * 8;
+          bytes = 16;
+        } else {
+          atomicOr(&sm.bad, 1);
         }
-        ptx::cp_async_16(dst0 + swz(row, ch), src, bytes, evict_first);
       }
+#pragma unroll
+      for (int j = 0; j < Tr::kChunks / 8; ++j)
+        ptx::cp_async_16(dst + 128 * j, src + (bytes ? 64 * j : 0), bytes, evict_first);
     };
 
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < ntiles) load_tile(s);
+      if (s < ntiles) {
+        fetch_page(s);
+        load_tile(s);
+      }
       ptx::cp_async_commit();
     }
+    fetch_page(STAGES - 1);
 
     // Softmax state of this thread's head row (identical across the row's TPR threads).
     float m_run = merge::neg_inf<float>(), l_run = 0.f;
@@ -159,11 +170,13 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[mt][j][e] = 0.f;
 
+    uint32_t qf[Tr::kQInRegs ? Tr::KSTEPS : 1][4];
     for (int t = 0; t < ntiles; ++t) {
       ptx::cp_async_wait<STAGES - 2>();
       __syncthreads();
       if (t + STAGES - 1 < ntiles) load_tile(t + STAGES - 1);
       ptx::cp_async_commit();
+      fetch_page(t + STAGES);
 
       const uint32_t skv = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes;
 
@@ -178,7 +191,30 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         for (int n = 0; n < Tr::NT_PER_WARP; ++n)
 #pragma unroll
           for (int e = 0; e < 4; ++e) sacc[n][e] = 0.f;
+        float sodd[4] = {0.f, 0.f, 0.f, 0.f};
         const int arow = mt * 16 + (lane & 15);
+        if constexpr (Tr::kQInRegs) {
+          if (t == 0) {  // Q landed with tile 0
+#pragma unroll
+            for (int kk = 0; kk < Tr::KSTEPS; ++kk)
+              ptx::ldmatrix_x4(sq + swz(arow, (ks * Tr::KSTEPS + kk) * 2 + (lane >> 4)), qf[kk][0],
+                               qf[kk][1], qf[kk][2], qf[kk][3]);
+          }
+          const int brow = (pair0 % (BN / 8)) * 8 + (lane & 7);
+          const uint32_t bbase = skv + static_cast<uint32_t>(brow * Tr::kRowBytes);
+          const int bsw = brow & 7;
+#pragma unroll
+          for (int kk = 0; kk < Tr::KSTEPS; ++kk) {
+            const int chunk = (ks * Tr::KSTEPS + kk) * 2 + ((lane >> 3) & 1);
+            uint32_t b0, b1;
+            ptx::ldmatrix_x2(bbase + ((chunk ^ bsw) << 4), b0, b1);
+            ptx::mma_16816<T>((kk & 1) ? sodd : sacc[0], qf[kk], b0, b1);
+          }
+          sacc[0][0] += sodd[0];
+          sacc[0][1] += sodd[1];
+          sacc[0][2] += sodd[2];
+          sacc[0][3] += sodd[3];
+        } else {
 #pragma unroll 6
         for (int kk = 0; kk < Tr::KSTEPS; ++kk) {
           const int kstep = ks * Tr::KSTEPS + kk;
@@ -196,8 +232,13 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             const int brow = nt0 * 8 + (lane & 7);
             uint32_t b0, b1;
             ptx::ldmatrix_x2(skv + swz(brow, kstep * 2 + ((lane >> 3) & 1)), b0, b1);
-            ptx::mma_16816<T>(sacc[0], a, b0, b1);
+            ptx::mma_16816<T>((kk & 1) ? sodd : sacc[0], a, b0, b1);
           }
+        }
+        if constexpr (Tr::NT_PER_WARP == 1) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) sacc[0][e] += sodd[e];
+        }
         }
 #pragma unroll
         for (int n = 0; n < Tr::NT_PER_WARP; ++n) {
