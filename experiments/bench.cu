@@ -216,7 +216,7 @@ int main(int argc, char** argv) {
   cudaStreamDestroy(stream);
 
   std::printf("\n%-18s %-5s %-12s %6s %10s %10s %7s %9s %9s %8s %8s\n", "case", "dtype", "policy",
-              "splits", "time_us", "floor_us", "ratio", "part1_us", "part2_us", "host_us", "GB/s");
+              "max_k", "time_us", "floor_us", "ratio", "part1_us", "part2_us", "host_us", "GB/s");
   for (const Line& l : lines) {
     if (!l.ok) {
       std::printf("%-18s %-5s %-12s  FAILED VALIDATION (not timed)\n", l.name.c_str(),
