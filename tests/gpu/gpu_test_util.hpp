@@ -13,6 +13,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <numeric>
@@ -56,6 +57,21 @@ inline boost::test_tools::assertion_result gpu_precondition(boost::unit_test::te
 
 inline boost::unit_test::decorator::precondition needs_gpu() {
   return boost::unit_test::precondition(gpu_precondition);
+}
+
+// Under compute-sanitizer (.ci/device.sh sets SPLITMLA_SANITIZE=1) kernels run far slower: the
+// suites then shrink their largest cases and skip the extremes, saying so.
+inline bool sanitizing() {
+  const char* v = std::getenv("SPLITMLA_SANITIZE");
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
+inline boost::test_tools::assertion_result not_sanitizing(boost::unit_test::test_unit_id id) {
+  boost::test_tools::assertion_result r = gpu_precondition(id);
+  if (!r) return r;
+  boost::test_tools::assertion_result s(!sanitizing());
+  if (sanitizing()) s.message() << "too large under compute-sanitizer (SPLITMLA_SANITIZE set)";
+  return s;
 }
 
 // Global fixture: prints the skip line once per executable.
