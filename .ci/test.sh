@@ -3,7 +3,7 @@
 #
 #   bash .ci/test.sh            (BUILD_DIR, CMAKE_CUDA_ARCHITECTURES, JOBS as in setup.sh)
 #
-# Exit status: setup.sh's if it fails, otherwise ctest's. GPU tests report
+# Exit status: setup.sh's if it fails, otherwise ctest's (the first failing pass's). GPU tests report
 # "skipped: no CUDA device" on machines without one; the summary lists them.
 set -uo pipefail
 
@@ -12,22 +12,36 @@ cd "$SPLITMLA_ROOT"
 
 bash .ci/setup.sh || { rc=$?; echo "[test] setup failed (exit $rc)"; exit "$rc"; }
 
-echo "[test] ctest --test-dir $BUILD_DIR --output-on-failure -j $JOBS"
+# Two passes: everything not labelled gpu in parallel, then the gpu-labelled suites one at a
+# time (they measure device memory and time; running them side by side makes them interfere).
 ctest_log="$BUILD_DIR/ctest-output.log"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" 2>&1 | tee "$ctest_log"
-rc=${PIPESTATUS[0]}
+: > "$ctest_log"
+run_ctest() {
+  echo "[test] ctest --test-dir $BUILD_DIR --output-on-failure $*" | tee -a "$ctest_log"
+  ctest --test-dir "$BUILD_DIR" --output-on-failure "$@" 2>&1 | tee -a "$ctest_log"
+  return "${PIPESTATUS[0]}"
+}
+test_logs=()
+run_ctest -j "$JOBS" -LE gpu
+rc=$?
+last="$BUILD_DIR/Testing/Temporary/LastTest.log"
+if [[ -f "$last" ]]; then cp "$last" "$BUILD_DIR/Testing/Temporary/LastTest-cpu.log"; test_logs+=("$BUILD_DIR/Testing/Temporary/LastTest-cpu.log"); fi
+run_ctest -L gpu
+rc_gpu=$?
+((rc == 0)) && rc=$rc_gpu
+[[ -f "$last" ]] && test_logs+=("$last")
 
 # Tests ctest skipped as a whole (exit 77), and tests that passed but said they skipped their
-# device cases (LastTest.log holds every test's output).
-skipped="$(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (Skipped)$/\1/p' "$ctest_log" | sort | tr '\n' ' ')"
+# device cases (the LastTest logs hold every test's output).
+skipped="$(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (Skipped)$/\1/p' "$ctest_log" | sort -u | tr '\n' ' ')"
 partial=""
-log="$BUILD_DIR/Testing/Temporary/LastTest.log"
-if [[ -f "$log" ]]; then
+if ((${#test_logs[@]})); then
   partial="$(awk '
     /^[0-9]+\/[0-9]+ Testing: / { name = $3 }
     /skipped: no CUDA device/ && name != "" && !(name in seen) { seen[name] = 1; print name }
-  ' "$log" | sort | tr '\n' ' ')"
+  ' "${test_logs[@]}" | sort -u | tr '\n' ' ')"
 fi
+failed="$(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (\(Failed\|Timeout\|SEGFAULT\|Subprocess aborted\|Not Run\|Exception\).*$/\1/p' "$ctest_log" | awk '{print $1}' | sort -u | tr '\n' ' ')"
 
 echo "================================ summary ================================"
 if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
@@ -40,6 +54,7 @@ fi
 if ((rc == 0)); then
   echo "result : all tests passed (ctest exit 0)"
 else
-  echo "result : FAILED (ctest exit $rc); failing tests are listed above"
+  echo "failed : ${failed:-(see the ctest output above)}"
+  echo "result : FAILED (ctest exit $rc)"
 fi
 exit "$rc"
