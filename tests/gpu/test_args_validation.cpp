@@ -294,7 +294,7 @@ struct DeviceFixture {
     GenSpec g;
     g.num_heads = kHeads;
     g.page_size = kPage;
-    g.lens = {100, 0, 513, 31};
+    g.lens = {100, 0, 500, 31};  // 7 + 0 + 32 + 2 pages of 64, widest 32 of 32
     g.max_pages_per_seq = kMpps;
     g.num_pages = kPages;
     g.seed = 3;

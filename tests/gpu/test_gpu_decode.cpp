@@ -155,6 +155,41 @@ BOOST_AUTO_TEST_CASE(empty_requests_give_zero_and_minus_inf, *needs_gpu()) {
   }
 }
 
+// The harness itself: an output left unwritten (still poison), one value off by 5%, or one pad
+// element written are each caught, so the passes above mean something.
+BOOST_AUTO_TEST_CASE(harness_catches_unwritten_wrong_and_stray_outputs, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  GenSpec g;
+  g.num_heads = 3;
+  g.page_size = 16;
+  g.lens = {50, 0, 300};
+  const HostProblem p = make_problem(g);
+  const HostOutputs ref = reference_of(p);
+  DeviceProblem dp;
+  dp.upload(p, Layout::padded());
+  const RunResult good = run_decode(plan_for(p, SplitPolicy::automatic()), pool, dp, stream.s);
+  const auto tol = splitmla::Tolerance::for_dtype(p.dtype);
+  BOOST_TEST(splitmla::compare_outputs(p, good.as_outputs(p.dtype), ref, tol).ok);
+  BOOST_TEST(good.pads_touched == 0);
+
+  RunResult unwritten = good;
+  unwritten.out_bits[kHeadDimV + 7] = kPoisonHalf;
+  BOOST_TEST(!splitmla::compare_outputs(p, unwritten.as_outputs(p.dtype), ref, tol).ok);
+
+  RunResult off = good;
+  const size_t i = 2 * kHeadDimV + 11;
+  off.out_bits[i] = splitmla::float_to_half_bits(p.dtype, splitmla::half_bits_to_float(p.dtype, off.out_bits[i]) * 1.05f + 0.05f);
+  BOOST_TEST(!splitmla::compare_outputs(p, off.as_outputs(p.dtype), ref, tol).ok);
+
+  // A write into a pad of out: read_back counts it.
+  const uint16_t zero = 0;
+  uint16_t* pad = dp.out.as<uint16_t>() + kHeadDimV;  // between head 0 and head 1 of request 0
+  GPUTEST_CUDA(cudaMemcpy(pad, &zero, sizeof(zero), cudaMemcpyHostToDevice));
+  BOOST_TEST(read_back(dp).pads_touched == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(determinism)
