@@ -6,10 +6,17 @@
 #   sanitize  compute-sanitizer memcheck/racecheck/initcheck/synccheck on the GPU suites
 #   bench     the canonical benchmark (experiments/splitmla_bench)
 #   study     the split-count study, short grid (experiments/splitmla_study --short)
+#   study-full the whole grid (experiments/splitmla_study --full)
+# The device tool returns at most 8 files: logs are bundled into $OUT/logs.tgz at exit, the
+# CSVs stay beside it.
 # Targets to build come from $TARGETS (default: everything).
 set -u
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
+bundle_logs() {
+  (cd "$OUT" && ls *.log *.txt > /dev/null 2>&1 && tar czf logs.tgz *.log *.txt && rm -f *.log *.txt)
+}
+trap bundle_logs EXIT
 BUILD=${BUILD_DIR:-build-dev}
 export PATH=/usr/local/cuda/bin:$PATH
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
@@ -47,7 +54,10 @@ for step in "$@"; do
     bench)
       "$BUILD/experiments/splitmla_bench" --out "$OUT/bench.csv" 2>&1 | tee "$OUT/bench.log" | tail -30 || rc=1 ;;
     study)
-      "$BUILD/experiments/splitmla_study" --short --out "$OUT/study.csv" 2>&1 | tee "$OUT/study.log" | tail -20 || rc=1 ;;
+      "$BUILD/experiments/splitmla_study" --short --out "$OUT/study.csv" 2>&1 | tee "$OUT/study.log" | tail -5 || rc=1 ;;
+    study-full)
+      "$BUILD/experiments/splitmla_study" --full --out "$OUT/study.csv" > "$OUT/study.log" 2>&1 || rc=1
+      tail -3 "$OUT/study.log" ;;
     *) echo "unknown step $step"; rc=1 ;;
   esac
 done

@@ -125,8 +125,11 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.lse_stride_head = a.lse_stride_head;
   p.num_heads = plan.config.num_heads;
   const int64_t multi = std::min<int64_t>(plan.multi_bound, a.batch);
-  return launched(kernels::launch_part2(plan.config.dtype, p,
-                                        static_cast<int>(multi * plan.config.num_heads), s),
+  const int64_t pairs = multi * plan.config.num_heads;
+  // Few (request, head) pairs (small batch): spread each pair's merge over 4 blocks of 8 split
+  // groups; otherwise the pairs alone fill the GPU. Static bounds only: capturable.
+  const bool wide = pairs < 2LL * plan.num_sms;
+  return launched(kernels::launch_part2(plan.config.dtype, p, static_cast<int>(pairs), wide, s),
                   "part2 launch");
 }
 

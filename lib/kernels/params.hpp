@@ -31,9 +31,11 @@ struct WsHeader {
 };
 
 // Auto policy cost model: a piece costs its tokens plus a fixed overhead per request (loading
-// q, writing the output), and a work CTA's share is never cut below kMinPerCta tokens.
+// q, writing the output), a work CTA's share is never cut below kAutoMinPerCta tokens, and
+// splitting a request is worth it only if it saves more than kAutoSplitPenalty units.
 inline constexpr int kAutoRequestOverhead = 64;
-inline constexpr int kAutoMinPerCta = 128;
+inline constexpr int kAutoMinPerCta = 32;   // one KV tile
+inline constexpr int kAutoSplitPenalty = 192;  // partial writes + merge, in cost units
 
 struct PlannerParams {
   const int32_t* seq_lens;   // [batch] int32
@@ -91,7 +93,9 @@ struct Part2Params {
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
 cudaError_t launch_part1(DType dtype, int heads_per_cta, const Part1Params& p, int grid,
                          cudaStream_t stream);
-cudaError_t launch_part2(DType dtype, const Part2Params& p, int grid, cudaStream_t stream);
+// `pairs` = (request, head) pairs to cover; `wide` picks the layout for few pairs (part2.cu).
+cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
+                         cudaStream_t stream);
 // Raises the dynamic shared-memory limit of the part1 instance (host call, outside capture) and
 // reports whether it was built for this device.
 cudaError_t prepare_part1(DType dtype, int heads_per_cta);

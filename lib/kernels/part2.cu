@@ -1,7 +1,6 @@
 // part2: merge the partial outputs of each (multi-split request, head) with the shared merge
 // algebra (lib/core/merge.hpp): empty splits (lse = -inf) weigh nothing, all-empty gives out = 0
-// and lse = -inf, any NaN split makes the row NaN. One 128-thread block per (request, head), each
-// thread owning 4 of the 512 output columns. Deterministic: fixed split order, no atomics.
+// and lse = -inf, any NaN split makes the row NaN. Deterministic: fixed order, no atomics.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -12,30 +11,99 @@
 namespace splitmla::kernels {
 namespace {
 
-template <class T>
-__global__ void __launch_bounds__(128) part2_kernel(const __grid_constant__ Part2Params p) {
-  const int j = blockIdx.x / p.num_heads;
-  const int h = blockIdx.x % p.num_heads;
+// Two layouts, chosen on the host from static bounds (never from device data):
+//  narrow: one 128-thread block per (request, head), one group of 128 threads x 4 columns;
+//          for when (request, head) pairs alone fill the GPU;
+//  wide:   one 256-thread block per (request, head, 128-column quarter), 8 groups of 32 threads
+//          each merging splits g, g+8, ...; for few pairs with many splits (small batch).
+// Group partial sums meet in shared memory and are added in group order: deterministic, and
+// independent of the other requests.
+template <bool kWide>
+struct Part2Layout {
+  static constexpr int kGroups = kWide ? 8 : 1;
+  static constexpr int kGroupThreads = kWide ? 32 : 128;
+  static constexpr int kColsPerBlock = kGroupThreads * 4;
+  static constexpr int kQuarters = 512 / kColsPerBlock;
+  static constexpr int kThreads = kGroups * kGroupThreads;
+};
+
+template <class T, bool kWide>
+__global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
+    part2_kernel(const __grid_constant__ Part2Params p) {
+  using L = Part2Layout<kWide>;
+  constexpr int kGroups = L::kGroups, kQuarters = L::kQuarters, kColsPerBlock = L::kColsPerBlock;
+  const int quarter = blockIdx.x % kQuarters;
+  const int jh = blockIdx.x / kQuarters;
+  const int j = jh / p.num_heads;
+  const int h = jh % p.num_heads;
   if (j >= p.header->num_multi) return;
   const MultiEntry e = p.multi[j];
   const float* lse = p.part_lse + static_cast<int64_t>(e.first_slot) * p.num_heads + h;
+  const int tid = threadIdx.x, g = tid / L::kGroupThreads, lane = tid % L::kGroupThreads;
 
+  // The max over every split's lse (and whether any is NaN), shared by the block.
+  constexpr int kWarps = L::kThreads / 32;
+  __shared__ float s_m[kWarps];
+  __shared__ int s_nan[kWarps];
   merge::MergeState<float> st;
-  for (int s = 0; s < e.count; ++s) st.see_lse(lse[static_cast<int64_t>(s) * p.num_heads]);
+  for (int s = tid; s < e.count; s += L::kThreads) st.see_lse(lse[static_cast<int64_t>(s) * p.num_heads]);
+  float m = st.m;
+  int nan = st.nan;
+#pragma unroll
+  for (int off = 16; off >= 1; off >>= 1) {
+    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+    nan |= __shfl_xor_sync(0xffffffffu, nan, off);
+  }
+  if ((tid & 31) == 0) {
+    s_m[tid >> 5] = m;
+    s_nan[tid >> 5] = nan;
+  }
+  __syncthreads();
+  st.m = s_m[0];
+  st.nan = s_nan[0] != 0;
+#pragma unroll
+  for (int k = 1; k < kWarps; ++k) {
+    st.m = fmaxf(st.m, s_m[k]);
+    st.nan = st.nan || s_nan[k] != 0;
+  }
 
-  const int col = threadIdx.x * 4;
+  const int col = quarter * kColsPerBlock + lane * 4;
+  const float* po = p.part_out + (static_cast<int64_t>(e.first_slot) * p.num_heads + h) * 512 + col;
+  const int64_t slot_stride = static_cast<int64_t>(p.num_heads) * 512;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  for (int s = 0; s < e.count; ++s) {
-    const float l = lse[static_cast<int64_t>(s) * p.num_heads];
-    const float w = st.weight(l);
-    st.add_weight(w);
+  float wsum = 0.f;
+#pragma unroll 4
+  for (int s = g; s < e.count; s += kGroups) {
+    const float w = st.weight(lse[static_cast<int64_t>(s) * p.num_heads]);
+    wsum += w;
     if (w == 0.f) continue;  // empty split: its o may hold anything
-    const float4 o = *reinterpret_cast<const float4*>(
-        p.part_out + ((static_cast<int64_t>(e.first_slot) + s) * p.num_heads + h) * 512 + col);
+    const float4 o = *reinterpret_cast<const float4*>(po + s * slot_stride);
     acc.x = merge::MergeState<float>::accumulate(acc.x, w, o.x);
     acc.y = merge::MergeState<float>::accumulate(acc.y, w, o.y);
     acc.z = merge::MergeState<float>::accumulate(acc.z, w, o.z);
     acc.w = merge::MergeState<float>::accumulate(acc.w, w, o.w);
+  }
+
+  if constexpr (kGroups > 1) {
+    __shared__ float4 s_acc[kGroups][L::kGroupThreads];
+    __shared__ float s_w[kGroups];
+    s_acc[g][lane] = acc;
+    if (lane == 0) s_w[g] = wsum;
+    __syncthreads();
+    if (g != 0) return;
+    acc = s_acc[0][lane];
+    st.add_weight(s_w[0]);
+#pragma unroll
+    for (int k = 1; k < kGroups; ++k) {
+      const float4 o = s_acc[k][lane];
+      acc.x += o.x;
+      acc.y += o.y;
+      acc.z += o.z;
+      acc.w += o.w;
+      st.add_weight(s_w[k]);
+    }
+  } else {
+    st.add_weight(wsum);
   }
   T* out = static_cast<T*>(p.out) + static_cast<int64_t>(e.b) * p.out_stride_batch +
            static_cast<int64_t>(h) * p.out_stride_head + col;
@@ -43,19 +111,28 @@ __global__ void __launch_bounds__(128) part2_kernel(const __grid_constant__ Part
   packed.x = ptx::pack2<T>(st.out(acc.x), st.out(acc.y));
   packed.y = ptx::pack2<T>(st.out(acc.z), st.out(acc.w));
   *reinterpret_cast<uint2*>(out) = packed;
-  if (threadIdx.x == 0 && p.lse != nullptr)
+  if (quarter == 0 && lane == 0 && p.lse != nullptr)
     p.lse[static_cast<int64_t>(e.b) * p.lse_stride_batch +
           static_cast<int64_t>(h) * p.lse_stride_head] = st.lse();
 }
 
 }  // namespace
 
-cudaError_t launch_part2(DType dtype, const Part2Params& p, int grid, cudaStream_t stream) {
-  if (grid <= 0) return cudaSuccess;
+namespace {
+template <class T, bool kWide>
+void launch(const Part2Params& p, int pairs, cudaStream_t stream) {
+  using L = Part2Layout<kWide>;
+  part2_kernel<T, kWide><<<pairs * L::kQuarters, L::kThreads, 0, stream>>>(p);
+}
+}  // namespace
+
+cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
+                         cudaStream_t stream) {
+  if (pairs <= 0) return cudaSuccess;
   if (dtype == DType::kBFloat16)
-    part2_kernel<__nv_bfloat16><<<grid, 128, 0, stream>>>(p);
+    wide ? launch<__nv_bfloat16, true>(p, pairs, stream) : launch<__nv_bfloat16, false>(p, pairs, stream);
   else
-    part2_kernel<__half><<<grid, 128, 0, stream>>>(p);
+    wide ? launch<__half, true>(p, pairs, stream) : launch<__half, false>(p, pairs, stream);
   return cudaGetLastError();
 }
 

@@ -8,7 +8,9 @@
 //   auto     : request b costs n + kAutoRequestOverhead units; the total is cut into work_ctas
 //              equal shares (at least kAutoMinPerCta), one per persistent CTA, so every CTA
 //              streams about the same number of KV rows; a request crossing a share boundary
-//              is split there.
+//              is split there. If instead giving each request whole to the CTA holding its
+//              cost midpoint leaves no CTA busier than a share plus kAutoSplitPenalty, nothing
+//              is split (no partials, no part2 work).
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
@@ -17,7 +19,12 @@
 namespace splitmla::kernels {
 namespace {
 
-constexpr int kThreads = 1024;
+constexpr int kThreads = 512;
+constexpr int kMaxWholeCtas = 1024;  // whole-request check needs one counter per work CTA
+
+struct MaxOp {
+  __device__ long long operator()(long long a, long long b) const { return a > b ? a : b; }
+};
 
 struct Counts {
   int32_t pieces, multi, slots;
@@ -45,6 +52,9 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     typename CountScan::TempStorage count;
   } tmp;
   __shared__ long long s_total;
+  __shared__ unsigned long long s_load[kMaxWholeCtas];
+  __shared__ bool s_whole;
+  bool whole = false;
 
   const int tid = threadIdx.x;
   const bool is_auto = p.policy_kind == static_cast<int>(SplitPolicyKind::kAuto);
@@ -63,6 +73,39 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     __syncthreads();
     per = (s_total + p.work_ctas - 1) / p.work_ctas;
     if (per < kAutoMinPerCta) per = kAutoMinPerCta;
+
+    // Would whole requests do? Give each request to the CTA holding its cost midpoint and take
+    // the busiest CTA's load; splitting costs partial writes and a part2 launch, counted as
+    // kAutoSplitPenalty cost units. Whole requests win when they are not slower than that.
+    if (p.work_ctas <= kMaxWholeCtas) {
+      for (int c = tid; c < p.work_ctas; c += kThreads) s_load[c] = 0;
+      __syncthreads();
+      long long carry_w = 0;
+      for (int base = 0; base < p.batch; base += kThreads) {
+        const int b = base + tid;
+        const int64_t vis = b < p.batch ? visible(p, b) : 0;
+        const long long cost = b < p.batch ? (vis > 0 ? vis : 0) + kAutoRequestOverhead : 0;
+        long long origin = 0, aggregate = 0;
+        CostScan(tmp.cost).ExclusiveSum(cost, origin, aggregate);
+        __syncthreads();
+        origin += carry_w;
+        carry_w += aggregate;
+        if (b < p.batch) {
+          long long c = (origin + cost / 2) / per;
+          if (c > p.work_ctas - 1) c = p.work_ctas - 1;
+          atomicAdd(&s_load[c], static_cast<unsigned long long>(cost));
+        }
+      }
+      __syncthreads();
+      long long busiest = 0;
+      for (int c = tid; c < p.work_ctas; c += kThreads)
+        busiest = busiest > static_cast<long long>(s_load[c]) ? busiest : static_cast<long long>(s_load[c]);
+      __syncthreads();
+      busiest = CostReduce(tmp.reduce).Reduce(busiest, MaxOp());
+      if (tid == 0) s_whole = busiest <= per + kAutoSplitPenalty;
+      __syncthreads();
+      whole = s_whole;
+    }
   }
 
   // Pass 2: pieces per request, prefix sums, then the pieces themselves.
@@ -88,7 +131,11 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     int k = 0;
     long long first_cta = 0;
     if (live) {
-      if (is_auto) {
+      if (is_auto && whole) {
+        first_cta = (origin + (n + kAutoRequestOverhead) / 2) / per;
+        if (first_cta > p.work_ctas - 1) first_cta = p.work_ctas - 1;
+        k = 1;
+      } else if (is_auto) {
         if (n == 0) {
           first_cta = origin / per;
           k = 1;
@@ -121,7 +168,11 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
         pc.b = b;
         pc.slot = multi ? offs.slots + j : -1;
         long long lo, hi;
-        if (is_auto) {
+        if (is_auto && whole) {
+          pc.cta = static_cast<int32_t>(first_cta);
+          lo = 0;
+          hi = n;
+        } else if (is_auto) {
           pc.cta = static_cast<int32_t>(first_cta + j);
           lo = (first_cta + j) * per - (origin + kAutoRequestOverhead);
           hi = lo + per;
