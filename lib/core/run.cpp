@@ -127,8 +127,11 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   const int64_t multi = std::min<int64_t>(plan.multi_bound, a.batch);
   const int64_t pairs = multi * plan.config.num_heads;
   // Few (request, head) pairs (small batch): spread each pair's merge over 4 blocks of 8 split
-  // groups; otherwise the pairs alone fill the GPU. Static bounds only: capturable.
-  const bool wide = pairs < 2LL * plan.num_sms;
+  // groups; otherwise the pairs alone fill the GPU. Static bounds only: capturable. The chunk
+  // policy promises batch invariance, and the two layouts add in different orders, so it always
+  // takes the narrow one.
+  const bool wide = pairs < 2LL * plan.num_sms &&
+                    plan.config.policy.kind != SplitPolicyKind::kChunk;
   return launched(kernels::launch_part2(plan.config.dtype, p, static_cast<int>(pairs), wide, s),
                   "part2 launch");
 }
