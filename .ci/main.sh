@@ -5,11 +5,23 @@
 #   without a GPU: a replay of the committed fixtures on the CPU reference and, when the
 #                  exporter exists, the notebook export regenerated from the committed results.
 #
-#   bash .ci/main.sh            (BUILD_DIR, CMAKE_CUDA_ARCHITECTURES, JOBS as in setup.sh)
+#   bash .ci/main.sh [--full]   (BUILD_DIR, CMAKE_CUDA_ARCHITECTURES, JOBS as in setup.sh)
+#
+# With a GPU: the split-count study (short grid; --full for the whole grid, which resumes where
+# an earlier run stopped), the canonical benchmark, the fixture replay on both backends, then the
+# notebook export regenerated from data/results/.
 #
 # Each step runs only when its program exists (the pieces land one by one); a step that exists
 # and fails makes the job fail, with the step named in the summary.
 set -uo pipefail
+
+study_grid=--short
+for arg in "$@"; do
+  case "$arg" in
+    --full) study_grid=--full ;;
+    *) echo "usage: bash .ci/main.sh [--full]"; exit 2 ;;
+  esac
+done
 
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$SPLITMLA_ROOT"
@@ -47,15 +59,22 @@ replay() {  # replay <backend>
 if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
   echo "[main] CUDA device: $(nvidia-smi -L | head -n1)"
   if [[ -x "$BUILD_DIR/experiments/splitmla_study" ]]; then
-    step "split-count study (--short)" "$BUILD_DIR/experiments/splitmla_study" --short
-  elif [[ -x "$BUILD_DIR/experiments/splitmla_bench" ]]; then
+    step "split-count study ($study_grid)" "$BUILD_DIR/experiments/splitmla_study" "$study_grid" --resume
+  else
+    absent+=("split-count study (no $BUILD_DIR/experiments/splitmla_study)")
+  fi
+  if [[ -x "$BUILD_DIR/experiments/splitmla_bench" ]]; then
     step "decode benchmark" "$BUILD_DIR/experiments/splitmla_bench"
   else
-    absent+=("study/benchmark (no driver built in $BUILD_DIR/experiments)")
+    absent+=("decode benchmark (no $BUILD_DIR/experiments/splitmla_bench)")
   fi
   replay both
+  if [[ -f notebooks_export/export.sh ]]; then
+    step "notebook export from data/results" bash notebooks_export/export.sh
+  fi
 else
-  echo "No CUDA device: running the CPU parts only"
+  echo "No CUDA device: running the CPU parts only (fixture replay on the CPU reference, notebook"
+  echo "export from the committed results; the study and benchmark need a GPU)"
   replay cpu
   if [[ -f notebooks_export/export.sh ]]; then
     step "notebook export from committed results" bash notebooks_export/export.sh
