@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Fuzzing the HDF5 fixture reader with libFuzzer (clang). Steps, from the repository root:
+#   bash tests/fuzz/run_fuzz.sh build              fuzzer + seed writer into $FUZZ_BUILD
+#   bash tests/fuzz/run_fuzz.sh fuzz [SECONDS]     fuzz (default 600 s) from the seeds
+#   bash tests/fuzz/run_fuzz.sh minimize           merge the corpus into data/fuzz/corpus
+#   bash tests/fuzz/run_fuzz.sh replay FILE...     run the fuzz target once on given inputs
+# Environment: FUZZ_BUILD (default build-fuzz), CXX (default clang++), FUZZ_JOBS (default 1).
+# Needs clang with libFuzzer: on Debian `apt-get install -y clang libclang-rt-14-dev`.
+# Only the sources read_fixture needs are built (no CUDA): fixture_io.cpp, status.cpp, types.cpp.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+B=${FUZZ_BUILD:-build-fuzz}
+CXX=${CXX:-clang++}
+MAX_LEN=4194304   # the committed fixtures are up to 3.5 MB
+
+# allocator_may_return_null=1: libhdf5 asks for absurd sizes read from corrupt headers and
+# handles malloc's NULL (as it gets under glibc); without it ASan aborts first. Allocations above
+# -malloc_limit_mb (= -rss_limit_mb) are still reported as findings (out-of-memory).
+# Leaks: tests/fuzz/lsan.supp hides leaks allocated inside libhdf5 (its own error paths).
+export ASAN_OPTIONS="${ASAN_OPTIONS:-allocator_may_return_null=1:detect_leaks=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+
+hdf5_flags() {
+  pkg-config --cflags --libs hdf5 2>/dev/null ||
+    echo "-I/usr/include/hdf5/serial -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5"
+}
+
+build() {
+  mkdir -p "$B/seeds" "$B/corpus" "$B/artifacts"
+  local srcs=(lib/fixture/fixture_io.cpp lib/core/status.cpp lib/core/types.cpp)
+  local common=(-std=c++17 -g -O1 -fno-omit-frame-pointer -Iinclude -Ilib -Itests/fuzz)
+  # -fno-sanitize-recover: any UBSan finding aborts, so libFuzzer records it as a crash.
+  "$CXX" "${common[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    tests/fuzz/fuzz_read_fixture.cpp "${srcs[@]}" $(hdf5_flags) -o "$B/fuzz_read_fixture"
+  "$CXX" "${common[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
+    tests/fuzz/make_seeds.cpp "${srcs[@]}" $(hdf5_flags) -o "$B/make_seeds"
+  "$B/make_seeds" "$B/seeds"
+}
+
+fuzz() {
+  local secs=${1:-600}
+  [[ -x "$B/fuzz_read_fixture" ]] || build
+  local seeds=("$B/seeds")
+  [[ -d data/fuzz/corpus ]] && seeds+=(data/fuzz/corpus)
+  [[ -d data/fuzz/regressions ]] && seeds+=(data/fuzz/regressions)
+  seeds+=(data/fixtures)
+  # Fork mode: a finding is saved under $B/artifacts and the run goes on, so one run collects
+  # every finding.
+  "$B/fuzz_read_fixture" "$B/corpus" "${seeds[@]}" \
+    -fork="${FUZZ_JOBS:-1}" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+    -max_len=$MAX_LEN -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
+    -max_total_time="$secs" -print_final_stats=1 \
+    -artifact_prefix="$B/artifacts/" > "$B/fuzz.log" 2>&1
+  local rc=$?
+  grep -E "^#[0-9]+: cov" "$B/fuzz.log" | tail -1
+  tail -3 "$B/fuzz.log"
+  echo "artifacts: $(ls "$B/artifacts" | wc -l) in $B/artifacts"
+  return $rc
+}
+
+minimize() {
+  mkdir -p data/fuzz/corpus "$B/merged"
+  rm -f "$B/merged"/*
+  # Inputs under 64 KB only: the committed fixtures (and mutants of them) are replayed from
+  # data/fixtures already, and data/fuzz stays small.
+  "$B/fuzz_read_fixture" -merge=1 -max_len=65536 -timeout=10 "$B/merged" \
+    "$B/seeds" data/fuzz/corpus "$B/corpus" 2>&1 | tail -3
+  rm -f data/fuzz/corpus/*
+  find "$B/merged" -type f -size -65536c -exec cp {} data/fuzz/corpus/ \;
+  echo "data/fuzz/corpus: $(ls data/fuzz/corpus | wc -l) files, $(du -sh data/fuzz/corpus | cut -f1)"
+}
+
+case "${1:-}" in
+  build) build ;;
+  fuzz) shift; fuzz "$@" ;;
+  minimize) minimize ;;
+  replay) shift; "$B/fuzz_read_fixture" -runs=1 "$@" ;;
+  *) sed -n '2,9p' "$0"; exit 2 ;;
+esac
