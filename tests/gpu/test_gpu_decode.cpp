@@ -155,7 +155,7 @@ BOOST_AUTO_TEST_CASE(empty_requests_give_zero_and_minus_inf, *needs_gpu()) {
   }
 }
 
-// The harness itself: an output left unwritten (still poison), one value off by 5%, or one pad
+// The harness itself: an output left unwritten (still poison), one value off by 0.1 + 5%, or one pad
 // element written are each caught, so the passes above mean something.
 BOOST_AUTO_TEST_CASE(harness_catches_unwritten_wrong_and_stray_outputs, *needs_gpu()) {
   Stream stream;
@@ -180,7 +180,8 @@ BOOST_AUTO_TEST_CASE(harness_catches_unwritten_wrong_and_stray_outputs, *needs_g
 
   RunResult off = good;
   const size_t i = 2 * kHeadDimV + 11;
-  off.out_bits[i] = splitmla::float_to_half_bits(p.dtype, splitmla::half_bits_to_float(p.dtype, off.out_bits[i]) * 1.05f + 0.05f);
+  const float v = splitmla::half_bits_to_float(p.dtype, off.out_bits[i]);
+  off.out_bits[i] = splitmla::float_to_half_bits(p.dtype, v + std::copysign(0.1f + 0.05f * std::fabs(v), v));
   BOOST_TEST(!splitmla::compare_outputs(p, off.as_outputs(p.dtype), ref, tol).ok);
 
   // A write into a pad of out: read_back counts it.
