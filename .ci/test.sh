@@ -57,4 +57,9 @@ else
   echo "failed : ${failed:-(see the ctest output above)}"
   echo "result : FAILED (ctest exit $rc)"
 fi
+# Host code under ASan + UBSan in its own build folder (.ci/sanitize.sh); its failure fails the job
+# (ctest's status above is kept when it already failed). SPLITMLA_SKIP_SANITIZE=1 skips it.
+if [[ "${SPLITMLA_SKIP_SANITIZE:-0}" != 1 ]]; then
+  bash .ci/sanitize.sh || { echo "result : sanitizer job FAILED"; ((rc != 0)) || rc=1; }
+fi
 exit "$rc"
