@@ -49,6 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   std::fclose(fp);
   const splitmla::fuzz::ReadOutcome r = splitmla::fuzz::checked_read(path());
+  remove_scratch();  // libFuzzer's workers may end without running atexit handlers
   if (!r.problem.empty()) {
     std::fprintf(stderr, "read_fixture check failed (status %s): %s\n",
                  splitmla::status_name(r.status), r.problem.c_str());
