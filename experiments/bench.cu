@@ -5,7 +5,7 @@
 //
 //   build-exp/experiments/splitmla_bench [--cases all|NAME,...] [--dtype bf16|fp16|both]
 //       [--reps 100] [--policy auto|forced:N|chunk:N] [--sets 3] [--flush-l2]
-//       [--out data/results/bench-<gpu>-<yyyy-mm-dd>.csv] [--append] [--list]
+//       [--part1 auto|mma_sync|wgmma|both] [--out data/results/bench-<gpu>-<yyyy-mm-dd>.csv] [--append] [--list]
 //
 // Exits 0 with "no CUDA device" where there is none; 1 when a case fails validation.
 #include <algorithm>
@@ -59,6 +59,8 @@ struct Options {
   bool flush_l2 = false;
   bool append = false;
   SplitPolicy policy = SplitPolicy::automatic();
+  // part1 kernels to time, each forced by name ("both": the mma.sync baseline, then auto).
+  std::vector<Part1Variant> variants = {Part1Variant::kAuto};
   std::string out;
 };
 
@@ -66,7 +68,7 @@ struct Options {
   std::fprintf(stderr,
                "%s\nusage: splitmla_bench [--cases all|NAME,...] [--dtype bf16|fp16|both] "
                "[--reps N] [--policy auto|forced:N|chunk:N] [--sets 1..3] [--flush-l2] "
-               "[--out FILE.csv] [--append] [--list]\n",
+               "[--part1 auto|mma_sync|wgmma|both] [--out FILE.csv] [--append] [--list]\n",
                why);
   std::exit(2);
 }
@@ -96,6 +98,13 @@ Options parse(int argc, char** argv) {
     } else if (a == "--policy") {
       const std::string p = value();
       if (!parse_policy(p, &o.policy)) usage(("--policy " + p + ": auto, forced:N or chunk:N").c_str());
+    } else if (a == "--part1") {
+      const std::string v = value();
+      if (v == "auto") o.variants = {Part1Variant::kAuto};
+      else if (v == "mma_sync") o.variants = {Part1Variant::kMmaSync};
+      else if (v == "wgmma") o.variants = {Part1Variant::kWgmma};
+      else if (v == "both") o.variants = {Part1Variant::kMmaSync, Part1Variant::kAuto};
+      else usage(("--part1 " + v + ": auto, mma_sync, wgmma or both").c_str());
     } else if (a == "--out") o.out = value();
     else if (a == "--append") o.append = true;
     else if (a == "--flush-l2") o.flush_l2 = true;
@@ -140,10 +149,11 @@ int main(int argc, char** argv) {
 
   CsvWriter csv;
   csv.open(out,
-           {"case", "dtype", "heads", "batch", "page", "total_tokens", "policy", "splits",
-            "time_us", "part1_us", "part2_us", "floor_us", "ratio", "gbps", "tflops",
-            "bw_read_gbps", "p_bf16_tflops", "gpu", "cuda", "commit", "host_us",
-            "time_with_plan_us", "pieces", "grid_ctas", "max_out_err"},
+           {"case", "dtype", "kv_format", "heads", "q_len", "batch", "page", "total_tokens",
+            "policy", "splits", "time_us", "part1_us", "part2_us", "floor_us", "ratio",
+            "time_with_plan_us", "ratio_with_plan", "gbps", "tflops", "bw_read_gbps",
+            "p_bf16_tflops", "gpu", "cuda", "commit", "part1", "host_us", "pieces", "grid_ctas",
+            "max_out_err"},
            opt.append);
 
   cudaStream_t stream;
@@ -152,7 +162,7 @@ int main(int argc, char** argv) {
   check(pool.init(), "ScratchPool::init");
 
   struct Line {
-    std::string name, dtype, policy;
+    std::string name, dtype, policy, kernel;
     int splits;
     double time_us, floor_us, part1, part2, host, gbps;
     bool ok;
@@ -185,46 +195,54 @@ int main(int argc, char** argv) {
       topt.reps = opt.reps;
       topt.flush_l2 = opt.flush_l2;
       topt.host = true;
-      const PointResult r = measure_point(config_for(shape, opt.policy), ptrs, pool, stream, topt,
-                                          gpu, &sample);
+      for (const Part1Variant variant : opt.variants) {
+        DecodeConfig config = config_for(shape, opt.policy);
+        config.part1 = variant;
+        Plan chosen;
+        check(make_plan(config, &chosen), "make_plan");
+        const std::string part1_name = part1_variant_name(chosen.part1);
+        const PointResult r = measure_point(config, ptrs, pool, stream, topt, gpu, &sample);
 
-      const int64_t T = shape.total_tokens();
-      const double floor_us = floor.us(T, shape.heads);
-      Line line{c->name, dtype_short(dtype), policy_label(opt.policy), r.splits_max, r.time_us,
-                floor_us, r.part1_us, r.part2_us, r.host_us, 0.0, r.validation.ok};
-      std::printf("%-18s %s: reference %.1f s, %s\n", c->name, line.dtype.c_str(), t_ref,
-                  r.validation.text.c_str());
-      if (!r.validation.ok) {
-        all_ok = false;
+        const int64_t T = shape.total_tokens();
+        const double floor_us = floor.us(T, shape.heads);
+        Line line{c->name, dtype_short(dtype), policy_label(opt.policy), part1_name, r.splits_max,
+                  r.time_us,
+                  floor_us, r.part1_us, r.part2_us, r.host_us, 0.0, r.validation.ok};
+        std::printf("%-18s %s %s: reference %.1f s, %s\n", c->name, line.dtype.c_str(),
+                    part1_name.c_str(), t_ref, r.validation.text.c_str());
+        if (!r.validation.ok) {
+          all_ok = false;
+          lines.push_back(line);
+          continue;
+        }
+        const double sec = r.time_us * 1e-6;
+        line.gbps = Floor::bytes(T) / sec / 1e9;
         lines.push_back(line);
-        continue;
+        const int splits = opt.policy.kind == SplitPolicyKind::kAuto ? r.splits_max : opt.policy.value;
+        csv.row({c->name, dtype_short(dtype), dtype_short(dtype), fmt_int(shape.heads), "1",
+                 fmt_int(shape.batch()), fmt_int(shape.page), fmt_int(T), policy_name(opt.policy),
+                 fmt_int(splits), fmt(r.time_us, 3), fmt(r.part1_us, 3), fmt(r.part2_us, 3),
+                 fmt(floor_us, 3), fmt(r.time_us / floor_us, 4), fmt(r.time_with_plan_us, 3),
+                 fmt(r.time_with_plan_us / floor_us, 4), fmt(line.gbps, 1),
+                 fmt(Floor::flops(T, shape.heads) / sec / 1e12, 2), fmt(floor.bw_read_gbps, 1),
+                 fmt(floor.p_bf16_tflops, 1), gpu.short_name, gpu.cuda, commit, part1_name,
+                 fmt(r.host_us, 2), fmt_int(r.pieces), fmt_int(r.grid_ctas),
+                 fmt(r.validation.max_out_err, 5)});
       }
-      const double sec = r.time_us * 1e-6;
-      line.gbps = Floor::bytes(T) / sec / 1e9;
-      lines.push_back(line);
-      const int splits = opt.policy.kind == SplitPolicyKind::kAuto ? r.splits_max : opt.policy.value;
-      csv.row({c->name, dtype_short(dtype), fmt_int(shape.heads), fmt_int(shape.batch()),
-               fmt_int(shape.page), fmt_int(T), policy_name(opt.policy), fmt_int(splits),
-               fmt(r.time_us, 3), fmt(r.part1_us, 3), fmt(r.part2_us, 3), fmt(floor_us, 3),
-               fmt(r.time_us / floor_us, 4), fmt(line.gbps, 1),
-               fmt(Floor::flops(T, shape.heads) / sec / 1e12, 2), fmt(floor.bw_read_gbps, 1),
-               fmt(floor.p_bf16_tflops, 1), gpu.short_name, gpu.cuda, commit, fmt(r.host_us, 2),
-               fmt(r.time_with_plan_us, 3), fmt_int(r.pieces), fmt_int(r.grid_ctas),
-               fmt(r.validation.max_out_err, 5)});
     }
   }
   cudaStreamDestroy(stream);
 
-  std::printf("\n%-18s %-5s %-12s %6s %10s %10s %7s %9s %9s %8s %8s\n", "case", "dtype", "policy",
-              "max_k", "time_us", "floor_us", "ratio", "part1_us", "part2_us", "host_us", "GB/s");
+  std::printf("\n%-18s %-5s %-8s %-12s %6s %10s %10s %7s %9s %9s %8s %8s\n", "case", "dtype",
+              "part1", "policy", "max_k", "time_us", "floor_us", "ratio", "part1_us", "part2_us", "host_us", "GB/s");
   for (const Line& l : lines) {
     if (!l.ok) {
-      std::printf("%-18s %-5s %-12s  FAILED VALIDATION (not timed)\n", l.name.c_str(),
-                  l.dtype.c_str(), l.policy.c_str());
+      std::printf("%-18s %-5s %-8s %-12s  FAILED VALIDATION (not timed)\n", l.name.c_str(),
+                  l.dtype.c_str(), l.kernel.c_str(), l.policy.c_str());
       continue;
     }
-    std::printf("%-18s %-5s %-12s %6d %10.2f %10.2f %7.3f %9s %9s %8s %8.0f\n", l.name.c_str(),
-                l.dtype.c_str(), l.policy.c_str(), l.splits, l.time_us, l.floor_us,
+    std::printf("%-18s %-5s %-8s %-12s %6d %10.2f %10.2f %7.3f %9s %9s %8s %8.0f\n",
+                l.name.c_str(), l.dtype.c_str(), l.kernel.c_str(), l.policy.c_str(), l.splits, l.time_us, l.floor_us,
                 l.time_us / l.floor_us, l.part1 < 0 ? "-" : fmt(l.part1, 2).c_str(),
                 l.part2 < 0 ? "-" : fmt(l.part2, 2).c_str(), fmt(l.host, 2).c_str(), l.gbps);
   }

@@ -23,6 +23,7 @@ struct Plan {
   DecodeConfig config{};
   int32_t device = -1;
   int32_t num_sms = 0;
+  Part1Variant part1 = Part1Variant::kMmaSync;  // the part1 kernel chosen (never kAuto)
   int32_t heads_per_cta = 0;     // 16, 32 or 64 query heads per part1 CTA
   int32_t head_blocks = 0;       // ceil(num_heads / heads_per_cta)
   int32_t work_ctas = 0;         // part1 grid = work_ctas * head_blocks

@@ -25,6 +25,18 @@ enum class SplitPolicyKind : int32_t {
   kChunk = 2,   // every request is cut into ranges of `value` tokens (batch invariant)
 };
 
+// Which part1 kernel runs (README: "part1 variants"). kAuto picks the Hopper wgmma kernel for
+// more than 32 heads on an sm_90 device when the library was built for sm_90a, and the mma.sync
+// kernel otherwise; the other values force one (tests and studies compare them).
+enum class Part1Variant : int32_t {
+  kAuto = 0,
+  kMmaSync = 1,  // mma.sync m16n8k16, 16/32/64 heads per CTA: the checked baseline
+  kWgmma = 2,    // sm_90a warpgroup MMAs, 64 heads per CTA (heads padded to 64)
+};
+
+// "auto" / "mma_sync" / "wgmma"; "unknown" otherwise.
+const char* part1_variant_name(Part1Variant v) noexcept;
+
 struct SplitPolicy {
   SplitPolicyKind kind = SplitPolicyKind::kAuto;
   int32_t value = 0;  // forced: split count 1..kMaxForcedSplits; chunk: tokens >= 1; auto: ignored
@@ -46,6 +58,7 @@ struct DecodeConfig {
   SplitPolicy policy{};
   int32_t device = -1;            // CUDA device ordinal; -1: the current device at plan time
   int32_t num_sms = 0;            // 0: read from the device; > 0: override (studies, CPU tests)
+  Part1Variant part1 = Part1Variant::kAuto;  // part1 kernel; kAuto chooses (see Part1Variant)
 };
 
 // One decode call's tensors. Every pointer is device memory; strides are in elements.

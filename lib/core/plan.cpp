@@ -50,6 +50,31 @@ Status carve(Plan* p) {
   return Status::kSuccess;
 }
 
+// The part1 variant for a configuration: a pure function of the config, the device's compute
+// capability (major * 10 + minor; 0 when planning without a device) and whether the sm_90a
+// kernels were built.
+Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Variant* out) {
+  const bool hopper = cc == 0 || cc == 90;
+  switch (c.part1) {
+    case Part1Variant::kMmaSync: *out = Part1Variant::kMmaSync; return Status::kSuccess;
+    case Part1Variant::kWgmma:
+      if (!wgmma_built)
+        return fail(Status::kNotSupported,
+                    "part1 = wgmma: the library was built without sm_90a (CMAKE_CUDA_ARCHITECTURES)");
+      if (!hopper)
+        return fail(Status::kNotSupported,
+                    "part1 = wgmma needs an sm_90 device, this one is sm_%d", cc);
+      *out = Part1Variant::kWgmma;
+      return Status::kSuccess;
+    case Part1Variant::kAuto:
+      *out = (wgmma_built && hopper && c.num_heads > 32) ? Part1Variant::kWgmma
+                                                         : Part1Variant::kMmaSync;
+      return Status::kSuccess;
+  }
+  return fail(Status::kNotSupported, "part1 = %d, must be kAuto, kMmaSync or kWgmma",
+              static_cast<int>(c.part1));
+}
+
 }  // namespace
 
 Status can_implement(const DecodeConfig& c) {
@@ -90,6 +115,10 @@ Status can_implement(const DecodeConfig& c) {
   }
   if (c.device < -1) return fail(Status::kDeviceMismatch, "device = %d, must be >= -1", c.device);
   if (c.num_sms < 0) return fail(Status::kBadShape, "num_sms = %d, must be >= 0", c.num_sms);
+  if (c.part1 != Part1Variant::kAuto && c.part1 != Part1Variant::kMmaSync &&
+      c.part1 != Part1Variant::kWgmma)
+    return fail(Status::kNotSupported, "part1 = %d, must be kAuto, kMmaSync or kWgmma",
+                static_cast<int>(c.part1));
   return Status::kSuccess;
 }
 
@@ -123,8 +152,21 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
     }
   }
 
+  int cc = 0;
+  if (have_gpu && p.device >= 0) {
+    int major = 0, minor = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p.device) == cudaSuccess &&
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, p.device) == cudaSuccess)
+      cc = major * 10 + minor;
+    else
+      cudaGetLastError();
+  }
+  SPLITMLA_TRY(choose_part1(config, cc, kernels::part1_wgmma_built(), &p.part1));
   const int h = config.num_heads;
-  p.heads_per_cta = h <= 16 ? 16 : (h <= 32 ? 32 : 64);
+  if (p.part1 == Part1Variant::kWgmma)
+    p.heads_per_cta = 64;
+  else
+    p.heads_per_cta = h <= 16 ? 16 : (h <= 32 ? 32 : 64);
   p.head_blocks = (h + p.heads_per_cta - 1) / p.heads_per_cta;
   const int64_t max_batch = config.max_batch;
   const int64_t max_seq = static_cast<int64_t>(config.max_pages_per_seq) * config.page_size;
@@ -169,11 +211,12 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
     int current = -1;
     cudaGetDevice(&current);
     if (current == p.device) {
-      cudaError_t e = kernels::prepare_part1(config.dtype, p.heads_per_cta);
+      cudaError_t e = kernels::prepare_part1(p.part1, config.dtype, p.heads_per_cta);
       if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
         cudaGetLastError();
-        return fail(Status::kNotBuilt, "part1 for dtype %s, %d heads per CTA: %s",
-                    dtype_name(config.dtype), p.heads_per_cta, cudaGetErrorString(e));
+        return fail(Status::kNotBuilt, "part1 %s for dtype %s, %d heads per CTA: %s",
+                    part1_variant_name(p.part1), dtype_name(config.dtype), p.heads_per_cta,
+                    cudaGetErrorString(e));
       }
       if (e != cudaSuccess) {
         cudaGetLastError();

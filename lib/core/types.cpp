@@ -10,6 +10,15 @@ const char* dtype_name(DType d) noexcept {
   return "unknown";
 }
 
+const char* part1_variant_name(Part1Variant v) noexcept {
+  switch (v) {
+    case Part1Variant::kAuto: return "auto";
+    case Part1Variant::kMmaSync: return "mma_sync";
+    case Part1Variant::kWgmma: return "wgmma";
+  }
+  return "unknown";
+}
+
 void DecodeArgs::set_dense_strides(int32_t num_heads, int32_t q_len, int32_t page_size) {
   q_stride_head = kHeadDimQK;
   q_stride_token = static_cast<int64_t>(num_heads) * kHeadDimQK;

@@ -91,14 +91,17 @@ struct Part2Params {
 
 // Launchers (kernels/*.cu). They only launch: no allocation, no sync.
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
-cudaError_t launch_part1(DType dtype, int heads_per_cta, const Part1Params& p, int grid,
-                         cudaStream_t stream);
+cudaError_t launch_part1(Part1Variant variant, DType dtype, int heads_per_cta,
+                         const Part1Params& p, int grid, cudaStream_t stream);
 // `pairs` = (request, head) pairs to cover; `wide` picks the layout for few pairs (part2.cu).
 cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
                          cudaStream_t stream);
 // Raises the dynamic shared-memory limit of the part1 instance (host call, outside capture) and
 // reports whether it was built for this device.
-cudaError_t prepare_part1(DType dtype, int heads_per_cta);
-cudaError_t part1_occupancy(DType dtype, int heads_per_cta, int* blocks_per_sm);
+cudaError_t prepare_part1(Part1Variant variant, DType dtype, int heads_per_cta);
+cudaError_t part1_occupancy(Part1Variant variant, DType dtype, int heads_per_cta,
+                            int* blocks_per_sm);
+// Whether the wgmma variant was compiled for sm_90a into this library.
+bool part1_wgmma_built();
 
 }  // namespace splitmla::kernels

@@ -460,7 +460,8 @@ inline RunResult read_back(DeviceProblem& dp) {
 }
 
 // Makes a plan for the device problem's extents with `policy` (max_batch defaults to its batch).
-inline splitmla::Plan plan_for(const HostProblem& p, splitmla::SplitPolicy policy, int32_t max_batch = 0) {
+inline splitmla::Plan plan_for(const HostProblem& p, splitmla::SplitPolicy policy, int32_t max_batch = 0,
+                               splitmla::Part1Variant part1 = splitmla::Part1Variant::kAuto) {
   splitmla::DecodeConfig c;
   c.dtype = p.dtype;
   c.num_heads = p.num_heads;
@@ -470,9 +471,25 @@ inline splitmla::Plan plan_for(const HostProblem& p, splitmla::SplitPolicy polic
   c.max_pages_per_seq = p.max_pages_per_seq;
   c.policy = policy;
   c.device = -1;
+  c.part1 = part1;
   splitmla::Plan plan;
   GPUTEST_REQUIRE_OK(splitmla::make_plan(c, &plan));
   return plan;
+}
+
+// The part1 variants this build and device can run, forced by name: the mma.sync baseline
+// always, the wgmma kernel where the library has sm_90a code and the device is an sm_90.
+inline std::vector<splitmla::Part1Variant> runnable_variants() {
+  std::vector<splitmla::Part1Variant> v{splitmla::Part1Variant::kMmaSync};
+  splitmla::DecodeConfig c;
+  c.num_heads = 64;
+  c.page_size = 64;
+  c.max_batch = 1;
+  c.max_pages_per_seq = 1;
+  c.part1 = splitmla::Part1Variant::kWgmma;
+  splitmla::Plan plan;
+  if (splitmla::make_plan(c, &plan) == Status::kSuccess) v.push_back(splitmla::Part1Variant::kWgmma);
+  return v;
 }
 
 // Poisons the outputs, runs decode through the pool on `stream`, synchronizes, reads back.

@@ -66,12 +66,17 @@ void heads_case(int32_t heads) {
     const HostOutputs ref = reference_of(p);
     DeviceProblem dp;
     dp.upload(p);
-    for (const SplitPolicy pol : kPolicies) {
-      std::string ptxt;
-      const std::string label = describe(p) + " policy=" + policy_text(pol, &ptxt);
-      BOOST_TEST_CONTEXT(label) {
-        const splitmla::Plan plan = plan_for(p, pol);
-        check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
+    // Every policy on every part1 variant (forced by name; the wgmma kernel pads any head
+    // count to 64-row blocks).
+    for (const splitmla::Part1Variant v : runnable_variants()) {
+      for (const SplitPolicy pol : kPolicies) {
+        std::string ptxt;
+        const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v) +
+                                  " policy=" + policy_text(pol, &ptxt);
+        BOOST_TEST_CONTEXT(label) {
+          const splitmla::Plan plan = plan_for(p, pol, 0, v);
+          check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
+        }
       }
     }
     // Without lse: out alone must still match.

@@ -1,0 +1,403 @@
+// part1, Hopper variant (sm_90a): 64 query heads per CTA on warpgroup MMAs (wgmma).
+//
+// Same contract as the mma.sync baseline (part1.cuh): for each (piece, head block) stream the
+// piece's KV rows from the paged cache once, S = Q K^T and O += P V with fp32 accumulation, online
+// softmax in base 2, and write the normalized output and lse (to `out` for a whole request, else
+// to the piece's partial slot).
+//
+// CTA: 256 threads = two warpgroups, one CTA per SM, 64-row KV tiles in a 2-stage ring.
+//   WG0 (math): S = Q K^T (36 x wgmma m64n64k16, both operands in shared memory), the softmax in
+//       registers (a head row lives in one lane quad), P to shared memory, and the left half of
+//       the output O[:, 0:256] += P V (4 x m64n256k16 with P from registers).
+//   WG1 (loader): cp.async copies of Q and of every KV tile (one block-table lookup per thread
+//       per tile, rows past the piece end and bad page ids zero-filled), then the right half
+//       O[:, 256:512] += P V (4 x m64n256k16, P read from shared memory).
+// Shared layout of Q and of each KV tile: 9 planar groups of 64 columns, each group 64 rows of
+// 128 bytes with 16-byte chunks XORed by (row & 7): the 128B-swizzled K-major layout wgmma reads
+// directly; V is the same bytes read as an MN-major (transposed) operand. P lives in group 8
+// (the rope columns) of its own tile once S is computed, which only QK^T reads.
+// Handshakes are mbarriers: full[s] (WG1's cp.async landed, 128 async arrivals), pready[s] (WG0
+// wrote P and the rescale factors of the tile in s), empty[s] (WG0's PV on s finished, so WG1
+// may refill it). Phases follow the CTA's running tile count, across pieces.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "core/merge.hpp"
+#include "kernels/params.hpp"
+#include "kernels/ptx.cuh"
+#include "kernels/ptx_sm90.cuh"
+
+namespace splitmla::kernels {
+
+template <class T>
+struct Part1WgmmaTraits {
+  static constexpr int kThreads = 256;
+  static constexpr int HB = 64;                      // heads per CTA = wgmma M
+  static constexpr int BN = 64;                      // KV rows per tile
+  static constexpr int kStages = 2;
+  static constexpr uint32_t kGroupBytes = BN * 128;  // one 64-column group of a tile
+  static constexpr uint32_t kTileBytes = 9 * kGroupBytes;
+
+  struct Shared {
+    uint8_t q[kTileBytes];                // 1024-byte aligned (the kernel aligns the base)
+    uint8_t kv[kStages][kTileBytes];
+    float alpha[kStages][HB];             // rescale factor of each head row, per tile
+    float inv_l[HB];
+    float lse[HB];
+    uint64_t full[kStages];
+    uint64_t pready[kStages];
+    uint64_t empty[kStages];
+    int bad;
+  };
+  static constexpr size_t kSmemBytes = sizeof(Shared) + 1024;  // + alignment slack
+  static_assert(kTileBytes % 1024 == 0, "tiles must keep 1024-byte swizzle atoms aligned");
+  static_assert(kSmemBytes <= 232448, "part1 wgmma shared memory exceeds the 227 KB limit");
+};
+
+template <class T>
+__global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_constant__ Part1Params p) {
+#if SPLITMLA_SM90A
+  using Tr = Part1WgmmaTraits<T>;
+  constexpr int BN = Tr::BN;
+  constexpr uint32_t G = Tr::kGroupBytes;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* base = smem_raw + ((1024u - (ptx::smem_addr(smem_raw) & 1023u)) & 1023u);
+  auto& sm = *reinterpret_cast<typename Tr::Shared*>(base);
+
+  const int tid = threadIdx.x;
+  // Role index through a shuffle so the compiler knows it is warp-uniform (wgmma needs it).
+  const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);  // warpgroup
+  const int wt = tid & 127;       // thread within the warpgroup
+  const int wwarp = wt >> 5;      // warp within the warpgroup
+  const int lane = tid & 31;
+  const int hblk = blockIdx.x % p.head_blocks;
+  const int wcta = blockIdx.x / p.head_blocks;
+  const int head0 = hblk * Tr::HB;
+
+  int first, last;
+  if (p.one_piece_per_cta) {
+    first = wcta;
+    last = wcta < p.header->num_pieces ? wcta + 1 : wcta;
+  } else {
+    first = p.cta_begin[wcta];
+    last = p.cta_begin[wcta + 1];
+  }
+
+  const uint32_t sq = ptx::smem_addr(sm.q);
+  const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
+  const uint32_t full0 = ptx::smem_addr(&sm.full[0]);
+  const uint32_t pready0 = ptx::smem_addr(&sm.pready[0]);
+  const uint32_t empty0 = ptx::smem_addr(&sm.empty[0]);
+  if (tid == 0) {
+    for (int s = 0; s < Tr::kStages; ++s) {
+      sm90::mbar_init(full0 + 8 * s, 128);
+      sm90::mbar_init(pready0 + 8 * s, 128);
+      sm90::mbar_init(empty0 + 8 * s, 128);
+    }
+    sm90::mbar_init_fence();
+  }
+  __syncthreads();
+
+  // Descriptor templates (start address 0): K-major for Q, K and P; MN-major for V.
+  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
+  constexpr uint64_t kDescV = sm90::make_smem_desc(0, G, 1024, sm90::kSwizzle128B);
+  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
+
+  const int q4 = lane & 3;
+  const int ra = wwarp * 16 + (lane >> 2);   // this thread's two head rows in the accumulators
+  const int rb = ra + 8;
+  const uint64_t evict_first = ptx::policy_evict_first();
+  const T* __restrict__ kv = static_cast<const T*>(p.kv);
+  const int page_mask = (1 << p.page_shift) - 1;
+
+  uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
+  for (int pi = first; pi < last; ++pi) {
+    const Piece pc = p.pieces[pi];
+    // Warp-uniform copies (shuffles) so the control flow around the wgmmas is provably uniform.
+    const int b = __shfl_sync(0xffffffffu, pc.b, 0);
+    const int begin = __shfl_sync(0xffffffffu, pc.begin, 0);
+    const int end = __shfl_sync(0xffffffffu, pc.end, 0);
+    const int ntiles = (end - begin + BN - 1) / BN;
+    if (tid == 0) sm.bad = 0;
+    __syncthreads();  // previous piece fully retired; bad reset visible to the loader
+
+    float lsum_a = 0.f, lsum_b = 0.f;                          // WG0: per-thread partial sums
+    float m_a = merge::neg_inf<float>(), m_b = merge::neg_inf<float>();
+    float o[128];                                               // this warpgroup's output half
+#pragma unroll
+    for (int i = 0; i < 128; ++i) o[i] = 0.f;
+
+    if (wg == 1) {
+      // ------------------------------ loader + right half ------------------------------
+      const int32_t* bt = p.block_table + static_cast<int64_t>(b) * p.bt_stride;
+      const int lrow = wt >> 1, lsub = wt & 1;  // two threads per row, alternate 16-B chunks
+      // Block-table entry of this thread's row in tile t (0 when the row is past the end).
+      auto lookup = [&](int t) {
+        const int pos = begin + t * BN + lrow;
+        return pos < end ? __ldg(bt + (pos >> p.page_shift)) : 0;
+      };
+      auto issue_tile = [&](int t, int page) {
+        const uint32_t g = tile_seq + t, s = g & 1;
+        if (g >= 2) sm90::mbar_wait(empty0 + 8 * s, ((g >> 1) - 1) & 1);
+        const int pos = begin + t * BN + lrow;
+        const T* src = kv;
+        int bytes = 0;
+        if (pos < end) {
+          if (static_cast<unsigned>(page) < static_cast<unsigned>(p.num_pages)) {
+            src = kv + static_cast<int64_t>(page) * p.kv_stride_page +
+                  static_cast<int64_t>(pos & page_mask) * 576;
+            bytes = 16;
+          } else {
+            atomicOr(&sm.bad, 1);
+          }
+        }
+        const uint32_t dst = skv0 + s * Tr::kTileBytes + lrow * 128;
+#pragma unroll
+        for (int j = 0; j < 36; ++j) {
+          const int c = 2 * j + lsub;  // 16-byte chunk of the row
+          ptx::cp_async_16(dst + (c >> 3) * G + (((c & 7) ^ (lrow & 7)) << 4),
+                           src + (bytes ? c * 8 : 0), bytes, evict_first);
+        }
+        sm90::mbar_arrive_cp_async(full0 + 8 * s);
+      };
+
+      if (ntiles > 0) {
+        // Q of this head block (zeros for heads past num_heads); lands with tile 0.
+        const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(b) * p.q_stride_batch;
+        const int h = head0 + lrow;
+        const bool ok = h < p.num_heads;
+        const T* qsrc = ok ? qb + static_cast<int64_t>(h) * p.q_stride_head : qb;
+        const int page0 = lookup(0);
+        const int page1 = ntiles > 1 ? lookup(1) : 0;
+#pragma unroll
+        for (int j = 0; j < 36; ++j) {
+          const int c = 2 * j + lsub;
+          ptx::cp_async_16(sq + (c >> 3) * G + lrow * 128 + (((c & 7) ^ (lrow & 7)) << 4),
+                           qsrc + (ok ? c * 8 : 0), ok ? 16 : 0);
+        }
+        issue_tile(0, page0);
+        if (ntiles > 1) issue_tile(1, page1);
+      }
+      for (int t = 0; t < ntiles; ++t) {
+        const uint32_t g = tile_seq + t, s = g & 1;
+        const uint32_t skv = skv0 + s * Tr::kTileBytes;
+        // The entry for the tile this iteration refills: its latency hides behind the MMAs.
+        const int next_page = t + 2 < ntiles ? lookup(t + 2) : 0;
+        sm90::mbar_wait(pready0 + 8 * s, (g >> 1) & 1);
+        sm90::fence_proxy_async();
+        const float al_a = sm.alpha[s][ra], al_b = sm.alpha[s][rb];
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          o[4 * j + 0] *= al_a;
+          o[4 * j + 1] *= al_a;
+          o[4 * j + 2] *= al_b;
+          o[4 * j + 3] *= al_b;
+        }
+        sm90::wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk)
+          sm90::pv_ss<T>(o, desc(kDescK, skv + 8 * G + kk * 32),
+                         desc(kDescV, skv + 4 * G + kk * 2048), 1);
+        sm90::wgmma_commit();
+        sm90::wgmma_wait<0>();
+        if (t + 2 < ntiles) issue_tile(t + 2, next_page);
+      }
+    } else {
+      // -------------------------------- math: QK, softmax, left half --------------------------------
+      float sacc[32];
+      auto issue_qk = [&](int t) {
+        const uint32_t g = tile_seq + t, s = g & 1;
+        const uint32_t skv = skv0 + s * Tr::kTileBytes;
+        sm90::mbar_wait(full0 + 8 * s, (g >> 1) & 1);
+        sm90::fence_proxy_async();
+        sm90::wgmma_fence();
+        sm90::qk_ss0<T>(sacc, desc(kDescK, sq), desc(kDescK, skv));
+#pragma unroll
+        for (int ks = 1; ks < 36; ++ks) {
+          const uint32_t off = (ks >> 2) * G + (ks & 3) * 32;
+          sm90::qk_ss<T>(sacc, desc(kDescK, sq + off), desc(kDescK, skv + off), 1);
+        }
+        sm90::wgmma_commit();
+      };
+      if (ntiles > 0) issue_qk(0);
+      for (int t = 0; t < ntiles; ++t) {
+        const uint32_t g = tile_seq + t, s = g & 1;
+        const uint32_t skv = skv0 + s * Tr::kTileBytes;
+        sm90::wgmma_wait<0>();
+#pragma unroll
+        for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
+
+        // ---- online softmax of the tile (base 2); masked columns are -inf ----
+        const int valid = end - (begin + t * BN);
+        float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
+        float sv[32];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const bool in = 8 * j + 2 * q4 + e < valid;
+            const float sa = in ? sacc[4 * j + e] * p.scale_log2 : merge::neg_inf<float>();
+            const float sb = in ? sacc[4 * j + 2 + e] * p.scale_log2 : merge::neg_inf<float>();
+            sv[4 * j + e] = sa;
+            sv[4 * j + 2 + e] = sb;
+            mx_a = fmaxf(mx_a, sa);
+            mx_b = fmaxf(mx_b, sb);
+          }
+        }
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+        const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
+        const float al_a = merge::rescale_exp2(m_a, mn_a), al_b = merge::rescale_exp2(m_b, mn_b);
+        m_a = mn_a;
+        m_b = mn_b;
+        float su_a = 0.f, su_b = 0.f;
+        uint32_t pr[8][2];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float p0 = merge::prob_exp2(sv[4 * j + 0], mn_a);
+          const float p1 = merge::prob_exp2(sv[4 * j + 1], mn_a);
+          const float p2 = merge::prob_exp2(sv[4 * j + 2], mn_b);
+          const float p3 = merge::prob_exp2(sv[4 * j + 3], mn_b);
+          su_a += p0 + p1;
+          su_b += p2 + p3;
+          pr[j][0] = ptx::pack2<T>(p0, p1);
+          pr[j][1] = ptx::pack2<T>(p2, p3);
+        }
+        lsum_a = lsum_a * al_a + su_a;
+        lsum_b = lsum_b * al_b + su_b;
+
+        // P (bf16/fp16) into group 8 of this tile for WG1, and the rescale factors.
+        uint8_t* tile = &sm.kv[s][0];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          *reinterpret_cast<uint32_t*>(tile + sm90::tile_offset(BN, ra, 512 + 8 * j + 2 * q4)) =
+              pr[j][0];
+          *reinterpret_cast<uint32_t*>(tile + sm90::tile_offset(BN, rb, 512 + 8 * j + 2 * q4)) =
+              pr[j][1];
+        }
+        if (q4 == 0) {
+          sm.alpha[s][ra] = al_a;
+          sm.alpha[s][rb] = al_b;
+        }
+        sm90::fence_proxy_async();
+        sm90::mbar_arrive(pready0 + 8 * s);
+
+        // ---- O_left = alpha * O_left + P V_left ----
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          o[4 * j + 0] *= al_a;
+          o[4 * j + 1] *= al_a;
+          o[4 * j + 2] *= al_b;
+          o[4 * j + 3] *= al_b;
+        }
+        sm90::wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk) {
+          const uint32_t a[4] = {pr[2 * kk][0], pr[2 * kk][1], pr[2 * kk + 1][0],
+                                 pr[2 * kk + 1][1]};
+          sm90::pv_rs<T>(o, a, desc(kDescV, skv + kk * 2048), 1);
+        }
+        sm90::wgmma_commit();
+        // Queue the next tile's QK^T behind this PV, then wait for the PV alone (groups retire
+        // in order) and hand the buffer back to the loader.
+        if (t + 1 < ntiles) {
+          issue_qk(t + 1);
+          sm90::wgmma_wait<1>();
+        } else {
+          sm90::wgmma_wait<0>();
+        }
+        sm90::mbar_arrive(empty0 + 8 * s);
+      }
+      // Row sums over the quad, then the epilogue factors.
+      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 1);
+      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 2);
+      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 1);
+      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 2);
+      if (q4 == 0) {
+        sm.inv_l[ra] = merge::inv_sum(lsum_a);
+        sm.inv_l[rb] = merge::inv_sum(lsum_b);
+        sm.lse[ra] = merge::split_lse_from_exp2(m_a, lsum_a);
+        sm.lse[rb] = merge::split_lse_from_exp2(m_b, lsum_b);
+      }
+    }
+    tile_seq += ntiles;
+    __syncthreads();  // inv_l / lse / bad visible; every tile retired
+
+    // ---- epilogue: each warpgroup writes its 256 output columns ----
+    const bool bad = sm.bad != 0 || (p.req_error[b] & kErrBadSeqLen) != 0;
+    if (tid == 0 && sm.bad != 0) atomicOr(&p.req_error[b], kErrBadPageId);
+    const float nan = merge::quiet_nan<float>();
+    const int col0 = wg * 256 + 2 * q4;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int r = half ? rb : ra;
+      const int h = head0 + r;
+      if (h >= p.num_heads) continue;
+      const float il = sm.inv_l[r];
+      if (pc.slot < 0) {
+        T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
+                 static_cast<int64_t>(h) * p.out_stride_head;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          const float v0 = bad ? nan : o[4 * j + 2 * half] * il;
+          const float v1 = bad ? nan : o[4 * j + 2 * half + 1] * il;
+          *reinterpret_cast<uint32_t*>(out + col0 + 8 * j) = ptx::pack2<T>(v0, v1);
+        }
+      } else {
+        float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.num_heads + h) * 512;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          float2 v;
+          v.x = bad ? nan : o[4 * j + 2 * half] * il;
+          v.y = bad ? nan : o[4 * j + 2 * half + 1] * il;
+          *reinterpret_cast<float2*>(out + col0 + 8 * j) = v;
+        }
+      }
+    }
+    if (tid < Tr::HB && head0 + tid < p.num_heads) {
+      const int h = head0 + tid;
+      const float l = bad ? nan : sm.lse[tid];
+      if (pc.slot < 0) {
+        if (p.lse != nullptr)
+          p.lse[static_cast<int64_t>(b) * p.lse_stride_batch +
+                static_cast<int64_t>(h) * p.lse_stride_head] = l;
+      } else {
+        p.part_lse[static_cast<int64_t>(pc.slot) * p.num_heads + h] = l;
+      }
+    }
+  }
+#else
+  __trap();  // built for a target without wgmma: the host never selects this variant there
+#endif
+}
+
+template <class T>
+cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStream_t stream) {
+  part1_wgmma_kernel<T><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t prepare_part1_wgmma_instance() {
+  return cudaFuncSetAttribute(part1_wgmma_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(Part1WgmmaTraits<T>::kSmemBytes));
+}
+
+template <class T>
+cudaError_t occupancy_part1_wgmma_instance(int* blocks) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, part1_wgmma_kernel<T>, 256,
+                                                       Part1WgmmaTraits<T>::kSmemBytes);
+}
+
+#define SPLITMLA_PART1_WGMMA_INSTANCE(T)                                                     \
+  template cudaError_t launch_part1_wgmma_instance<T>(const Part1Params&, int, cudaStream_t); \
+  template cudaError_t prepare_part1_wgmma_instance<T>();                                     \
+  template cudaError_t occupancy_part1_wgmma_instance<T>(int*);
+
+}  // namespace splitmla::kernels

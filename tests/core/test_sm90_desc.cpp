@@ -1,0 +1,151 @@
+// The Hopper part1 variant's shared-memory contract, checked on the CPU: wgmma descriptor
+// encodings against golden constants (the values CUTLASS's CuTe produces for the same layouts),
+// the planar 128B-swizzled tile layout, and how a plan chooses between the part1 variants.
+#define BOOST_TEST_MODULE core_sm90_desc
+#include <boost/test/included/unit_test.hpp>
+
+#include <cstdint>
+#include <ostream>
+#include <set>
+#include <string>
+
+#include "kernels/sm90_desc.hpp"
+#include "splitmla/decode.hpp"
+
+namespace splitmla {
+// Boost.Test prints statuses and variants by name in failed assertions.
+inline std::ostream& boost_test_print_type(std::ostream& os, Status s) { return os << status_name(s); }
+inline std::ostream& boost_test_print_type(std::ostream& os, Part1Variant v) {
+  return os << part1_variant_name(v);
+}
+}  // namespace splitmla
+
+using splitmla::kernels::sm90::kSwizzle128B;
+using splitmla::kernels::sm90::make_smem_desc;
+using splitmla::kernels::sm90::tile_offset;
+
+BOOST_AUTO_TEST_SUITE(descriptors)
+
+BOOST_AUTO_TEST_CASE(k_major_128b_swizzle_matches_the_golden_constant) {
+  // LBO 1 (16 B, unused), SBO 64 (1024 B: one 8-row atom), layout type 1 (128B swizzle).
+  BOOST_TEST(make_smem_desc(0, 16, 1024, kSwizzle128B) == 0x4000004000010000ull);
+}
+
+BOOST_AUTO_TEST_CASE(mn_major_v_view_matches_the_golden_constant) {
+  // V read transposed: LBO 512 (8192 B between 64-column groups), SBO 64 (1024 B per 8 rows).
+  BOOST_TEST(make_smem_desc(0, 8192, 1024, kSwizzle128B) == 0x4000004002000000ull);
+}
+
+BOOST_AUTO_TEST_CASE(start_address_is_stored_in_16_byte_units) {
+  const uint64_t d = make_smem_desc(0x1C400, 16, 1024, kSwizzle128B);
+  BOOST_TEST((d & 0x3FFFu) == 0x1C40u);
+  // Advancing one k16 step inside a swizzled 128-byte row adds 32 bytes = 2 units.
+  BOOST_TEST(make_smem_desc(0x1C400 + 32, 16, 1024, kSwizzle128B) - d == 2u);
+  // Addresses above the 14-bit field (256 KB) never spill into the LBO bits.
+  BOOST_TEST(((make_smem_desc(0x40000, 16, 1024, kSwizzle128B) >> 16) & 0x3FFFu) == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(tile_layout)
+
+BOOST_AUTO_TEST_CASE(v_column_256_row_16_is_at_34816) {
+  // Group 4 (columns 256..319) starts at 4 * 8192; row 16 is two 1024-byte atoms in.
+  BOOST_TEST(tile_offset(64, 16, 256) == 34816u);
+}
+
+BOOST_AUTO_TEST_CASE(chunks_are_xor_swizzled_by_row) {
+  BOOST_TEST(tile_offset(64, 0, 8) == 16u);          // chunk 1 of row 0
+  BOOST_TEST(tile_offset(64, 3, 8) == 3u * 128 + 32);  // chunk 1 ^ 3 = 2 of row 3
+  BOOST_TEST(tile_offset(64, 7, 63) == 7u * 128 + 0 * 16 + 14);  // chunk 7 ^ 7 = 0, element 7
+  BOOST_TEST(tile_offset(64, 9, 575) == 8u * 8192 + 9 * 128 + (7 ^ 1) * 16 + 14);
+}
+
+BOOST_AUTO_TEST_CASE(every_element_of_a_tile_has_its_own_bytes) {
+  std::set<uint32_t> seen;
+  for (int r = 0; r < 64; ++r)
+    for (int c = 0; c < 576; ++c) {
+      const uint32_t off = tile_offset(64, r, c);
+      BOOST_TEST_REQUIRE(off < 64u * 1152);
+      BOOST_TEST_REQUIRE(off % 2 == 0u);
+      seen.insert(off);
+    }
+  BOOST_TEST(seen.size() == 64u * 576);
+}
+
+BOOST_AUTO_TEST_CASE(a_16_byte_chunk_column_hits_8_distinct_bank_groups) {
+  // The 8 rows of one swizzle atom put a given logical chunk in 8 different 16-byte slots.
+  for (int chunk = 0; chunk < 8; ++chunk) {
+    std::set<uint32_t> slots;
+    for (int r = 0; r < 8; ++r) slots.insert((tile_offset(64, r, chunk * 8) % 128) / 16);
+    BOOST_TEST(slots.size() == 8u);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(variant_choice)
+
+splitmla::DecodeConfig config(int heads, splitmla::Part1Variant v) {
+  splitmla::DecodeConfig c;
+  c.num_heads = heads;
+  c.page_size = 64;
+  c.max_batch = 4;
+  c.max_pages_per_seq = 16;
+  c.device = 0;
+  c.num_sms = 132;  // plan without reading a device
+  c.part1 = v;
+  return c;
+}
+
+BOOST_AUTO_TEST_CASE(variant_names) {
+  BOOST_TEST(std::string(splitmla::part1_variant_name(splitmla::Part1Variant::kAuto)) == "auto");
+  BOOST_TEST(std::string(splitmla::part1_variant_name(splitmla::Part1Variant::kMmaSync)) ==
+             "mma_sync");
+  BOOST_TEST(std::string(splitmla::part1_variant_name(splitmla::Part1Variant::kWgmma)) == "wgmma");
+}
+
+BOOST_AUTO_TEST_CASE(auto_keeps_mma_sync_up_to_32_heads) {
+  splitmla::Plan p;
+  BOOST_TEST_REQUIRE(splitmla::make_plan(config(16, splitmla::Part1Variant::kAuto), &p) ==
+                     splitmla::Status::kSuccess);
+  BOOST_TEST((p.part1 == splitmla::Part1Variant::kMmaSync));
+  BOOST_TEST(p.heads_per_cta == 16);
+}
+
+BOOST_AUTO_TEST_CASE(forced_mma_sync_serves_128_heads_in_two_blocks) {
+  splitmla::Plan p;
+  BOOST_TEST_REQUIRE(splitmla::make_plan(config(128, splitmla::Part1Variant::kMmaSync), &p) ==
+                     splitmla::Status::kSuccess);
+  BOOST_TEST((p.part1 == splitmla::Part1Variant::kMmaSync));
+  BOOST_TEST(p.heads_per_cta == 64);
+  BOOST_TEST(p.head_blocks == 2);
+}
+
+BOOST_AUTO_TEST_CASE(wgmma_is_chosen_for_many_heads_only_when_built) {
+  splitmla::Plan p;
+  const splitmla::Status s128 = splitmla::make_plan(config(128, splitmla::Part1Variant::kAuto), &p);
+  BOOST_TEST_REQUIRE(s128 == splitmla::Status::kSuccess);
+  splitmla::Plan forced;
+  const splitmla::Status s3 = splitmla::make_plan(config(3, splitmla::Part1Variant::kWgmma), &forced);
+#if defined(SPLITMLA_HAVE_SM90A)
+  BOOST_TEST((p.part1 == splitmla::Part1Variant::kWgmma));
+  BOOST_TEST(p.head_blocks == 2);
+  BOOST_TEST_REQUIRE(s3 == splitmla::Status::kSuccess);
+  BOOST_TEST((forced.part1 == splitmla::Part1Variant::kWgmma));
+  BOOST_TEST(forced.heads_per_cta == 64);  // 3 heads padded to one 64-row block
+#else
+  BOOST_TEST((p.part1 == splitmla::Part1Variant::kMmaSync));
+  BOOST_TEST(s3 == splitmla::Status::kNotSupported);
+  BOOST_TEST(std::string(splitmla::last_error_detail()).find("sm_90a") != std::string::npos);
+#endif
+}
+
+BOOST_AUTO_TEST_CASE(unknown_variant_is_refused_by_name) {
+  splitmla::Plan p;
+  BOOST_TEST(splitmla::make_plan(config(16, static_cast<splitmla::Part1Variant>(7)), &p) ==
+             splitmla::Status::kNotSupported);
+  BOOST_TEST(std::string(splitmla::last_error_detail()).find("part1 = 7") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
