@@ -4,7 +4,7 @@
 #   replay    every committed fixture through the GPU backend under several split policies
 #   tests     ctest (GPU suites included)
 #   sanitize  compute-sanitizer memcheck/racecheck/initcheck/synccheck on the GPU suites
-#   bench     the canonical benchmark (experiments/splitmla_bench)
+#   bench     the canonical benchmark, both part1 kernels and both dtypes (experiments/splitmla_bench)
 #   study     the split-count study, short grid (experiments/splitmla_study --short)
 #   study-full the whole grid (experiments/splitmla_study --full)
 # The device tool returns at most 8 files: logs are bundled into $OUT/logs.tgz at exit, the
@@ -54,7 +54,7 @@ for step in "$@"; do
         done
       done ;;
     bench)
-      "$BUILD/experiments/splitmla_bench" --out "$OUT/bench.csv" 2>&1 | tee "$OUT/bench.log" | tail -30 || rc=1 ;;
+      "$BUILD/experiments/splitmla_bench" --part1 both --dtype both --out "$OUT/bench.csv" 2>&1 | tee "$OUT/bench.log" | tail -30 || rc=1 ;;
     study)
       "$BUILD/experiments/splitmla_study" --short --out "$OUT/study.csv" 2>&1 | tee "$OUT/study.log" | tail -5 || rc=1 ;;
     study-full)

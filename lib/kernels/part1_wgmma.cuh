@@ -134,7 +134,12 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_consta
     if (wg == 1) {
       // ------------------------------ loader + right half ------------------------------
       const int32_t* bt = p.block_table + static_cast<int64_t>(b) * p.bt_stride;
-      const int lrow = wt >> 1, lsub = wt & 1;  // two threads per row, alternate 16-B chunks
+      // Two threads per row, alternate 16-byte chunks. Within each 8-lane phase of a warp the
+      // rows are r, r+2, r+4, r+6 (same parity), so the 8 swizzled destinations fall in 8
+      // different 16-byte bank groups: conflict-free stores; each row's 32 bytes stay adjacent
+      // in global memory (full sectors).
+      const int lsub = wt & 1, rsel = (wt >> 1) & 15;
+      const int lrow = (wt >> 5) * 16 + (rsel >> 3) * 8 + (rsel & 3) * 2 + ((rsel >> 2) & 1);
       // Block-table entry of this thread's row in tile t (0 when the row is past the end).
       auto lookup = [&](int t) {
         const int pos = begin + t * BN + lrow;
