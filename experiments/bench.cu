@@ -201,6 +201,12 @@ int main(int argc, char** argv) {
         Plan chosen;
         check(make_plan(config, &chosen), "make_plan");
         const std::string part1_name = part1_variant_name(chosen.part1);
+        // "both" on a case where auto picks the baseline: measure the kernel once.
+        bool measured = false;
+        for (const Line& l : lines)
+          if (l.name == c->name && l.dtype == dtype_short(dtype) && l.kernel == part1_name)
+            measured = true;
+        if (measured) continue;
         const PointResult r = measure_point(config, ptrs, pool, stream, topt, gpu, &sample);
 
         const int64_t T = shape.total_tokens();

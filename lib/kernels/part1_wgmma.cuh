@@ -51,7 +51,8 @@ struct Part1WgmmaTraits {
     uint64_t full[kStages];
     uint64_t pready[kStages];
     uint64_t empty[kStages];
-    int bad;
+    int bad[2];  // a bad page id was seen; by piece parity, so resetting the next piece's flag
+                 // never races with the epilogue reading this piece's
   };
   static constexpr size_t kSmemBytes = sizeof(Shared) + 1024;  // + alignment slack
   static_assert(kTileBytes % 1024 == 0, "tiles must keep 1024-byte swizzle atoms aligned");
@@ -116,14 +117,15 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_consta
 
   uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
   for (int pi = first; pi < last; ++pi) {
+    int* const bad_flag = &sm.bad[(pi - first) & 1];
     const Piece pc = p.pieces[pi];
     // Warp-uniform copies (shuffles) so the control flow around the wgmmas is provably uniform.
     const int b = __shfl_sync(0xffffffffu, pc.b, 0);
     const int begin = __shfl_sync(0xffffffffu, pc.begin, 0);
     const int end = __shfl_sync(0xffffffffu, pc.end, 0);
     const int ntiles = (end - begin + BN - 1) / BN;
-    if (tid == 0) sm.bad = 0;
-    __syncthreads();  // previous piece fully retired; bad reset visible to the loader
+    if (tid == 0) *bad_flag = 0;
+    __syncthreads();  // previous piece fully retired; the flag reset visible to the loader
 
     float lsum_a = 0.f, lsum_b = 0.f;                          // WG0: per-thread partial sums
     float m_a = merge::neg_inf<float>(), m_b = merge::neg_inf<float>();
@@ -157,7 +159,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_consta
                   static_cast<int64_t>(pos & page_mask) * 576;
             bytes = 16;
           } else {
-            atomicOr(&sm.bad, 1);
+            atomicOr(bad_flag, 1);
           }
         }
         const uint32_t dst = skv0 + s * Tr::kTileBytes + lrow * 128;
@@ -335,8 +337,9 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_consta
     __syncthreads();  // inv_l / lse / bad visible; every tile retired
 
     // ---- epilogue: each warpgroup writes its 256 output columns ----
-    const bool bad = sm.bad != 0 || (p.req_error[b] & kErrBadSeqLen) != 0;
-    if (tid == 0 && sm.bad != 0) atomicOr(&p.req_error[b], kErrBadPageId);
+    const bool bad_page = *bad_flag != 0;
+    const bool bad = bad_page || (p.req_error[b] & kErrBadSeqLen) != 0;
+    if (tid == 0 && bad_page) atomicOr(&p.req_error[b], kErrBadPageId);
     const float nan = merge::quiet_nan<float>();
     const int col0 = wg * 256 + 2 * q4;
 #pragma unroll
