@@ -30,11 +30,27 @@ cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSPLITMLA_SANITIZE="$SAN" -DSPLITMLA_BUILD_TESTS=ON -DSPLITMLA_BUILD_EXPERIMENTS=OFF \
   ${CMAKE_CUDA_ARCHITECTURES:+-DCMAKE_CUDA_ARCHITECTURES=$CMAKE_CUDA_ARCHITECTURES} \
   > "$B/sanitize-configure.log" 2>&1 || { tail -40 "$B/sanitize-configure.log"; echo "[sanitize] configure failed"; exit 1; }
-echo "[sanitize] build with $JOBS jobs"
-cmake --build "$B" -j "$JOBS" > "$B/sanitize-build.log" 2>&1 ||
-  { grep -E "error|Error" -A3 "$B/sanitize-build.log" | head -60; echo "[sanitize] build failed"; exit 1; }
+# What is built: the host code (library, fixture tool) and the suites that exercise it. Without a
+# GPU the device-only suites (CTest label `device`) would only report "skipped: no CUDA device",
+# so they are neither built nor run; with one, everything is (experiments stay off).
+if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+  targets=(all)
+  device_filter=()
+  echo "[sanitize] CUDA device found: building and running every suite"
+else
+  targets=(splitmla_host_tests)
+  device_filter=(-LE device)
+  echo "[sanitize] no CUDA device: host suites only (device-only suites, label 'device', left out)"
+fi
+echo "[sanitize] build ${targets[*]} with $JOBS jobs (log: $B/sanitize-build.log)"
+# Ninja's [n/N] lines go to the terminal as well: the phase is long on a small machine.
+cmake --build "$B" -j "$JOBS" --target "${targets[@]}" 2>&1 | tee "$B/sanitize-build.log" |
+  grep --line-buffered -E '^\[[0-9]+/[0-9]+\]'
+if ((PIPESTATUS[0] != 0)); then
+  grep -E "error|Error" -A3 "$B/sanitize-build.log" | head -60; echo "[sanitize] build failed"; exit 1
+fi
 t1=$(date +%s)
-echo "[sanitize] build: $((t1 - t0)) s"
+echo "[sanitize] configure + build: $((t1 - t0)) s"
 
 # protect_shadow_gap=0: the CUDA driver maps memory where ASan would otherwise reserve its
 # shadow gap (without it, CUDA initialisation fails on a GPU machine).
@@ -44,9 +60,12 @@ export LSAN_OPTIONS="suppressions=$SPLITMLA_ROOT/tests/fuzz/lsan.supp:print_supp
 echo "[sanitize] ctest --test-dir $B (ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS)"
 # As in test.sh: the gpu-labelled suites one at a time after the rest (on a GPU they interfere).
 skip='^install_consumer_finds_and_links_the_package$'
+echo "[sanitize] run the host suites (ctest -LE gpu, $JOBS jobs)"
 ctest --test-dir "$B" --output-on-failure -j "$JOBS" -LE gpu -E "$skip" 2>&1 | tee "$B/ctest-output.log"
 rc=${PIPESTATUS[0]}
-ctest --test-dir "$B" --output-on-failure -j 1 -L gpu -E "$skip" 2>&1 | tee -a "$B/ctest-output.log"
+echo "[sanitize] run the gpu-labelled suites one at a time (ctest -L gpu ${device_filter[*]})"
+ctest --test-dir "$B" --output-on-failure -j 1 -L gpu "${device_filter[@]}" -E "$skip" 2>&1 |
+  tee -a "$B/ctest-output.log"
 rc_gpu=${PIPESTATUS[0]}
 ((rc == 0)) && rc=$rc_gpu
 echo "[sanitize] tests: $(( $(date +%s) - t1 )) s; total $(( $(date +%s) - t0 )) s"

@@ -10,7 +10,18 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$SPLITMLA_ROOT"
 
+t_start=$(date +%s)
+phase_times=()
+phase_done() {  # phase_done <name> <start seconds>: prints and records the phase's wall time
+  local s=$(( $(date +%s) - $2 ))
+  phase_times+=("$1: $((s / 60)) min $((s % 60)) s")
+  echo "[test] phase '$1' took $((s / 60)) min $((s % 60)) s"
+}
+
+echo "[test] phase 'build': .ci/setup.sh (tools check, configure, build with $JOBS jobs)"
 bash .ci/setup.sh || { rc=$?; echo "[test] setup failed (exit $rc)"; exit "$rc"; }
+phase_done build "$t_start"
+t_phase=$(date +%s)
 
 # Two passes: everything not labelled gpu in parallel, then the gpu-labelled suites one at a
 # time (they measure device memory and time; running them side by side makes them interfere).
@@ -30,6 +41,8 @@ run_ctest -L gpu
 rc_gpu=$?
 ((rc == 0)) && rc=$rc_gpu
 [[ -f "$last" ]] && test_logs+=("$last")
+
+phase_done tests "$t_phase"
 
 # Tests ctest skipped as a whole (exit 77), and tests that passed but said they skipped their
 # device cases (the LastTest logs hold every test's output).
@@ -60,6 +73,11 @@ fi
 # Host code under ASan + UBSan in its own build folder (.ci/sanitize.sh); its failure fails the job
 # (ctest's status above is kept when it already failed). SPLITMLA_SKIP_SANITIZE=1 skips it.
 if [[ "${SPLITMLA_SKIP_SANITIZE:-0}" != 1 ]]; then
+  t_phase=$(date +%s)
+  echo "[test] phase 'sanitizer': .ci/sanitize.sh (ASan + UBSan build of the host code in build-asan, then its tests)"
   bash .ci/sanitize.sh || { echo "result : sanitizer job FAILED"; ((rc != 0)) || rc=1; }
+  phase_done sanitizer "$t_phase"
 fi
+phase_done total "$t_start"
+echo "[test] wall time per phase: $(printf '%s; ' "${phase_times[@]}")"
 exit "$rc"

@@ -1,7 +1,6 @@
 // Status codes and their text: every code has a name, a failure records a detail naming the field
 // and its value, other codes keep the generic text, and the detail belongs to the calling thread.
-#define BOOST_TEST_MODULE core_status
-#include <boost/test/included/unit_test.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <cstring>
 #include <set>

@@ -1,7 +1,6 @@
 // Host types: dtype names use the fixture format's spelling, and set_dense_strides describes
 // densely packed row-major tensors (each element at a distinct offset, no gaps, 64-bit strides).
-#define BOOST_TEST_MODULE core_types
-#include <boost/test/included/unit_test.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <cstdint>
 #include <string>

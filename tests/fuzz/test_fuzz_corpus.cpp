@@ -6,8 +6,7 @@
 //   data/fuzz/corpus/       minimized fuzz corpus (valid and malformed files)
 //   data/fuzz/regressions/  inputs that once broke our reader (each must now be rejected)
 // data/fuzz/hdf5_crashes/ is NOT replayed: those inputs crash inside libhdf5 itself (README.md).
-#define BOOST_TEST_MODULE test_fuzz_corpus
-#include <boost/test/included/unit_test.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <cstdlib>

@@ -3,8 +3,7 @@
 // can_implement(plan, args) need no GPU. On a GPU, the same bad arguments (and bad workspaces) go
 // through decode / enqueue_plan / enqueue_run, and the poisoned out and lse buffers show that no
 // kernel ran.
-#define BOOST_TEST_MODULE test_args_validation
-#include <boost/test/included/unit_test.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <cctype>
 #include <functional>

@@ -4,8 +4,7 @@
 // counts above the length included, so splits are empty), with and without lse, non-dense
 // strides; then bitwise determinism, batch invariance of the chunk policy, and the extremes
 // (one 262144-token request, a batch of 65536 tiny requests).
-#define BOOST_TEST_MODULE test_gpu_decode
-#include <boost/test/included/unit_test.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include "gpu/gpu_test_util.hpp"
 

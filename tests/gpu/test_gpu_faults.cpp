@@ -2,8 +2,7 @@
 // position, seq_len < 0 or beyond the table's capacity. The affected request's out and lse are
 // NaN, every other request is unaffected bit for bit, read_errors names exactly the bad
 // requests with the right bits, and the next clean run clears the record.
-#define BOOST_TEST_MODULE test_gpu_faults
-#include <boost/test/included/unit_test.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <map>
 #include <set>

@@ -2,8 +2,7 @@
 // table and the KV cache change (same pointers, same batch, within the planned bounds). Each
 // replay equals an eager decode of the same data bit for bit and the reference within tolerance;
 // replays allocate no device memory; the pool refuses to grow while its stream is captured.
-#define BOOST_TEST_MODULE test_gpu_graph
-#include <boost/test/included/unit_test.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include "gpu/gpu_test_util.hpp"
 

@@ -3,6 +3,8 @@
 #   2. configure consumer/ with CMAKE_PREFIX_PATH=<work>/prefix
 #   3. build it
 #   4. run it (LD_LIBRARY_PATH points at the installed lib folder as well as the RPATH)
+#   5. run the installed splitmla_fixture tool with LD_LIBRARY_PATH unset (its RUNPATH alone must
+#      find libsplitmla and the CUDA runtime): --help, then inspect FIXTURE; both must exit 0
 foreach(var SPLITMLA_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
     message(FATAL_ERROR "run_consumer.cmake: -D${var}=... is required")
@@ -56,3 +58,14 @@ endif()
 string(REPLACE ";" ":" ld_path "${libdirs}")
 run_step(run ${CMAKE_COMMAND} -E env "LD_LIBRARY_PATH=${ld_path}"
   "${build}/splitmla_consumer")
+
+# The installed tool, as a user would start it from the prefix: no LD_LIBRARY_PATH.
+set(tool "${prefix}/bin/splitmla_fixture")
+if(NOT EXISTS "${tool}")
+  message(FATAL_ERROR "install test: ${tool} was not installed")
+endif()
+run_step(tool-help ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH "${tool}" --help)
+if(FIXTURE)
+  run_step(tool-inspect ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH "${tool}" inspect
+    "${FIXTURE}")
+endif()
