@@ -1,8 +1,7 @@
 // The Hopper part1 variant's shared-memory contract, checked on the CPU: wgmma descriptor
 // encodings against golden constants (the values CUTLASS's CuTe produces for the same layouts),
 // the planar 128B-swizzled tile layout, and how a plan chooses between the part1 variants.
-#define BOOST_TEST_MODULE core_sm90_desc
-#include <boost/test/included/unit_test.hpp>
+#include <boost/test/unit_test.hpp>
 
 #include <cstdint>
 #include <ostream>
