@@ -32,13 +32,14 @@ fs::path source_dir() {
   return fs::path(root);
 }
 
-// Regular files under `dir` (sorted; README files skipped). `dir` may be absent: empty list.
+// Regular files under `dir` (sorted; README files and generator scripts skipped). `dir` may be absent: empty list.
 std::vector<std::string> files_in(const fs::path& dir) {
   std::vector<std::string> out;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return out;
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().extension() != ".md") out.push_back(e.path().string());
+    if (e.is_regular_file() && e.path().extension() != ".md" && e.path().extension() != ".py")
+      out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
 }
