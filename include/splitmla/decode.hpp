@@ -88,6 +88,14 @@ Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaS
 // Reusable scratch owned by the caller: create one per model or per stream and scope it.
 // It never lives in a global; two pools never share memory. Growth is an explicit host call
 // (reserve), refused while `stream` is being captured; runs only borrow what is reserved.
+//
+// Captured graphs hold the buffer's address. Rule: after capturing a decode that uses this pool
+// into a graph, call pin(); call unpin() once that graph (every instance of it) is destroyed.
+// While pinned (pin count > 0) reserve and reserve_for refuse any growth with kCaptureActive
+// and leave the buffer where it is; a reserve that fits the current capacity still succeeds.
+// Growth allocates the new buffer first and frees the old one only after that succeeded, so a
+// failed growth (kOutOfMemory) leaves the old buffer and capacity untouched. release() and the
+// destructor free unconditionally: destroy the graphs first.
 class ScratchPool {
  public:
   ScratchPool() = default;
@@ -99,7 +107,8 @@ class ScratchPool {
 
   // Binds the pool to a device (-1: current). No allocation yet.
   Status init(int32_t device = -1);
-  // Grows the buffer to at least `bytes` (never shrinks). Host call, outside capture.
+  // Grows the buffer to at least `bytes` (never shrinks). Host call, outside capture; refused
+  // (kCaptureActive) while pinned. On failure the old buffer is kept.
   Status reserve(size_t bytes, cudaStream_t capture_check_stream = nullptr);
   // Grows to fit `plan`, then hands out the workspace for it.
   Status reserve_for(const Plan& plan, cudaStream_t capture_check_stream = nullptr);
@@ -107,6 +116,13 @@ class ScratchPool {
   Status workspace_for(const Plan& plan, Workspace* ws) const;
   // Frees the buffer.
   void release();
+  // Marks the buffer as captured into a graph (counted); growth is refused until as many
+  // unpin() calls. unpin() below zero is ignored.
+  void pin() noexcept { ++pins_; }
+  void unpin() noexcept {
+    if (pins_ > 0) --pins_;
+  }
+  int32_t pins() const noexcept { return pins_; }
 
   int32_t device() const { return device_; }
   size_t capacity() const { return bytes_; }
@@ -115,6 +131,7 @@ class ScratchPool {
   void* data_ = nullptr;
   size_t bytes_ = 0;
   int32_t device_ = -1;
+  int32_t pins_ = 0;
 };
 
 // Runs plan + part1 + part2 with the pool's workspace (the pool must already fit the plan).

@@ -1,4 +1,6 @@
-// ScratchPool: caller-owned, per-device scratch. Growth is explicit and refused during capture.
+// ScratchPool: caller-owned, per-device scratch. Growth is explicit and refused during capture
+// and while the pool is pinned (a captured graph holds its address). Growth allocates before it
+// frees, so a failed growth keeps the old buffer.
 #include <cuda_runtime_api.h>
 
 #include <utility>
@@ -30,7 +32,8 @@ ScratchPool::~ScratchPool() { release(); }
 ScratchPool::ScratchPool(ScratchPool&& o) noexcept
     : data_(std::exchange(o.data_, nullptr)),
       bytes_(std::exchange(o.bytes_, 0)),
-      device_(std::exchange(o.device_, -1)) {}
+      device_(std::exchange(o.device_, -1)),
+      pins_(std::exchange(o.pins_, 0)) {}
 
 ScratchPool& ScratchPool::operator=(ScratchPool&& o) noexcept {
   if (this != &o) {
@@ -38,6 +41,7 @@ ScratchPool& ScratchPool::operator=(ScratchPool&& o) noexcept {
     data_ = std::exchange(o.data_, nullptr);
     bytes_ = std::exchange(o.bytes_, 0);
     device_ = std::exchange(o.device_, -1);
+    pins_ = std::exchange(o.pins_, 0);
   }
   return *this;
 }
@@ -55,6 +59,11 @@ Status ScratchPool::init(int32_t device) {
 }
 
 Status ScratchPool::reserve(size_t bytes, cudaStream_t capture_check_stream) {
+  if (pins_ > 0 && bytes > bytes_)
+    return fail(Status::kCaptureActive,
+                "pool.reserve(%zu bytes): the pool is pinned by %d captured graph(s) holding its "
+                "%zu-byte buffer; unpin() after destroying them, then grow",
+                bytes, pins_, bytes_);
   if (device_ < 0) return fail(Status::kDeviceMismatch, "pool.device = -1: call init() first");
   if (bytes <= bytes_) return Status::kSuccess;
   if (capture_check_stream != nullptr) {
@@ -63,22 +72,23 @@ Status ScratchPool::reserve(size_t bytes, cudaStream_t capture_check_stream) {
     if (cs != cudaStreamCaptureStatusNone)
       return fail(Status::kCaptureActive, "reserve(%zu bytes) while the stream is captured", bytes);
   }
+  // New buffer first: if it cannot be had, the old one stays as it was.
   void* fresh = nullptr;
-  cudaError_t e = on_device(device_, [&] {
-    if (data_ != nullptr) {
-      cudaError_t f = cudaFree(data_);  // synchronizes: runs using the old buffer finish first
-      if (f != cudaSuccess) return f;
-      data_ = nullptr;
-      bytes_ = 0;
-    }
-    return cudaMalloc(&fresh, bytes);
-  });
+  cudaError_t e = on_device(device_, [&] { return cudaMalloc(&fresh, bytes); });
   if (e != cudaSuccess) {
     cudaGetLastError();
     if (e == cudaErrorMemoryAllocation)
-      return fail(Status::kOutOfMemory, "pool.reserve(%zu bytes) on device %d: out of memory",
-                  bytes, device_);
-    return fail(Status::kCudaError, "pool.reserve(%zu bytes): %s", bytes, cudaGetErrorString(e));
+      return fail(Status::kOutOfMemory,
+                  "pool.reserve(%zu bytes) on device %d: out of memory (the old %zu-byte buffer "
+                  "is kept)",
+                  bytes, device_, bytes_);
+    return fail(Status::kCudaError, "pool.reserve(%zu bytes): %s (the old buffer is kept)", bytes,
+                cudaGetErrorString(e));
+  }
+  if (data_ != nullptr) {
+    // cudaFree synchronizes: runs still using the old buffer finish first.
+    e = on_device(device_, [&] { return cudaFree(data_); });
+    if (e != cudaSuccess) cudaGetLastError();  // the new buffer is in place either way
   }
   data_ = fresh;
   bytes_ = bytes;

@@ -121,8 +121,10 @@ Tolerance Tolerance::for_dtype(DType d) {
   return t;
 }
 
-CompareReport compare_outputs(const HostProblem& p, const HostOutputs& got,
-                              const HostOutputs& ref, const Tolerance& tol) {
+namespace {
+
+CompareReport compare_impl(const HostProblem& p, const HostOutputs& got, const HostOutputs& ref,
+                           const Tolerance& tol) {
   CompareReport rep;
   const int64_t rows = int64_t{p.batch} * p.q_len * p.num_heads;
   const bool shape_ok = p.batch > 0 && p.q_len > 0 && p.num_heads > 0;
@@ -156,6 +158,25 @@ CompareReport compare_outputs(const HostProblem& p, const HostOutputs& got,
   rep.text += describe(p, "out", o, got.out, ref.out, tol.out_atol, tol.out_rtol, true);
   rep.text += describe(p, "lse", l, got.lse, ref.lse, tol.lse_atol, 0.0, false);
   return rep;
+}
+
+}  // namespace
+
+// The report's strings are the only allocations: if one fails the report says FAIL (ok = false)
+// with whatever text could be kept, and nothing escapes.
+CompareReport compare_outputs(const HostProblem& p, const HostOutputs& got,
+                              const HostOutputs& ref, const Tolerance& tol) {
+  try {
+    return compare_impl(p, got, ref, tol);
+  } catch (...) {
+    CompareReport rep;
+    rep.ok = false;
+    try {
+      rep.text = "compare: FAIL, out of host memory while writing the report\n";
+    } catch (...) {
+    }
+    return rep;
+  }
 }
 
 }  // namespace splitmla

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/guard.hpp"
 #include "core/merge.hpp"
 #include "reference/reference_f64.hpp"
 #include "splitmla/reference.hpp"
@@ -36,44 +37,97 @@ int64_t rows_per_split_set(const HostProblem& p) {  // (t, h) rows of one reques
   return int64_t{p.q_len} * p.num_heads;
 }
 
-// The visible KV rows of one request, gathered through its block table and converted to float
-// (exact for bf16 and fp16). Only entries 0 .. ceil(n / page_size) - 1 are read.
+// The visible KV rows of one request, read through its block table and converted to float
+// (exact for bf16 and fp16). Only entries 0 .. ceil(n / page_size) - 1 are read. Memory does not
+// grow with n: up to kCachedRows rows are converted once and kept; a longer request (a valid
+// problem may declare 2^31 - 1 positions whose rows all alias a few pages) is streamed, each row
+// converted when it is used. Both give the same values.
+constexpr int64_t kCachedRows = int64_t(1) << 14;    // 37.7 MB of float rows
+constexpr int64_t kCachedScores = int64_t(1) << 16;  // 512 KB of double scores per (t, h) row
+
 class RequestRows {
  public:
   // False when the request's device data is bad (its outputs are then NaN).
   bool load(const HostProblem& p, int32_t b) {
-    const int64_t n = visible_length(p, b, p.q_len - 1);  // the last token sees the most
-    if (n < 0) return false;
-    const int64_t pages = (n + p.page_size - 1) / p.page_size;
-    const int32_t* table = p.block_table.data() + int64_t{b} * p.max_pages_per_seq;
+    p_ = &p;
+    n_ = visible_length(p, b, p.q_len - 1);  // the last token sees the most
+    if (n_ < 0) return false;
+    const int64_t pages = (n_ + p.page_size - 1) / p.page_size;
+    table_ = p.block_table.data() + int64_t{b} * p.max_pages_per_seq;
     for (int64_t i = 0; i < pages; ++i) {
-      if (table[i] < 0 || table[i] >= p.num_pages) return false;
+      if (table_[i] < 0 || table_[i] >= p.num_pages) return false;
     }
-    rows_.resize(static_cast<size_t>(n * kHeadDimQK));
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t page = table[j / p.page_size];
-      const int64_t row = page * p.page_size + j % p.page_size;
-      const uint16_t* src = p.kv_cache.data() + row * kHeadDimQK;
-      float* dst = rows_.data() + j * kHeadDimQK;
-      for (int d = 0; d < kHeadDimQK; ++d) dst[d] = half_bits_to_float(p.dtype, src[d]);
+    cached_ = n_ <= kCachedRows;
+    rows_.resize(cached_ ? static_cast<size_t>(n_ * kHeadDimQK) : 0);
+    if (cached_) {
+      for (int64_t j = 0; j < n_; ++j) convert(j, rows_.data() + j * kHeadDimQK);
     }
     return true;
   }
-  const float* row(int64_t j) const { return rows_.data() + j * kHeadDimQK; }
+  // Row j as 576 floats; `scratch` (576 floats) holds it when the rows are streamed.
+  const float* row(int64_t j, float* scratch) const {
+    if (cached_) return rows_.data() + j * kHeadDimQK;
+    convert(j, scratch);
+    return scratch;
+  }
 
  private:
+  void convert(int64_t j, float* dst) const {
+    const int64_t page = table_[j / p_->page_size];
+    const int64_t r = page * p_->page_size + j % p_->page_size;
+    const uint16_t* src = p_->kv_cache.data() + r * kHeadDimQK;
+    for (int d = 0; d < kHeadDimQK; ++d) dst[d] = half_bits_to_float(p_->dtype, src[d]);
+  }
+
+  const HostProblem* p_ = nullptr;
+  const int32_t* table_ = nullptr;
+  int64_t n_ = 0;
+  bool cached_ = false;
   std::vector<float> rows_;
+};
+
+// The scores softmax_scale * q.k_j of one (t, h) row, kept for up to kCachedScores positions
+// and recomputed (the same float64 operations, so the same values) beyond.
+class RowScores {
+ public:
+  void prepare(const HostProblem& p, const RequestRows& rows, const double* q, int64_t n) {
+    p_ = &p;
+    rows_ = &rows;
+    q_ = q;
+    cached_ = n <= kCachedScores;
+    scores_.resize(cached_ ? static_cast<size_t>(n) : 0);
+    if (cached_) {
+      for (int64_t j = 0; j < n; ++j) scores_[j] = compute(j);
+    }
+  }
+  double operator()(int64_t j) const { return cached_ ? scores_[j] : compute(j); }
+  const float* value_row(int64_t j) const { return rows_->row(j, scratch_); }
+
+ private:
+  double compute(int64_t j) const {
+    const float* k = rows_->row(j, scratch_);
+    double dot = 0.0;
+    for (int d = 0; d < kHeadDimQK; ++d) dot += q_[d] * static_cast<double>(k[d]);
+    return p_->softmax_scale * dot;
+  }
+
+  const HostProblem* p_ = nullptr;
+  const RequestRows* rows_ = nullptr;
+  const double* q_ = nullptr;
+  bool cached_ = false;
+  std::vector<double> scores_;
+  mutable float scratch_[kHeadDimQK];
 };
 
 // One split's partial over positions [lo, hi): its natural-log lse and normalized output.
 // Empty (no position, or no finite score): lse = -inf, o = 0. NaN scores make both NaN.
-void range_partial(const std::vector<double>& scores, const RequestRows& rows, int64_t lo,
-                   int64_t hi, double* lse, double* o) {
+void range_partial(const RowScores& scores, int64_t lo, int64_t hi, double* lse, double* o) {
   double m = kNegInf;
   bool nan = false;
   for (int64_t j = lo; j < hi; ++j) {
-    if (std::isnan(scores[j])) nan = true;
-    else if (scores[j] > m) m = scores[j];
+    const double sj = scores(j);
+    if (std::isnan(sj)) nan = true;
+    else if (sj > m) m = sj;
   }
   if (nan) {
     *lse = kNaN;
@@ -87,9 +141,9 @@ void range_partial(const std::vector<double>& scores, const RequestRows& rows, i
   }
   double sum = 0.0;
   for (int64_t j = lo; j < hi; ++j) {
-    const double w = std::exp(scores[j] - m);
+    const double w = std::exp(scores(j) - m);
     sum += w;
-    const float* v = rows.row(j);
+    const float* v = scores.value_row(j);
     for (int d = 0; d < kHeadDimV; ++d) o[d] += w * static_cast<double>(v[d]);
   }
   for (int d = 0; d < kHeadDimV; ++d) o[d] /= sum;
@@ -112,7 +166,8 @@ Status partials_impl(const HostProblem& p, int32_t num_splits, std::vector<T>* o
   lse->assign(static_cast<size_t>(lse_total), T(0));
 
   RequestRows rows;
-  std::vector<double> qd(kHeadDimQK), scores, o(kHeadDimV);
+  RowScores scores;
+  std::vector<double> qd(kHeadDimQK), o(kHeadDimV);
   for (int32_t b = 0; b < p.batch; ++b) {
     const int64_t request_first = int64_t{b} * num_splits * rows_per_split;
     if (!rows.load(p, b)) {
@@ -125,22 +180,16 @@ Status partials_impl(const HostProblem& p, int32_t num_splits, std::vector<T>* o
     for (int32_t t = 0; t < p.q_len; ++t) {
       const int64_t n = visible_length(p, b, t);
       const int64_t chunk = (n + num_splits - 1) / num_splits;
-      scores.resize(static_cast<size_t>(n));
       for (int32_t h = 0; h < p.num_heads; ++h) {
         const uint16_t* qbits =
             p.q.data() + ((int64_t{b} * p.q_len + t) * p.num_heads + h) * kHeadDimQK;
         for (int d = 0; d < kHeadDimQK; ++d) qd[d] = half_bits_to_float(p.dtype, qbits[d]);
-        for (int64_t j = 0; j < n; ++j) {
-          const float* k = rows.row(j);
-          double dot = 0.0;
-          for (int d = 0; d < kHeadDimQK; ++d) dot += qd[d] * static_cast<double>(k[d]);
-          scores[j] = p.softmax_scale * dot;
-        }
+        scores.prepare(p, rows, qd.data(), n);
         for (int32_t s = 0; s < num_splits; ++s) {
           const int64_t lo = std::min<int64_t>(n, s * chunk);
           const int64_t hi = std::min<int64_t>(n, lo + chunk);
           double l = 0.0;
-          range_partial(scores, rows, lo, hi, &l, o.data());
+          range_partial(scores, lo, hi, &l, o.data());
           const int64_t idx = request_first + s * rows_per_split + int64_t{t} * p.num_heads + h;
           (*lse)[idx] = static_cast<T>(l);
           std::transform(o.begin(), o.end(), out->begin() + idx * kHeadDimV,
@@ -280,40 +329,50 @@ int64_t visible_length(const HostProblem& p, int32_t b, int32_t t) noexcept {
 
 Status reference_decode(const HostProblem& p, HostOutputs* out) {
   if (out == nullptr) return detail::fail(Status::kNullPointer, "out = null");
-  return partials_impl<float>(p, 1, &out->out, &out->lse);
+  return detail::guarded("reference_decode", Status::kBadShape,
+                         [&] { return partials_impl<float>(p, 1, &out->out, &out->lse); });
 }
 
 Status reference_split_partials(const HostProblem& p, int32_t num_splits, HostSplits* splits) {
   if (splits == nullptr) return detail::fail(Status::kNullPointer, "splits = null");
-  SPLITMLA_TRY(partials_impl<float>(p, num_splits, &splits->split_out, &splits->split_lse));
-  splits->num_splits = num_splits;
-  return Status::kSuccess;
+  return detail::guarded("reference_split_partials", Status::kBadShape, [&] {
+    SPLITMLA_TRY(partials_impl<float>(p, num_splits, &splits->split_out, &splits->split_lse));
+    splits->num_splits = num_splits;
+    return Status::kSuccess;
+  });
 }
 
 Status reference_merge(const HostProblem& p, const HostSplits& splits, HostOutputs* out) {
   if (out == nullptr) return detail::fail(Status::kNullPointer, "out = null");
-  return merge_impl<float, float>(p, splits.num_splits, splits.split_out, splits.split_lse,
-                                  &out->out, &out->lse);
+  return detail::guarded("reference_merge", Status::kBadShape, [&] {
+    return merge_impl<float, float>(p, splits.num_splits, splits.split_out, splits.split_lse,
+                                    &out->out, &out->lse);
+  });
 }
 
 namespace reference_detail {
 
 Status decode_f64(const HostProblem& p, OutputsF64* out) {
   if (out == nullptr) return detail::fail(Status::kNullPointer, "out = null");
-  return partials_impl<double>(p, 1, &out->out, &out->lse);
+  return detail::guarded("decode_f64", Status::kBadShape,
+                         [&] { return partials_impl<double>(p, 1, &out->out, &out->lse); });
 }
 
 Status split_partials_f64(const HostProblem& p, int32_t num_splits, SplitsF64* splits) {
   if (splits == nullptr) return detail::fail(Status::kNullPointer, "splits = null");
-  SPLITMLA_TRY(partials_impl<double>(p, num_splits, &splits->split_out, &splits->split_lse));
-  splits->num_splits = num_splits;
-  return Status::kSuccess;
+  return detail::guarded("split_partials_f64", Status::kBadShape, [&] {
+    SPLITMLA_TRY(partials_impl<double>(p, num_splits, &splits->split_out, &splits->split_lse));
+    splits->num_splits = num_splits;
+    return Status::kSuccess;
+  });
 }
 
 Status merge_f64(const HostProblem& p, const SplitsF64& splits, OutputsF64* out) {
   if (out == nullptr) return detail::fail(Status::kNullPointer, "out = null");
-  return merge_impl<double, double>(p, splits.num_splits, splits.split_out, splits.split_lse,
-                                    &out->out, &out->lse);
+  return detail::guarded("merge_f64", Status::kBadShape, [&] {
+    return merge_impl<double, double>(p, splits.num_splits, splits.split_out, splits.split_lse,
+                                      &out->out, &out->lse);
+  });
 }
 
 }  // namespace reference_detail

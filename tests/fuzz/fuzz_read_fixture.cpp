@@ -3,9 +3,12 @@
 // path-based code path runs (on-disk checks, H5Fis_hdf5, H5Fopen, attributes, datasets).
 // Build and run: tests/fuzz/run_fuzz.sh (README.md beside this file).
 //
-// A finding is a sanitizer report (ASan/UBSan/LSan), a timeout, or one of read_check.hpp's
-// checks failing (undefined status, missing detail, HDF5 ids left open, sizes that disagree
-// with the extents on success): those abort with the reason on stderr.
+// A finding is a sanitizer report (ASan/UBSan/LSan), a timeout, one of read_check.hpp's checks
+// failing (undefined status, missing detail, HDF5 ids left open, sizes that disagree with the
+// extents on success): those abort with the reason on stderr; or an out-of-memory (an allocation
+// over -malloc_limit_mb) made by our code. The reader runs in this process (isolate = false: the
+// sanitizers must see it) with a budget of SPLITMLA_FUZZ_BUDGET_MB (default 256) MiB, below the
+// -malloc_limit_mb (512) that run_fuzz.sh sets, so no allocation of ours may reach that limit.
 #include <unistd.h>
 
 #include <cstdint>
@@ -48,7 +51,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   std::fclose(fp);
-  const splitmla::fuzz::ReadOutcome r = splitmla::fuzz::checked_read(path());
+  static const splitmla::ReadOptions options = [] {
+    splitmla::ReadOptions o;
+    o.isolate = false;
+    const char* mb = std::getenv("SPLITMLA_FUZZ_BUDGET_MB");
+    o.max_bytes = uint64_t(mb != nullptr ? std::strtoull(mb, nullptr, 10) : 256) << 20;
+    if (o.max_bytes == 0) o.max_bytes = uint64_t(256) << 20;
+    return o;
+  }();
+  const splitmla::fuzz::ReadOutcome r = splitmla::fuzz::checked_read(path(), options);
   remove_scratch();  // libFuzzer's workers may end without running atexit handlers
   if (!r.problem.empty()) {
     std::fprintf(stderr, "read_fixture check failed (status %s): %s\n",

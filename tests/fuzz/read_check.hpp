@@ -5,7 +5,8 @@
 // What "a correct read" means here, whatever the file holds:
 //   - the status is kSuccess, kFileError or kFormatError (nothing else is defined for a read);
 //   - a failure leaves a non-empty detail that names the file;
-//   - no HDF5 identifier (file, group, dataset, attribute, type, space) stays open afterwards;
+//   - no HDF5 identifier (file, group, dataset, attribute, and transient datatype, dataspace or
+//     property list) stays open afterwards;
 //   - on success every vector's size matches the extents the fixture declares.
 #pragma once
 
@@ -26,8 +27,50 @@ struct ReadOutcome {
   std::string problem;  // empty when every check held; otherwise what broke
 };
 
-// HDF5 ids of every kind still open in this process (files, groups, datasets, types, attributes).
-inline ssize_t open_hdf5_objects() { return H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL); }
+// HDF5 files, groups, datasets and attributes still open in this process. (Datatype ids, named
+// or transient, are counted by transient_ids_since below; H5F_OBJ_DATATYPE would count some of
+// them twice.)
+inline ssize_t open_hdf5_objects() {
+  return H5Fget_obj_count(H5F_OBJ_ALL,
+                          H5F_OBJ_FILE | H5F_OBJ_GROUP | H5F_OBJ_DATASET | H5F_OBJ_ATTR);
+}
+
+// Transient ids (datatypes, dataspaces, property lists) are not objects of a file, and libhdf5
+// 1.10 refuses H5Inmembers on its own id kinds. Each kind numbers its ids in increasing order,
+// so a mark holds the next id of each kind (a probe made and closed), and the leak count is the
+// number of ids made since the mark that are still valid.
+struct IdMark {
+  hid_t next[3] = {-1, -1, -1};
+};
+
+inline hid_t probe_id(int kind) {
+  hid_t id = -1;
+  switch (kind) {
+    case 0: id = H5Screate(H5S_SCALAR); if (id >= 0) H5Sclose(id); break;
+    case 1: id = H5Tcopy(H5T_NATIVE_INT); if (id >= 0) H5Tclose(id); break;
+    default: id = H5Pcreate(H5P_FILE_ACCESS); if (id >= 0) H5Pclose(id); break;
+  }
+  return id;
+}
+
+inline IdMark mark_ids() {
+  IdMark m;
+  // Twice: the first probe of a kind may make libhdf5 register lasting ids of its own.
+  for (int k = 0; k < 3; ++k) m.next[k] = (probe_id(k), probe_id(k));
+  return m;
+}
+
+// Transient ids made since `m` and still open (-1 if the probes fail).
+inline int64_t transient_ids_since(const IdMark& m) {
+  int64_t open = 0;
+  for (int k = 0; k < 3; ++k) {
+    const hid_t now = probe_id(k);
+    if (m.next[k] < 0 || now < m.next[k]) return -1;
+    for (hid_t id = m.next[k] + 1; id < now; ++id)
+      if (H5Iis_valid(id) > 0) ++open;
+  }
+  return open;
+}
 
 inline std::string check_success_sizes(const Fixture& f) {
   const HostProblem& p = f.problem;
@@ -55,15 +98,24 @@ inline std::string check_success_sizes(const Fixture& f) {
   return "";
 }
 
-inline ReadOutcome checked_read(const std::string& path) {
+// `options`: the fuzz target reads in process (isolate = false) so that the sanitizers see our
+// code; the corpus replay uses the defaults.
+inline ReadOutcome checked_read(const std::string& path, const ReadOptions& options = {}) {
   ReadOutcome r;
   const ssize_t before = open_hdf5_objects();
+  const IdMark mark = mark_ids();
   Fixture f;
-  r.status = read_fixture(path, &f);
+  r.status = read_fixture(path, options, &f);
+  const int64_t transient = transient_ids_since(mark);
   const ssize_t after = open_hdf5_objects();
   if (after != before) {
     r.problem = "HDF5 ids left open: " + std::to_string(before) + " before the read, " +
                 std::to_string(after) + " after";
+    return r;
+  }
+  if (transient != 0) {
+    r.problem = "transient HDF5 ids (types, spaces, property lists) left open: " +
+                std::to_string(transient);
     return r;
   }
   switch (r.status) {

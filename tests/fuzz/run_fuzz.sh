@@ -4,9 +4,11 @@
 #   bash tests/fuzz/run_fuzz.sh fuzz [SECONDS]     fuzz (default 600 s) from the seeds
 #   bash tests/fuzz/run_fuzz.sh minimize           merge the corpus into data/fuzz/corpus
 #   bash tests/fuzz/run_fuzz.sh replay FILE...     run the fuzz target once on given inputs
+#   bash tests/fuzz/run_fuzz.sh classify           sort the out-of-memory reports of fuzz.log
 # Environment: FUZZ_BUILD (default build-fuzz), CXX (default clang++), FUZZ_JOBS (default 1).
 # Needs clang with libFuzzer: on Debian `apt-get install -y clang libclang-rt-14-dev`.
-# Only the sources read_fixture needs are built (no CUDA): fixture_io.cpp, status.cpp, types.cpp.
+# Only the sources read_fixture needs are built (no CUDA): fixture_io.cpp, isolated_read.cpp,
+# status.cpp, types.cpp.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 B=${FUZZ_BUILD:-build-fuzz}
@@ -14,8 +16,10 @@ CXX=${CXX:-clang++}
 MAX_LEN=4194304   # the committed fixtures are up to 3.5 MB
 
 # allocator_may_return_null=1: libhdf5 asks for absurd sizes read from corrupt headers and
-# handles malloc's NULL (as it gets under glibc); without it ASan aborts first. Allocations above
-# -malloc_limit_mb (= -rss_limit_mb) are still reported as findings (out-of-memory).
+# handles malloc's NULL (as it gets under glibc); without it ASan aborts first.
+# Memory: the reader's budget in the target is 256 MiB (SPLITMLA_FUZZ_BUDGET_MB), below
+# -malloc_limit_mb=512, so any single allocation over 512 MB is an out-of-memory report;
+# `classify` sorts them by the first frame below the allocator: our code (a finding) or libhdf5.
 # Leaks: tests/fuzz/lsan.supp hides leaks allocated inside libhdf5 (its own error paths).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-allocator_may_return_null=1:detect_leaks=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}"
@@ -28,7 +32,8 @@ hdf5_flags() {
 
 build() {
   mkdir -p "$B/seeds" "$B/corpus" "$B/artifacts"
-  local srcs=(lib/fixture/fixture_io.cpp lib/core/status.cpp lib/core/types.cpp)
+  local srcs=(lib/fixture/fixture_io.cpp lib/fixture/isolated_read.cpp lib/core/status.cpp
+              lib/core/types.cpp)
   local common=(-std=c++17 -g -O1 -fno-omit-frame-pointer -Iinclude -Ilib -Itests/fuzz)
   # -fno-sanitize-recover: any UBSan finding aborts, so libFuzzer records it as a crash.
   "$CXX" "${common[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -46,17 +51,32 @@ fuzz() {
   [[ -d data/fuzz/regressions ]] && seeds+=(data/fuzz/regressions)
   seeds+=(data/fixtures)
   # Fork mode: a finding is saved under $B/artifacts and the run goes on, so one run collects
-  # every finding.
+  # every finding (out-of-memory reports included: `classify` tells ours from libhdf5's).
   "$B/fuzz_read_fixture" "$B/corpus" "${seeds[@]}" \
     -fork="${FUZZ_JOBS:-1}" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-    -max_len=$MAX_LEN -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
+    -max_len=$MAX_LEN -timeout=10 -malloc_limit_mb=512 -rss_limit_mb=2048 -detect_leaks=1 \
     -max_total_time="$secs" -print_final_stats=1 \
     -artifact_prefix="$B/artifacts/" > "$B/fuzz.log" 2>&1
   local rc=$?
   grep -E "^#[0-9]+: cov" "$B/fuzz.log" | tail -1
   tail -3 "$B/fuzz.log"
   echo "artifacts: $(ls "$B/artifacts" | wc -l) in $B/artifacts"
+  classify
   return $rc
+}
+
+# Each out-of-memory report of fuzz.log, by the first stack frame that is not the allocator or
+# the standard library: "ours" (a finding: the budget failed) or "libhdf5" (inside libhdf5).
+classify() {
+  awk '
+    /ERROR: libFuzzer: out-of-memory/ { inoom = 1; decided = 0; n++; next }
+    inoom && /^ *#[0-9]+ / && !decided {
+      if ($0 ~ /malloc|calloc|realloc|operator new|std::|__gnu_cxx|allocator|libFuzzer|fuzzer::/) next
+      decided = 1; inoom = 0
+      if ($0 ~ /libhdf5/ || $0 ~ / H5[A-Z_]/) hdf5++; else { ours++; print "ours: " $0 }
+    }
+    END { printf "out-of-memory reports: %d (in libhdf5: %d, in our code: %d)\n", n, hdf5, ours }
+  ' "$B/fuzz.log"
 }
 
 minimize() {
@@ -75,6 +95,7 @@ case "${1:-}" in
   build) build ;;
   fuzz) shift; fuzz "$@" ;;
   minimize) minimize ;;
-  replay) shift; "$B/fuzz_read_fixture" -runs=1 "$@" ;;
-  *) sed -n '2,9p' "$0"; exit 2 ;;
+  replay) shift; "$B/fuzz_read_fixture" -runs=1 -malloc_limit_mb=512 "$@" ;;
+  classify) classify ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
 esac
