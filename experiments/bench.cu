@@ -5,7 +5,8 @@
 //
 //   build-exp/experiments/splitmla_bench [--cases all|NAME,...] [--dtype bf16|fp16|both]
 //       [--reps 100] [--policy auto|forced:N|chunk:N] [--sets 3] [--flush-l2]
-//       [--part1 auto|mma_sync|wgmma|both] [--out data/results/bench-<gpu>-<yyyy-mm-dd>.csv] [--append] [--list]
+//       [--part1 auto|mma_sync|wgmma|both]
+//       [--out data/results/bench-<gpu>-<yyyy-mm-dd>.csv] [--append] [--list]
 //
 // Exits 0 with "no CUDA device" where there is none; 1 when a case fails validation.
 #include <algorithm>

@@ -13,6 +13,9 @@ inline constexpr int kMaxHeads = 128;
 inline constexpr int kMaxPageSize = 128;
 inline constexpr int kMaxBatch = 65536;
 inline constexpr int kMaxForcedSplits = 1024;
+// Longest planned sequence (max_pages_per_seq * page_size): int32 positions with a tile of
+// headroom in the kernels.
+inline constexpr int kMaxSeqLen = 2147483647 - 256;
 
 enum class DType : int32_t { kBFloat16 = 0, kFloat16 = 1 };
 

@@ -60,11 +60,12 @@ Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Varian
     case Part1Variant::kWgmma:
       if (!wgmma_built)
         return fail(Status::kNotSupported,
-                    "part1 = wgmma: the library was built without sm_90a (CMAKE_CUDA_ARCHITECTURES)");
+                    "part1 = %s: the library was built without sm_90a (CMAKE_CUDA_ARCHITECTURES)",
+                    part1_variant_name(c.part1));
       if (!hopper)
-        return fail(Status::kNotSupported,
-                    "part1 = wgmma needs an sm_90 device, this one is sm_%d", cc);
-      *out = Part1Variant::kWgmma;
+        return fail(Status::kNotSupported, "part1 = %s needs an sm_90 device, this one is sm_%d",
+                    part1_variant_name(c.part1), cc);
+      *out = c.part1;
       return Status::kSuccess;
     case Part1Variant::kAuto:
       *out = (wgmma_built && hopper && c.num_heads > 32) ? Part1Variant::kWgmma
@@ -93,10 +94,12 @@ Status can_implement(const DecodeConfig& c) {
     return fail(Status::kBadBatch, "max_batch = %d, must be in 1..%d", c.max_batch, kMaxBatch);
   if (c.max_pages_per_seq < 1)
     return fail(Status::kBadShape, "max_pages_per_seq = %d, must be >= 1", c.max_pages_per_seq);
-  if (static_cast<int64_t>(c.max_pages_per_seq) * c.page_size > std::numeric_limits<int32_t>::max())
+  // Positions are int32 in the kernels, and a tile walk computes up to one 64-row tile past a
+  // piece's end: keep that headroom below INT32_MAX.
+  if (static_cast<int64_t>(c.max_pages_per_seq) * c.page_size > kMaxSeqLen)
     return fail(Status::kBadShape,
-                "max_pages_per_seq * page_size = %lld, must fit in int32 positions",
-                static_cast<long long>(c.max_pages_per_seq) * c.page_size);
+                "max_pages_per_seq * page_size = %lld, must be at most %d (int32 positions)",
+                static_cast<long long>(c.max_pages_per_seq) * c.page_size, kMaxSeqLen);
   switch (c.policy.kind) {
     case SplitPolicyKind::kAuto: break;
     case SplitPolicyKind::kForced:
@@ -208,20 +211,37 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
   SPLITMLA_TRY(carve(&p));
 
   if (have_gpu) {
+    // Raise part1's shared-memory limit and load every module of the run on the plan's device
+    // (switching to it for the call and back), so nothing is loaded lazily inside a capture.
     int current = -1;
-    cudaGetDevice(&current);
-    if (current == p.device) {
-      cudaError_t e = kernels::prepare_part1(p.part1, config.dtype, p.heads_per_cta);
-      if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
-        cudaGetLastError();
-        return fail(Status::kNotBuilt, "part1 %s for dtype %s, %d heads per CTA: %s",
-                    part1_variant_name(p.part1), dtype_name(config.dtype), p.heads_per_cta,
-                    cudaGetErrorString(e));
-      }
-      if (e != cudaSuccess) {
-        cudaGetLastError();
-        return fail(Status::kCudaError, "preparing part1: %s", cudaGetErrorString(e));
-      }
+    if (cudaGetDevice(&current) != cudaSuccess) {
+      cudaGetLastError();
+      return fail(Status::kCudaError, "cudaGetDevice failed");
+    }
+    if (current != p.device && cudaSetDevice(p.device) != cudaSuccess) {
+      cudaGetLastError();
+      return fail(Status::kDeviceMismatch, "device = %d cannot be made current", p.device);
+    }
+    cudaError_t e = kernels::prepare_part1(p.part1, config.dtype, p.heads_per_cta);
+    const char* what = "part1";
+    if (e == cudaSuccess) {
+      e = kernels::load_planner();
+      what = "the planner";
+    }
+    if (e == cudaSuccess) {
+      e = kernels::load_part2(config.dtype);
+      what = "part2";
+    }
+    if (current != p.device) cudaSetDevice(current);
+    if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
+      cudaGetLastError();
+      return fail(Status::kNotBuilt, "%s (part1 %s, dtype %s, %d heads per CTA): %s", what,
+                  part1_variant_name(p.part1), dtype_name(config.dtype), p.heads_per_cta,
+                  cudaGetErrorString(e));
+    }
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return fail(Status::kCudaError, "preparing %s: %s", what, cudaGetErrorString(e));
     }
   }
   *plan = p;

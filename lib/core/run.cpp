@@ -223,6 +223,15 @@ Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaS
                                   cudaMemcpyDeviceToHost, stream);
   if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
   SPLITMLA_TRY(launched(e, "reading the schedule header"));
+  // A device word sizes nothing until it is checked against the plan's bounds (a stale or
+  // overwritten workspace must not make the host allocate gigabytes).
+  if (h.num_pieces < 0 || h.num_pieces > plan.pieces_bound)
+    return fail(Status::kBadShape,
+                "schedule header num_pieces = %d, must be in 0..%d (workspace not written by "
+                "a planner run of this plan?)", h.num_pieces, plan.pieces_bound);
+  if (h.num_multi < 0 || h.num_multi > std::max(plan.multi_bound, 0))
+    return fail(Status::kBadShape, "schedule header num_multi = %d, must be in 0..%d",
+                h.num_multi, plan.multi_bound);
   std::vector<kernels::Piece> pieces(static_cast<size_t>(h.num_pieces));
   if (h.num_pieces > 0) {
     e = cudaMemcpyAsync(pieces.data(), at<kernels::Piece>(ws, plan.off_pieces),

@@ -101,6 +101,10 @@ cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide
 cudaError_t prepare_part1(Part1Variant variant, DType dtype, int heads_per_cta);
 cudaError_t part1_occupancy(Part1Variant variant, DType dtype, int heads_per_cta,
                             int* blocks_per_sm);
+// Load the planner and part2 modules now (host call at plan time): with lazy module loading
+// their first launch would otherwise load them, possibly inside a stream capture.
+cudaError_t load_planner();
+cudaError_t load_part2(DType dtype);
 // Whether the wgmma variant was compiled for sm_90a into this library.
 bool part1_wgmma_built();
 

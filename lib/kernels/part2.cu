@@ -126,6 +126,17 @@ void launch(const Part2Params& p, int pairs, cudaStream_t stream) {
 }
 }  // namespace
 
+cudaError_t load_part2(DType dtype) {
+  cudaFuncAttributes a;
+  const bool bf = dtype == DType::kBFloat16;
+  cudaError_t e = cudaFuncGetAttributes(&a, bf ? part2_kernel<__nv_bfloat16, true>
+                                               : part2_kernel<__half, true>);
+  if (e == cudaSuccess)
+    e = cudaFuncGetAttributes(&a, bf ? part2_kernel<__nv_bfloat16, false>
+                                     : part2_kernel<__half, false>);
+  return e;
+}
+
 cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
                          cudaStream_t stream) {
   if (pairs <= 0) return cudaSuccess;

@@ -212,6 +212,11 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
 
 }  // namespace
 
+cudaError_t load_planner() {
+  cudaFuncAttributes a;
+  return cudaFuncGetAttributes(&a, planner_kernel);
+}
+
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream) {
   planner_kernel<<<1, kThreads, 0, stream>>>(p);
   return cudaGetLastError();

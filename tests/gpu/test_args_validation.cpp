@@ -97,6 +97,17 @@ std::vector<Row<DecodeConfig>> config_rows() {
        {"max_pages_per_seq"}, "0"},
       {"max_pages_per_seq -5", [](DecodeConfig& c) { c.max_pages_per_seq = -5; }, S::kBadShape,
        {"max_pages_per_seq"}, "-5"},
+      // Positions are int32 with a tile of headroom: 2^24 pages of 128 rows is one page too many.
+      {"max_pages_per_seq * page_size 2^31", [](DecodeConfig& c) {
+         c.page_size = 128;
+         c.max_pages_per_seq = 16777216;
+       }, S::kBadShape, {"max_pages_per_seq * page_size"}, "2147483648"},
+      {"max_pages_per_seq * page_size kMaxSeqLen + 1", [](DecodeConfig& c) {
+         c.page_size = 1;
+         c.max_pages_per_seq = splitmla::kMaxSeqLen + 1;
+       }, S::kBadShape, {"max_pages_per_seq * page_size"}, "2147483392"},
+      {"part1 variant 5", [](DecodeConfig& c) { c.part1 = static_cast<splitmla::Part1Variant>(5); },
+       S::kNotSupported, {"part1"}, "5"},
       {"dtype 7", [](DecodeConfig& c) { c.dtype = static_cast<DType>(7); }, S::kBadDType, {"dtype"}, "7"},
       {"forced 0", [](DecodeConfig& c) { c.policy = SplitPolicy::forced(0); }, S::kBadPolicy, kPolicyFields, "0"},
       {"forced 5000", [](DecodeConfig& c) { c.policy = SplitPolicy::forced(5000); }, S::kBadPolicy, kPolicyFields,
