@@ -188,7 +188,8 @@ int main(int argc, char** argv) {
         ptrs.push_back(owned.back().get());
       }
       const double t0 = elapsed_s();
-      const ValidationSample sample = build_validation(*ptrs[0], 3, 4);
+      // Every request, on three heads (first, last, middle).
+      const ValidationSample sample = build_validation(*ptrs[0], shape.batch(), 3);
       const double t_ref = elapsed_s() - t0;
 
       TimingOptions topt;

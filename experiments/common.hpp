@@ -111,7 +111,8 @@ class DeviceInputs {
 DecodeConfig config_for(const Shape& shape, SplitPolicy policy);
 
 // ---- validation against the CPU reference ----------------------------------------------------
-// The reference outputs of a few (request, head) pairs of one DeviceInputs, each request as its
+// The reference outputs of chosen (request, head) pairs of one DeviceInputs (every request when
+// max_requests >= batch), each request as its
 // own single-request sub-problem (its pages gathered on the device into a packed cache and
 // copied back), computed on parallel host threads.
 struct ValidationSample {
