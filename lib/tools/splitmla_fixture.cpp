@@ -1,6 +1,6 @@
 // splitmla_fixture: make, replay and inspect HDF5 fixtures (CONTRACT.md section 4).
 //
-//   splitmla_fixture generate --out DIR --seed N [--set default]
+//   splitmla_fixture generate --out DIR --seed N [--set default|faults]
 //   splitmla_fixture replay [--backend cpu|gpu|both] [--policy auto|forced:N|chunk:N] FILE...
 //   splitmla_fixture inspect FILE...
 //
@@ -30,7 +30,7 @@ constexpr int kExitFail = 1, kExitUsage = 2, kExitSkipped = 77;
 void usage() {
   std::fprintf(stderr,
                "usage:\n"
-               "  splitmla_fixture generate --out DIR --seed N [--set default]\n"
+               "  splitmla_fixture generate --out DIR --seed N [--set default|faults]\n"
                "  splitmla_fixture replay [--backend cpu|gpu|both] "
                "[--policy auto|forced:N|chunk:N] FILE...\n"
                "  splitmla_fixture inspect FILE...\n");
@@ -73,7 +73,7 @@ int cmd_generate(int argc, char** argv) {
   }
   const std::vector<tools::CaseSpec> cases = tools::fixture_set(set);
   if (cases.empty()) {
-    std::fprintf(stderr, "generate: unknown --set '%s' (known: default)\n", set.c_str());
+    std::fprintf(stderr, "generate: unknown --set '%s' (known: default, faults)\n", set.c_str());
     return kExitUsage;
   }
   std::error_code ec;
