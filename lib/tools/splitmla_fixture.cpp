@@ -100,6 +100,23 @@ int cmd_generate(int argc, char** argv) {
   return failures == 0 ? 0 : kExitFail;
 }
 
+// Names the fixture's bad device data on stderr; true when it has none.
+bool report_data_faults(const std::string& path, const HostProblem& p) {
+  const DataFaults faults = find_data_faults(p);
+  std::fflush(stdout);  // keep the order of both streams in a combined log
+  for (const std::string& line : faults.lines)
+    std::fprintf(stderr, "%s: data fault: %s\n", path.c_str(), line.c_str());
+  if (faults.count > static_cast<int64_t>(faults.lines.size()))
+    std::fprintf(stderr, "%s: ... %lld data faults in all\n", path.c_str(),
+                 static_cast<long long>(faults.count));
+  if (faults.count > 0)
+    std::fprintf(stderr,
+                 "%s: the contract makes these requests' outputs NaN (a page id outside the "
+                 "cache or a length beyond the table is bad device data)\n",
+                 path.c_str());
+  return faults.count == 0;
+}
+
 int cmd_replay(int argc, char** argv) {
   bool want_cpu = true, want_gpu = false, have_policy = false;
   SplitPolicy policy = SplitPolicy::automatic();
@@ -130,7 +147,7 @@ int cmd_replay(int argc, char** argv) {
   if (files.empty()) return cmd.usage_error("no fixture files given");
   if (have_policy && !want_gpu)
     return cmd.usage_error("--policy applies to the gpu backend only (add --backend gpu or both)");
-  int failed = 0, cpu_passed = 0, gpu_passed = 0;
+  int failed = 0, faulty = 0, cpu_passed = 0, gpu_passed = 0;
   bool gpu_skipped = false;
   for (const std::string& path : files) {
     Fixture f;
@@ -140,6 +157,9 @@ int cmd_replay(int argc, char** argv) {
       ++failed;
       continue;
     }
+    // Bad device data fails the file; the replay still runs, so the NaN rows it reports have
+    // their cause named just above them.
+    if (!report_data_faults(path, f.problem)) ++faulty;
     if (want_cpu) {
       std::string report;
       const Status s = replay_loaded(f, path, Backend::kCpu, policy, &report);
@@ -160,15 +180,16 @@ int cmd_replay(int argc, char** argv) {
       else ++failed;
     }
   }
-  std::printf("replay: %zu file(s); cpu %s; gpu %s; %d failure(s)\n", files.size(),
+  std::printf("replay: %zu file(s); cpu %s; gpu %s; %d failure(s); %d file(s) with data faults\n",
+              files.size(),
               want_cpu ? (std::to_string(cpu_passed) + " passed").c_str() : "not run",
               !want_gpu      ? "not run"
               : gpu_skipped ? "skipped (no CUDA device)"
                             : (std::to_string(gpu_passed) + " passed, policy " +
                                policy_text(policy))
                                   .c_str(),
-              failed);
-  if (failed > 0) return kExitFail;
+              failed, faulty);
+  if (failed > 0 || faulty > 0) return kExitFail;
   if (gpu_skipped && !want_cpu) return kExitSkipped;
   return 0;
 }
@@ -181,7 +202,10 @@ void print_content(const Fixture& f) {
     const int64_t n = p.seq_lens[size_t(b)];
     empty += n == 0;
     max_len = std::max<int64_t>(max_len, n);
-    const int64_t need = (n + p.page_size - 1) / p.page_size;
+    // Entries the visible positions use; a bad seq_len (negative, or beyond the table) is a data
+    // fault reported apart, and must not move this loop outside the row.
+    const int64_t need =
+        std::clamp<int64_t>((n + p.page_size - 1) / p.page_size, 0, p.max_pages_per_seq);
     for (int64_t j = need; j < p.max_pages_per_seq; ++j) {
       const int32_t id = p.block_table[size_t(b) * p.max_pages_per_seq + size_t(j)];
       ++past_entries;
@@ -249,6 +273,7 @@ int cmd_inspect(int argc, char** argv) {
                   f.splits.num_splits, p.q_len, p.num_heads);
     }
     print_content(f);
+    if (!report_data_faults(path, p)) ++failed;
   }
   return failed == 0 ? 0 : kExitFail;
 }
