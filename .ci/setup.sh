@@ -34,7 +34,7 @@ have_header() {  # have_header <relative path> : looks in the usual include root
 }
 
 missing=()
-{ have_header hdf5.h && have_header H5Cpp.h; } || missing+=(libhdf5-dev)
+have_header hdf5.h || missing+=(libhdf5-dev)
 have_header boost/test/included/unit_test.hpp || missing+=(libboost-test-dev)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v ninja >/dev/null 2>&1 || missing+=(ninja-build)

@@ -2,7 +2,8 @@
 // experiment drivers). Header-only, no dependency beyond the standard library.
 //
 //   --help, -h        usage on stdout, exit 0
-//   --version         "<program> (SplitMLA) X.Y.Z" on stdout, exit 0
+//   --version         "<program> (SplitMLA) X.Y.Z" on stdout (the loaded library's version()),
+//                     exit 0
 //   --opt value       and --opt=value alike
 //   --                ends the options: what follows is positional
 //   unknown options, missing or malformed values, unexpected positionals: a message naming the
@@ -135,8 +136,7 @@ class Parser {
         return kExitOk;
       }
       if (a == "--version") {
-        std::printf("%s (SplitMLA) %d.%d.%d\n", program_.c_str(), SPLITMLA_VERSION_MAJOR,
-                    SPLITMLA_VERSION_MINOR, SPLITMLA_VERSION_PATCH);
+        std::printf("%s (SplitMLA) %s\n", program_.c_str(), splitmla::version());
         return kExitOk;
       }
       const size_t eq = a.find('=');
