@@ -68,6 +68,7 @@ ctest --test-dir "$B" --output-on-failure -j 1 -L gpu "${device_filter[@]}" -E "
   tee -a "$B/ctest-output.log"
 rc_gpu=${PIPESTATUS[0]}
 ((rc == 0)) && rc=$rc_gpu
+echo "[sanitize] tests: $(ctest_counts "$B/ctest-output.log")"
 echo "[sanitize] tests: $(( $(date +%s) - t1 )) s; total $(( $(date +%s) - t0 )) s"
 if ((rc == 0)); then
   echo "[sanitize] result: all tests passed under $SAN (ctest exit 0)"

@@ -49,7 +49,7 @@ bool open_device(GpuInfo* info) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
-    std::printf("no CUDA device: nothing to measure\n");
+    std::fprintf(stderr, "skipped: no CUDA device (nothing to measure)\n");
     return false;
   }
   check_cuda(cudaSetDevice(0), "cudaSetDevice(0)");

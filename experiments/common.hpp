@@ -34,8 +34,8 @@ struct GpuInfo {
   size_t l2_bytes = 0;
   size_t total_mem = 0;
 };
-// Selects device 0 and fills `info`. Returns false after printing "no CUDA device" when none is
-// visible (the drivers then exit 0: there is nothing to measure).
+// Selects device 0 and fills `info`. Returns false after printing "skipped: no CUDA device" on
+// stderr when none is visible (the drivers then exit 77, the skip code of every executable).
 bool open_device(GpuInfo* info);
 
 std::string build_commit();  // env SPLITMLA_COMMIT, else the git commit at build time, else "unknown"
