@@ -1,5 +1,5 @@
 // splitmla_bench: how close to the floor does SplitMLA decode run on each case of the canonical
-// suite (../shared/BENCH.md)? Measures BW_read and P_bf16 in the same process, validates every case
+// suite (docs/benchmark.md)? Measures BW_read and P_bf16 in the same process, validates every case
 // against the CPU reference on a few (request, head) rows, then times the decode step in CUDA
 // graphs (run only; with the planner; part1 and part2 alone) and the host cost of one enqueue_run.
 //
@@ -30,7 +30,7 @@ struct Case {
   int seq_len;  // every request; 0: uniform in 1..32768 from a fixed seed
 };
 
-// BENCH.md's canonical suite, in its order.
+// The canonical suite of docs/benchmark.md, in its order.
 const Case kSuite[] = {
     {"H128_B128_L4k", 128, 128, 64, 4096},     {"H16_B128_L4k", 16, 128, 64, 4096},
     {"H128_B1_L128k", 128, 1, 64, 131072},     {"H16_B4_L128k", 16, 4, 64, 131072},
@@ -92,7 +92,7 @@ Options parse(int argc, char** argv) {
       else usage(("--dtype " + d + ": must be bf16, fp16 or both").c_str());
     } else if (a == "--reps") {
       o.reps = std::atoi(value().c_str());
-      if (o.reps < 50) usage("--reps must be at least 50 (BENCH.md)");
+      if (o.reps < 50) usage("--reps must be at least 50 (docs/benchmark.md)");
     } else if (a == "--sets") {
       o.sets = std::atoi(value().c_str());
       if (o.sets < 1 || o.sets > 3) usage("--sets must be 1..3");
