@@ -1,5 +1,5 @@
 // splitmla_bench: how close to the floor does SplitMLA decode run on each case of the canonical
-// suite (../shared/BENCH.md)? Measures BW_read and P_bf16 in the same process, validates every case
+// suite (docs/benchmark.md)? Measures BW_read and P_bf16 in the same process, validates every case
 // against the CPU reference on a few (request, head) rows, then times the decode step in CUDA
 // graphs (run only; with the planner; part1 and part2 alone) and the host cost of one enqueue_run.
 //
@@ -33,7 +33,7 @@ struct Case {
   int seq_len;  // every request; 0: uniform in 1..32768 from a fixed seed
 };
 
-// BENCH.md's canonical suite, in its order.
+// The canonical suite of docs/benchmark.md, in its order.
 const Case kSuite[] = {
     {"H128_B128_L4k", 128, 128, 64, 4096},     {"H16_B128_L4k", 16, 128, 64, 4096},
     {"H128_B1_L128k", 128, 1, 64, 131072},     {"H16_B4_L128k", 16, 4, 64, 131072},
@@ -77,8 +77,8 @@ Options parse(int argc, char** argv) {
                   "splitmla_bench [--cases all|NAME,...] [--dtype bf16|fp16|both] [--reps N] "
                   "[--policy auto|forced:N|chunk:N] [--sets 1..3] [--flush-l2] "
                   "[--part1 auto|mma_sync|wgmma|both] [--out FILE.csv] [--append] [--list]",
-                  "Times SplitMLA decode on BENCH.md's canonical suite against the floor measured "
-                  "in the same run.");
+                  "Times SplitMLA decode on the canonical suite (docs/benchmark.md) against the "
+                  "floor measured in the same run.");
   cli.option("--cases", "all|NAME,...", "cases to run (default: all; --list names them)", &cases)
       .option("--dtype", "bf16|fp16|both", "input dtype(s) (default: bf16)",
               [&](const std::string& d) {
@@ -88,7 +88,7 @@ Options parse(int argc, char** argv) {
                 else return std::string("must be bf16, fp16 or both");
                 return std::string();
               })
-      .int_option("--reps", "timed graph replays per case (at least 50, BENCH.md)", 50, 1000000,
+      .int_option("--reps", "timed graph replays per case (at least 50, docs/benchmark.md)", 50, 1000000,
                   &o.reps)
       .int_option("--sets", "input sets rotated between replays", 1, 3, &o.sets)
       .option("--policy", "auto|forced:N|chunk:N", "split policy (default: auto)",

@@ -1,7 +1,7 @@
 // Shared pieces of the experiment drivers (bench.cu, study.cu): the device and build identity,
-// the two measurements behind BENCH.md's floor (read bandwidth, bf16 GEMM rate), device-side
-// input generation, validation against the CPU reference on a sub-problem, CUDA-graph timing of
-// one decode configuration, and CSV reading/writing.
+// the two measurements behind the floor of docs/benchmark.md (read bandwidth, bf16 GEMM rate),
+// device-side input generation, validation against the CPU reference on a sub-problem,
+// CUDA-graph timing of one decode configuration, and CSV reading/writing.
 //
 // Experiments may exit: every helper here that meets a failure prints what failed and exits(1).
 #pragma once
@@ -41,7 +41,7 @@ bool open_device(GpuInfo* info);
 std::string build_commit();  // env SPLITMLA_COMMIT, else the git commit at build time, else "unknown"
 std::string today();         // yyyy-mm-dd, local time
 
-// ---- the floor (BENCH.md) -------------------------------------------------------------------
+// ---- the floor (docs/benchmark.md) ----------------------------------------------------------
 // Read bandwidth in GB/s (1e9 B/s): a kernel streams `bytes` (>= 4 GiB) with 16-byte loads, reads
 // only; median of `reps` timed passes.
 double measure_bw_read_gbps(size_t bytes, int reps);

@@ -1,4 +1,4 @@
-// Comparison of a decode's outputs with the reference (CONTRACT.md section 4).
+// Comparison of a decode's outputs with the reference (docs/semantics.md section 7).
 //
 // First the special values: an element whose class (finite, -inf, +inf, NaN) differs between got
 // and ref is a special mismatch, whatever the tolerances. Then, on elements finite in both,

@@ -1,5 +1,5 @@
 // The committed fixture set, made from a seed: the case list is the documentation of what the
-// fixtures cover (CONTRACT.md sections 1-4, STYLE.md "Tests").
+// fixtures cover (docs/semantics.md).
 #pragma once
 
 #include <cstdint>

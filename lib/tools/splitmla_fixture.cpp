@@ -1,4 +1,4 @@
-// splitmla_fixture: make, replay and inspect HDF5 fixtures (CONTRACT.md section 4).
+// splitmla_fixture: make, replay and inspect HDF5 fixtures (docs/semantics.md section 7).
 //
 //   splitmla_fixture generate --out DIR --seed N [--set default|faults]
 //   splitmla_fixture replay [--backend cpu|gpu|both] [--policy auto|forced:N|chunk:N] FILE...
