@@ -108,7 +108,7 @@ class Parser {
     });
   }
 
-  // Accept positional arguments (`metavar` names them in the usage text); without this call a
+  // Accept positional arguments (`metavar` names them in --help); without this call a
   // positional argument is a usage error.
   Parser& positionals(const std::string& metavar, std::vector<std::string>* out) {
     positional_name_ = metavar;
@@ -177,6 +177,9 @@ class Parser {
     }
     std::fprintf(f, "  %-24s %s\n  %-24s %s\n", "--help, -h", "this text", "--version",
                  "the SplitMLA version");
+    if (positionals_ != nullptr)
+      std::fprintf(f, "  %-24s %s\n", (positional_name_ + "...").c_str(),
+                   "operands (after '--' even when they start with '-')");
     std::fprintf(f, "\nexit status: 0 success, 1 failure, 2 usage error, 77 skipped (no CUDA "
                     "device)\n");
   }
