@@ -390,3 +390,10 @@ TORCH_LIBRARY_IMPL(splitmla, CUDA, m) {
   m.impl("decode_out", &splitmla_torch::decode_out_impl);
   m.impl("decode", &splitmla_torch::decode_impl);
 }
+
+// Not differentiable (an inference kernel with no backward): fall through autograd, so outputs
+// never carry a grad_fn that would fail or warn only at backward time.
+TORCH_LIBRARY_IMPL(splitmla, Autograd, m) {
+  m.impl("decode_out", torch::CppFunction::makeFallthrough());
+  m.impl("decode", torch::CppFunction::makeFallthrough());
+}
