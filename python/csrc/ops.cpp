@@ -360,8 +360,63 @@ std::tuple<at::Tensor, at::Tensor> decode_impl(
   return {out, lse};
 }
 
+// Test aid (torch.ops.splitmla_testing.cxx_api_decode): the decode exactly as a C++ caller of
+// the library writes it (README "Using the library"): its own make_plan, its own ScratchPool,
+// dense strides from set_dense_strides, decode(plan, args, pool, stream), then a sync before the
+// pool is freed. The GPU tests compare the ops with it bit for bit.
+std::tuple<at::Tensor, at::Tensor> cxx_api_decode_impl(
+    const at::Tensor& q, const at::Tensor& kv_cache, const at::Tensor& block_table,
+    const at::Tensor& seq_lens, int64_t max_batch, int64_t max_pages_per_seq, int64_t policy_kind,
+    int64_t policy_value, int64_t num_sms, int64_t part1, double softmax_scale) {
+  const char* op = "cxx_api_decode";
+  TORCH_CHECK_VALUE(q.is_cuda() && q.is_contiguous() && kv_cache.is_contiguous() &&
+                        block_table.is_contiguous() && seq_lens.is_contiguous(),
+                    "splitmla_testing.", op, ": dense CUDA tensors only");
+  const c10::cuda::CUDAGuard guard(q.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(q.device().index()).stream();
+  const int64_t batch = q.size(0), heads = q.size(2), page_size = kv_cache.size(1);
+  const PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1};
+  const splitmla::DecodeConfig cfg = make_config(op, to_dtype(op, "q", q.scalar_type()), heads,
+                                                 q.size(1), page_size, f, q.device().index());
+  splitmla::Plan plan;
+  check(op, splitmla::make_plan(cfg, &plan));
+  splitmla::ScratchPool pool;
+  check(op, pool.init(q.device().index()));
+  check(op, pool.reserve_for(plan, stream));
+  at::Tensor out = at::empty({batch, q.size(1), heads, splitmla::kHeadDimV}, q.options());
+  at::Tensor lse = at::empty({batch, q.size(1), heads}, q.options().dtype(at::kFloat));
+  splitmla::DecodeArgs a;
+  a.batch = to_i32(op, "batch", batch);
+  a.num_pages = to_i32(op, "num_pages", kv_cache.size(0));
+  a.max_pages_per_seq = to_i32(op, "max_pages_per_seq", block_table.size(1));
+  a.softmax_scale = static_cast<float>(softmax_scale);
+  a.q = q.data_ptr();
+  a.kv_cache = kv_cache.data_ptr();
+  a.block_table = block_table.data_ptr<int32_t>();
+  a.seq_lens = seq_lens.data_ptr<int32_t>();
+  a.out = out.data_ptr();
+  a.lse = lse.data_ptr<float>();
+  a.set_dense_strides(cfg.num_heads, cfg.q_len, cfg.page_size);
+  check(op, splitmla::can_implement(plan, a));
+  check(op, splitmla::decode(plan, a, pool, stream));
+  TORCH_CHECK(cudaStreamSynchronize(stream) == cudaSuccess, "splitmla_testing.", op,
+              ": cudaStreamSynchronize failed");
+  return {out, lse};
+}
+
 }  // namespace
 }  // namespace splitmla_torch
+
+TORCH_LIBRARY(splitmla_testing, m) {
+  m.def(
+      "cxx_api_decode(Tensor q, Tensor kv_cache, Tensor block_table, Tensor seq_lens, "
+      "int max_batch, int max_pages_per_seq, int policy_kind, int policy_value, int num_sms, "
+      "int part1, float softmax_scale) -> (Tensor out, Tensor lse)");
+}
+
+TORCH_LIBRARY_IMPL(splitmla_testing, CUDA, m) {
+  m.impl("cxx_api_decode", &splitmla_torch::cxx_api_decode_impl);
+}
 
 TORCH_LIBRARY(splitmla, m) {
   m.def(
