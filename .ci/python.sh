@@ -7,7 +7,10 @@
 #   bash .ci/python.sh          (called at the end of .ci/test.sh; SPLITMLA_SKIP_PYTHON=1 skips it there)
 #
 # Environment: BUILD_DIR, JOBS as in setup.sh; SPLITMLA_PYTHON (interpreter for the venv,
-# default python3); SPLITMLA_PYTEST_ARGS (extra pytest arguments, e.g. "-k gpu -s").
+# default python3); SPLITMLA_PYTEST_ARGS (extra pytest arguments, e.g. "-k gpu -s");
+# SPLITMLA_VENV: use this existing venv as it is, installing nothing into it but the package
+# (machines without PyPI, e.g. the GPU machine: SPLITMLA_VENV=/opt/torch/.venv; it must already
+# hold a CUDA torch, scikit-build-core and pytest).
 # The venv ($BUILD_DIR/python-venv) and the CMake build folder ($BUILD_DIR/python-build) are
 # reused when present: a second run downloads nothing and recompiles only what changed.
 #
@@ -34,11 +37,14 @@ finish() {  # finish <exit status>
 }
 
 mkdir -p "$BUILD_DIR"
-venv="$(cd "$BUILD_DIR" && pwd)/python-venv"
+venv="${SPLITMLA_VENV:-$(cd "$BUILD_DIR" && pwd)/python-venv}"
 py="${SPLITMLA_PYTHON:-python3}"
 
 t=$(date +%s)
-if [[ ! -x "$venv/bin/python" ]]; then
+if [[ -n "${SPLITMLA_VENV:-}" ]]; then
+  [[ -x "$venv/bin/python" ]] || { say "ERROR: SPLITMLA_VENV=$venv has no bin/python"; finish 1; }
+  say "using the existing venv $venv (nothing downloaded)"
+elif [[ ! -x "$venv/bin/python" ]]; then
   say "creating the venv $venv with $($py --version 2>&1)"
   if ! "$py" -m venv "$venv"; then
     say "ERROR: '$py -m venv' failed (on Debian: apt-get install python3-venv)"
@@ -48,10 +54,14 @@ fi
 phase_done venv "$t"
 
 t=$(date +%s)
-say "pip install -r python/requirements-ci.txt (torch is ~3 GB with its nvidia-* wheels the first time)"
-"$venv/bin/python" -m pip install --quiet --progress-bar off -r python/requirements-ci.txt ||
-  { rc=$?; say "ERROR: installing the pinned requirements failed (exit $rc)"; finish "$rc"; }
-say "$("$venv/bin/python" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda)')"
+if [[ -z "${SPLITMLA_VENV:-}" ]]; then
+  say "pip install -r python/requirements-ci.txt (torch is ~3 GB with its nvidia-* wheels the first time)"
+  "$venv/bin/python" -m pip install --quiet --progress-bar off -r python/requirements-ci.txt ||
+    { rc=$?; say "ERROR: installing the pinned requirements failed (exit $rc)"; finish "$rc"; }
+fi
+versions="$("$venv/bin/python" -c 'import torch, scikit_build_core, pytest; print("torch", torch.__version__, "CUDA", torch.version.cuda, "| scikit-build-core", scikit_build_core.__version__, "| pytest", pytest.__version__)')" ||
+  { say "ERROR: torch, scikit-build-core or pytest is missing from $venv"; finish 1; }
+say "$versions"
 phase_done deps "$t"
 
 t=$(date +%s)
