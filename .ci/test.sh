@@ -79,6 +79,13 @@ if [[ "${SPLITMLA_SKIP_SANITIZE:-0}" != 1 ]]; then
   bash .ci/sanitize.sh || { echo "result : sanitizer job FAILED"; ((rc != 0)) || rc=1; }
   phase_done sanitizer "$t_phase"
 fi
+# Python package (.ci/python.sh: venv, pinned torch, pip install ., pytest; prints its own
+# timing); its failure fails the job. SPLITMLA_SKIP_PYTHON=1 skips it.
+if [[ "${SPLITMLA_SKIP_PYTHON:-0}" != 1 ]]; then
+  t_phase=$(date +%s)
+  bash .ci/python.sh || { echo "result : python job FAILED"; ((rc != 0)) || rc=1; }
+  phase_done python "$t_phase"
+fi
 phase_done total "$t_start"
 echo "[test] wall time per phase: $(printf '%s; ' "${phase_times[@]}")"
 exit "$rc"

@@ -1,0 +1,103 @@
+"""A drop-in for FlashMLA's decode API: ``get_mla_metadata`` + ``flash_mla_with_kvcache``.
+
+Usage, as with FlashMLA::
+
+    tile_scheduler_metadata, num_splits = get_mla_metadata(cache_seqlens, s_q * h_q // h_kv, h_kv)
+    out, lse = flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, 512,
+                                      tile_scheduler_metadata, num_splits,
+                                      softmax_scale=..., causal=True)
+
+Shapes as FlashMLA's: ``q [batch, s_q, h_q, 576]``, ``k_cache [num_blocks, page_block_size, 1,
+576]``, ``block_table [batch, max_blocks] int32``, ``cache_seqlens [batch] int32``; returns
+``out [batch, s_q, h_q, 512]`` and ``softmax_lse [batch, h_q, s_q]`` float32 (natural log).
+
+Differences, each refused with an exception rather than computed differently:
+``s_q`` must be 1 (the library has q_len = 1 only), ``h_kv`` must be 1, ``head_dim_v`` must be
+512, fp8 caches (``is_fp8_kvcache``) and sparse ``indices`` are not implemented. Every page size
+of the library (each power of two 1..128) works, not only FlashMLA's 64.
+
+The two metadata values are opaque here: ``tile_scheduler_metadata`` is the caller-owned uint8
+workspace (on ``cache_seqlens``' device; keep it across steps), ``num_splits`` a CPU int64 tensor
+holding the static plan fields (heads, max batch, SM count). Unlike FlashMLA's, they do not
+depend on the lengths: make them once for a batch bound and reuse them while lengths change
+(also inside a captured CUDA graph). Planning launches nothing and reads no device memory.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+from ._plan import POLICY_KINDS, PART1_VARIANTS, resolve_num_sms
+
+# Pages and page size do not change the auto policy's workspace (only batch, heads and SMs do):
+# these stand-ins size it at metadata time, before the cache is known.
+_SIZING_PAGE_SIZE = 64
+_SIZING_MAX_PAGES = 1
+
+
+def get_mla_metadata(cache_seqlens: torch.Tensor, num_q_tokens_per_head_k: int, num_heads_k: int,
+                     num_heads_q: Optional[int] = None, is_fp8_kvcache: bool = False,
+                     topk: Optional[int] = None, num_sms: Optional[int] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Plans for ``cache_seqlens.numel()`` requests of ``num_q_tokens_per_head_k`` query heads
+    (``s_q * h_q // h_kv``); returns ``(workspace, plan_fields)`` in FlashMLA's two slots."""
+    if num_heads_k != 1:
+        raise ValueError(f"num_heads_k = {num_heads_k}, must be 1 (MLA: one latent KV head)")
+    if is_fp8_kvcache:
+        raise NotImplementedError("is_fp8_kvcache = True: the library has only bfloat16 and "
+                                  "float16 KV caches (fp8 is not implemented yet)")
+    if topk is not None:
+        raise NotImplementedError(f"topk = {topk}: sparse attention is not implemented")
+    heads = int(num_q_tokens_per_head_k)
+    if num_heads_q is not None and int(num_heads_q) != heads:
+        raise NotImplementedError(
+            f"num_heads_q = {num_heads_q} with num_q_tokens_per_head_k = {heads}: s_q > 1 is not "
+            "supported (the library has q_len = 1 only)")
+    if cache_seqlens.dim() != 1:
+        raise ValueError(f"cache_seqlens.dim() = {cache_seqlens.dim()}, must be 1")
+    device = cache_seqlens.device
+    max_batch = int(cache_seqlens.shape[0])
+    sms = resolve_num_sms(device, num_sms)
+    dev_index = device.index if device.type == "cuda" else 0
+    # bf16 and fp16 plans have the same size; the dtype is fixed by q at run time.
+    nbytes = torch.ops.splitmla.workspace_size(
+        heads, _SIZING_PAGE_SIZE, max_batch, _SIZING_MAX_PAGES, torch.bfloat16,
+        POLICY_KINDS["auto"], 0, sms, PART1_VARIANTS["auto"], dev_index, 1)
+    workspace = torch.empty(int(nbytes), dtype=torch.uint8, device=device)
+    fields = torch.tensor([heads, max_batch, sms], dtype=torch.int64)
+    return workspace, fields
+
+
+def flash_mla_with_kvcache(q: torch.Tensor, k_cache: torch.Tensor, block_table: torch.Tensor,
+                           cache_seqlens: torch.Tensor, head_dim_v: int,
+                           tile_scheduler_metadata: torch.Tensor, num_splits: torch.Tensor,
+                           softmax_scale: Optional[float] = None, causal: bool = False,
+                           is_fp8_kvcache: bool = False, indices: Optional[torch.Tensor] = None,
+                           ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """FlashMLA's decode call; returns ``(out [b, s_q, h_q, 512], softmax_lse [b, h_q, s_q])``.
+
+    ``softmax_scale`` defaults to ``q.shape[-1] ** -0.5`` as in FlashMLA; models such as
+    DeepSeek-V3 pass their own (1/sqrt(192) times mscale)."""
+    if head_dim_v != 512:
+        raise ValueError(f"head_dim_v = {head_dim_v}, must be 512")
+    if is_fp8_kvcache:
+        raise NotImplementedError("is_fp8_kvcache = True: the library has only bfloat16 and "
+                                  "float16 KV caches (fp8 is not implemented yet)")
+    if indices is not None:
+        raise NotImplementedError("indices: sparse attention is not implemented")
+    if k_cache.dim() != 4:
+        raise ValueError(f"k_cache.dim() = {k_cache.dim()}, must be 4 ([num_blocks, page_block_size, 1, 576])")
+    heads, max_batch, sms = (int(v) for v in num_splits.tolist())
+    if q.dim() == 4 and q.shape[2] != heads:
+        raise ValueError(f"q.size(2) = {q.shape[2]}, the metadata was made for {heads} heads")
+    if softmax_scale is None:
+        softmax_scale = q.shape[-1] ** -0.5
+    b, s_q, h_q = q.shape[0], q.shape[1], q.shape[2]
+    out = q.new_empty((b, s_q, h_q, head_dim_v))
+    lse = torch.empty((b, h_q, s_q), dtype=torch.float32, device=q.device)
+    torch.ops.splitmla.decode_out(
+        q, k_cache, block_table, cache_seqlens, out, lse.transpose(1, 2),
+        tile_scheduler_metadata, max_batch, int(block_table.shape[1]), POLICY_KINDS["auto"], 0,
+        sms, PART1_VARIANTS["auto"], float(softmax_scale), None, bool(causal))
+    return out, lse
