@@ -15,7 +15,8 @@
 // Each (heads, batch, context) is validated against the CPU reference on 2 requests x 2 heads,
 // then every policy's outputs are checked on those rows before it is timed.
 //
-// --ablate: the hook for library knobs (pipeline stages, cache hints, ...). The environment
+// --ablate: the hook for library knobs (pipeline stages, cache hints, ...), refused while the
+// library has none (kLibraryHasAblationKnobs). The environment
 // variable SPLITMLA_STUDY_ABLATE lists variants separated by ';', each a space-separated list of
 // NAME=VALUE assignments, e.g. "SPLITMLA_STAGES=2;SPLITMLA_STAGES=4 SPLITMLA_EVICT_FIRST=0".
 // For each variant the study sets those variables in its own environment before planning (and
@@ -91,8 +92,16 @@ Options parse(int argc, char** argv) {
 }
 
 // Ablation variants: each a list of NAME=VALUE; one empty variant without --ablate.
+// No library knob reads these variables yet (pipeline depth and cache hints are compile-time in
+// both part1 kernels), so an ablation would time one kernel under several labels: refused until
+// one exists.
+constexpr bool kLibraryHasAblationKnobs = false;
+
 std::vector<std::string> variants(bool ablate) {
   if (!ablate) return {""};
+  if (!kLibraryHasAblationKnobs)
+    usage("--ablate: the library has no run-time knob yet (pipeline depth and cache hints are "
+          "fixed at compile time), so every variant would time the same kernel");
   const char* env = std::getenv("SPLITMLA_STUDY_ABLATE");
   if (!env || !*env)
     usage("--ablate needs SPLITMLA_STUDY_ABLATE, e.g. \"SPLITMLA_STAGES=2;SPLITMLA_STAGES=4\"");

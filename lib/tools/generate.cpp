@@ -104,6 +104,9 @@ std::vector<CaseSpec> fixture_set(const std::string& set_name) {
        "a 1500-token row next to short and empty ones, 4 splits"},
       {"h128_p64_bf16_long", bf, 128, 64, {3000, 1, 200, 0}, 1, 0, 1.0,
        "medium: a 3000-token row with 128 heads (DeepSeek's head count), page size 64"},
+      {"h64_p32_fp16_s3", fp, 64, 32, {31, 32, 33, 0, 97, 64}, 1, 3, 1.0,
+       "page size 32 (one 64-row wgmma tile spans two pages), 64 heads, lengths around the page "
+       "and tile boundaries, 3 splits"},
   };
 }
 

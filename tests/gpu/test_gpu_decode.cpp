@@ -47,8 +47,8 @@ std::vector<int32_t> case_lengths(int32_t heads, int32_t page_size, Rng& rng) {
 // One problem per page size for this head count; dtype alternates so each (heads, page) pair
 // is covered once and each head count sees both dtypes. Every policy runs against one reference.
 void heads_case(int32_t heads) {
-  const int32_t pages[] = {1, 2, 16, 64, 128};
-  const size_t num_pages = sanitizing() ? 2 : 5;  // pages 1 and 2 only under the sanitizer
+  const int32_t pages[] = {1, 2, 16, 32, 64, 128};
+  const size_t num_pages = sanitizing() ? 2 : 6;  // pages 1 and 2 only under the sanitizer
   Stream stream;
   splitmla::ScratchPool pool;
   GPUTEST_REQUIRE_OK(pool.init());
