@@ -42,10 +42,13 @@ Status can_implement(const DecodeConfig& config);
 // Host validation of one call's arguments against a plan: shapes, strides, alignment, dtypes.
 Status can_implement(const Plan& plan, const DecodeArgs& args);
 
-// Bytes of workspace the configuration needs (same code as make_plan's carve-up).
+// Bytes of workspace the configuration needs (same code as make_plan's carve-up); without a GPU,
+// set config.num_sms and config.device (see make_plan).
 Status workspace_size(const DecodeConfig& config, size_t* bytes);
 
-// Decides grid sizes and the workspace layout from the static configuration.
+// Decides grid sizes and the workspace layout from the static configuration. Sizing needs the
+// device's SM count: without a GPU, give config.num_sms (> 0) and config.device (>= 0), or the
+// call returns kNoCudaDevice. The same holds for workspace_size.
 Status make_plan(const DecodeConfig& config, Plan* plan);
 
 // Device planner: one small kernel on `stream` that reads seq_lens and writes the split schedule.
@@ -132,6 +135,8 @@ class ScratchPool {
   size_t bytes_ = 0;
   int32_t device_ = -1;
   int32_t pins_ = 0;
+  Status init_status_ = Status::kSuccess;  // the last init()'s failure, reported by later calls
+  Status not_initialized(const char* call) const;
 };
 
 // Runs plan + part1 + part2 with the pool's workspace (the pool must already fit the plan).

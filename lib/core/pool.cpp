@@ -33,7 +33,8 @@ ScratchPool::ScratchPool(ScratchPool&& o) noexcept
     : data_(std::exchange(o.data_, nullptr)),
       bytes_(std::exchange(o.bytes_, 0)),
       device_(std::exchange(o.device_, -1)),
-      pins_(std::exchange(o.pins_, 0)) {}
+      pins_(std::exchange(o.pins_, 0)),
+      init_status_(std::exchange(o.init_status_, Status::kSuccess)) {}
 
 ScratchPool& ScratchPool::operator=(ScratchPool&& o) noexcept {
   if (this != &o) {
@@ -42,17 +43,34 @@ ScratchPool& ScratchPool::operator=(ScratchPool&& o) noexcept {
     bytes_ = std::exchange(o.bytes_, 0);
     device_ = std::exchange(o.device_, -1);
     pins_ = std::exchange(o.pins_, 0);
+    init_status_ = std::exchange(o.init_status_, Status::kSuccess);
   }
   return *this;
 }
 
+// A pool without a device: say whether init() was never called or failed, and how.
+Status ScratchPool::not_initialized(const char* call) const {
+  if (init_status_ != Status::kSuccess)
+    return fail(init_status_, "%s: the pool has no device because init() failed with %s", call,
+                status_name(init_status_));
+  return fail(Status::kDeviceMismatch, "%s: the pool has no device: call init() first", call);
+}
+
 Status ScratchPool::init(int32_t device) {
-  if (device_count() == 0) return fail(Status::kNoCudaDevice, "no CUDA device for the pool");
-  if (device < -1 || device >= device_count())
+  init_status_ = Status::kSuccess;
+  if (device_count() == 0) {
+    init_status_ = Status::kNoCudaDevice;
+    return fail(Status::kNoCudaDevice, "no CUDA device for the pool");
+  }
+  if (device < -1 || device >= device_count()) {
+    init_status_ = Status::kDeviceMismatch;
     return fail(Status::kDeviceMismatch, "device = %d, must be -1 or in 0..%d", device,
                 device_count() - 1);
-  if (device == -1 && cudaGetDevice(&device) != cudaSuccess)
+  }
+  if (device == -1 && cudaGetDevice(&device) != cudaSuccess) {
+    init_status_ = Status::kCudaError;
     return fail(Status::kCudaError, "cudaGetDevice: %s", cudaGetErrorString(cudaGetLastError()));
+  }
   if (data_ != nullptr && device != device_) release();
   device_ = device;
   return Status::kSuccess;
@@ -64,7 +82,7 @@ Status ScratchPool::reserve(size_t bytes, cudaStream_t capture_check_stream) {
                 "pool.reserve(%zu bytes): the pool is pinned by %d captured graph(s) holding its "
                 "%zu-byte buffer; unpin() after destroying them, then grow",
                 bytes, pins_, bytes_);
-  if (device_ < 0) return fail(Status::kDeviceMismatch, "pool.device = -1: call init() first");
+  if (device_ < 0) return not_initialized("pool.reserve");
   if (bytes <= bytes_) return Status::kSuccess;
   if (capture_check_stream != nullptr) {
     cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
@@ -105,6 +123,7 @@ Status ScratchPool::reserve_for(const Plan& plan, cudaStream_t capture_check_str
 
 Status ScratchPool::workspace_for(const Plan& plan, Workspace* ws) const {
   if (ws == nullptr) return fail(Status::kNullPointer, "ws = nullptr");
+  if (device_ < 0) return not_initialized("pool.workspace_for");
   if (plan.device != device_)
     return fail(Status::kDeviceMismatch, "pool.device = %d, plan.device = %d", device_,
                 plan.device);

@@ -103,3 +103,27 @@ BOOST_AUTO_TEST_CASE(init_reports_a_missing_device) {
   if (splitmla::device_count() == 0) BOOST_TEST(s == Status::kNoCudaDevice);
   else BOOST_TEST(s == Status::kSuccess);
 }
+
+// A pool whose init() failed says so on later calls (it used to answer kDeviceMismatch, as if
+// the plan were for another device); one never initialized says to call init() first.
+BOOST_AUTO_TEST_CASE(failed_init_is_reported_by_later_calls) {
+  splitmla::Plan plan;
+  plan.device = 0;
+  plan.workspace_bytes = 1024;
+  splitmla::Workspace ws;
+  {
+    ScratchPool never;
+    BOOST_TEST(never.reserve(1024) == Status::kDeviceMismatch);
+    BOOST_TEST(std::string(splitmla::last_error_detail()).find("call init() first") !=
+               std::string::npos);
+    BOOST_TEST(never.workspace_for(plan, &ws) == Status::kDeviceMismatch);
+  }
+  ScratchPool pool;
+  const Status init = pool.init(splitmla::device_count() + 3);  // no such device on any machine
+  BOOST_TEST_REQUIRE(init != Status::kSuccess);
+  BOOST_TEST(pool.reserve(1024) == init);
+  const std::string detail = splitmla::last_error_detail();
+  BOOST_TEST(detail.find("init() failed with") != std::string::npos, detail);
+  BOOST_TEST(detail.find(splitmla::status_name(init)) != std::string::npos, detail);
+  BOOST_TEST(pool.workspace_for(plan, &ws) == init);
+}
