@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the exported page of split_study.ipynb: split_study.md plus its PNG figures
-# (split_study_files/), executed from the committed CSVs under data/results/. No GPU needed.
+# (split_study_files/), executed from the committed CSVs under data/results/, code cells hidden
+# (the page shows the text, tables and figures; the notebook holds the code). No GPU needed.
 #
 #   notebooks_export/export.sh
 #
@@ -46,7 +47,7 @@ export SPLITMLA_RESULTS_DIR=${SPLITMLA_RESULTS_DIR:-$root/data/results}
 out=${SPLITMLA_EXPORT_DIR:-$here}
 mkdir -p "$out"
 # The notebook runs with notebooks_export/ as its working directory.
-"$PY" -m nbconvert --to markdown --execute --ExecutePreprocessor.timeout=600 \
+"$PY" -m nbconvert --to markdown --no-input --execute --ExecutePreprocessor.timeout=600 \
   --ExecutePreprocessor.kernel_name=python3 \
   --output-dir "$out" --output split_study "$here/split_study.ipynb"
 echo "export.sh: wrote $out/split_study.md (results from $SPLITMLA_RESULTS_DIR)"
