@@ -14,3 +14,12 @@ if ! command -v nvcc >/dev/null 2>&1; then
   done
   unset splitmla_cuda_dir
 fi
+
+# ctest_counts <ctest output log>: "N passed, N failed, N skipped" from ctest's per-test lines
+# (ctest's own headline counts a skipped test as passed).
+ctest_counts() {
+  awk '/ Test +#[0-9]+: / {
+         if ($0 ~ /\*\*\*Skipped/) s++; else if ($0 ~ / Passed +[0-9.]+ sec/) p++; else f++
+       }
+       END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$1"
+}

@@ -13,6 +13,13 @@
 #
 # Each step runs only when its program exists (the pieces land one by one); a step that exists
 # and fails makes the job fail, with the step named in the summary.
+#
+# What it installs, and where: setup.sh's system packages (apt, when missing and run as root);
+# the notebook export's Python packages (nbconvert, nbclient, ipykernel, pandas, matplotlib and
+# their dependencies) from PyPI into a virtual environment, $BUILD_DIR/python-venv. Nothing is
+# pip-installed into the system's Python. Without a GPU the export is written to
+# $BUILD_DIR/notebooks_export (the committed page stays as it is: the job leaves git status clean);
+# with one, the new results land in data/results/ and the page in notebooks_export/, to commit.
 set -uo pipefail
 
 study_grid=--short
@@ -77,7 +84,8 @@ else
   echo "export from the committed results; the study and benchmark need a GPU)"
   replay cpu
   if [[ -f notebooks_export/export.sh ]]; then
-    step "notebook export from committed results" bash notebooks_export/export.sh
+    step "notebook export from committed results (to $BUILD_DIR/notebooks_export)" \
+      env SPLITMLA_EXPORT_DIR="$BUILD_DIR/notebooks_export" bash notebooks_export/export.sh
   else
     absent+=("notebook export (no notebooks_export/export.sh)")
   fi

@@ -21,6 +21,9 @@ SAN="${SPLITMLA_SANITIZE:-address,undefined}"
 t0=$(date +%s)
 
 mkdir -p "$B"
+# The h5py test's packages: shared with the regular build folder's environment (installed once).
+venv="$BUILD_DIR/python-venv"
+[[ "$venv" == /* ]] || venv="$SPLITMLA_ROOT/$venv"
 echo "[sanitize] configure $B with SPLITMLA_SANITIZE=$SAN"
 # -O1 -g1 (line tables only): symbolized reports at a fraction of -O2 -g's compile time (the
 # header-only Boost.Test suites took about 2.6x longer to compile with -O2 -g under ASan+UBSan).
@@ -28,6 +31,7 @@ cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
   -DCMAKE_CUDA_FLAGS_RELWITHDEBINFO="-O1 -Xcompiler=-g1 -DNDEBUG" \
   -DSPLITMLA_SANITIZE="$SAN" -DSPLITMLA_BUILD_TESTS=ON -DSPLITMLA_BUILD_EXPERIMENTS=OFF \
+  -DSPLITMLA_PYTHON_VENV="$venv" \
   ${CMAKE_CUDA_ARCHITECTURES:+-DCMAKE_CUDA_ARCHITECTURES=$CMAKE_CUDA_ARCHITECTURES} \
   > "$B/sanitize-configure.log" 2>&1 || { tail -40 "$B/sanitize-configure.log"; echo "[sanitize] configure failed"; exit 1; }
 # What is built: the host code (library, fixture tool) and the suites that exercise it. Without a
@@ -68,6 +72,7 @@ ctest --test-dir "$B" --output-on-failure -j 1 -L gpu "${device_filter[@]}" -E "
   tee -a "$B/ctest-output.log"
 rc_gpu=${PIPESTATUS[0]}
 ((rc == 0)) && rc=$rc_gpu
+echo "[sanitize] tests: $(ctest_counts "$B/ctest-output.log")"
 echo "[sanitize] tests: $(( $(date +%s) - t1 )) s; total $(( $(date +%s) - t0 )) s"
 if ((rc == 0)); then
   echo "[sanitize] result: all tests passed under $SAN (ctest exit 0)"

@@ -34,10 +34,13 @@ have_header() {  # have_header <relative path> : looks in the usual include root
 }
 
 missing=()
-{ have_header hdf5.h && have_header H5Cpp.h; } || missing+=(libhdf5-dev)
+have_header hdf5.h || missing+=(libhdf5-dev)
 have_header boost/test/included/unit_test.hpp || missing+=(libboost-test-dev)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v ninja >/dev/null 2>&1 || missing+=(ninja-build)
+# Python virtual environments under the build folder (the main job's notebook export, the h5py
+# interop test): never pip-installed into the system's Python. Debian ships ensurepip apart.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if ((${#missing[@]})); then
   if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then

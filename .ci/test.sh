@@ -62,6 +62,7 @@ if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
 else
   echo "device : no CUDA device (GPU tests skip their device parts)"
 fi
+echo "tests  : $(ctest_counts "$ctest_log")"
 [[ -n "$skipped" ]] && echo "skipped: $skipped"
 [[ -n "$partial" ]] && echo "said 'skipped: no CUDA device' for some cases: $partial"
 if ((rc == 0)); then

@@ -1,5 +1,5 @@
 // splitmla_bench: how close to the floor does SplitMLA decode run on each case of the canonical
-// suite (../shared/BENCH.md)? Measures BW_read and P_bf16 in the same process, validates every case
+// suite (docs/benchmark.md)? Measures BW_read and P_bf16 in the same process, validates every case
 // against the CPU reference on a few (request, head) rows, then times the decode step in CUDA
 // graphs (run only; with the planner; part1 and part2 alone) and the host cost of one enqueue_run.
 //
@@ -8,7 +8,9 @@
 //       [--part1 auto|mma_sync|wgmma|both]
 //       [--out data/results/bench-<gpu>-<yyyy-mm-dd>.csv] [--append] [--list]
 //
-// Exits 0 with "no CUDA device" where there is none; 1 when a case fails validation.
+// Command line as every SplitMLA executable (lib/tools/cli.hpp): --help, --version, --opt=value.
+// Exits 77 with "skipped: no CUDA device" where there is none; 1 when a case fails validation;
+// 2 on a usage error.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "tools/cli.hpp"
 
 namespace {
 
@@ -30,7 +33,7 @@ struct Case {
   int seq_len;  // every request; 0: uniform in 1..32768 from a fixed seed
 };
 
-// BENCH.md's canonical suite, in its order.
+// The canonical suite of docs/benchmark.md, in its order.
 const Case kSuite[] = {
     {"H128_B128_L4k", 128, 128, 64, 4096},     {"H16_B128_L4k", 16, 128, 64, 4096},
     {"H128_B1_L128k", 128, 1, 64, 131072},     {"H16_B4_L128k", 16, 4, 64, 131072},
@@ -65,54 +68,54 @@ struct Options {
   std::string out;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "%s\nusage: splitmla_bench [--cases all|NAME,...] [--dtype bf16|fp16|both] "
-               "[--reps N] [--policy auto|forced:N|chunk:N] [--sets 1..3] [--flush-l2] "
-               "[--part1 auto|mma_sync|wgmma|both] [--out FILE.csv] [--append] [--list]\n",
-               why);
-  std::exit(2);
-}
-
+// Parses the command line; exits with cli's code after --help, --version or a usage error.
 Options parse(int argc, char** argv) {
   Options o;
   std::string cases = "all";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
-      return argv[++i];
-    };
-    if (a == "--cases") cases = value();
-    else if (a == "--dtype") {
-      const std::string d = value();
-      DType t;
-      if (d == "both") o.dtypes = {DType::kBFloat16, DType::kFloat16};
-      else if (parse_dtype(d, &t)) o.dtypes = {t};
-      else usage(("--dtype " + d + ": must be bf16, fp16 or both").c_str());
-    } else if (a == "--reps") {
-      o.reps = std::atoi(value().c_str());
-      if (o.reps < 50) usage("--reps must be at least 50 (BENCH.md)");
-    } else if (a == "--sets") {
-      o.sets = std::atoi(value().c_str());
-      if (o.sets < 1 || o.sets > 3) usage("--sets must be 1..3");
-    } else if (a == "--policy") {
-      const std::string p = value();
-      if (!parse_policy(p, &o.policy)) usage(("--policy " + p + ": auto, forced:N or chunk:N").c_str());
-    } else if (a == "--part1") {
-      const std::string v = value();
-      if (v == "auto") o.variants = {Part1Variant::kAuto};
-      else if (v == "mma_sync") o.variants = {Part1Variant::kMmaSync};
-      else if (v == "wgmma") o.variants = {Part1Variant::kWgmma};
-      else if (v == "both") o.variants = {Part1Variant::kMmaSync, Part1Variant::kAuto};
-      else usage(("--part1 " + v + ": auto, mma_sync, wgmma or both").c_str());
-    } else if (a == "--out") o.out = value();
-    else if (a == "--append") o.append = true;
-    else if (a == "--flush-l2") o.flush_l2 = true;
-    else if (a == "--list") {
-      for (const Case& c : kSuite) std::printf("%s\n", c.name);
-      std::exit(0);
-    } else usage(("unknown argument " + a).c_str());
+  bool list = false;
+  cli::Parser cli("splitmla_bench",
+                  "splitmla_bench [--cases all|NAME,...] [--dtype bf16|fp16|both] [--reps N] "
+                  "[--policy auto|forced:N|chunk:N] [--sets 1..3] [--flush-l2] "
+                  "[--part1 auto|mma_sync|wgmma|both] [--out FILE.csv] [--append] [--list]",
+                  "Times SplitMLA decode on the canonical suite (docs/benchmark.md) against the "
+                  "floor measured in the same run.");
+  cli.option("--cases", "all|NAME,...", "cases to run (default: all; --list names them)", &cases)
+      .option("--dtype", "bf16|fp16|both", "input dtype(s) (default: bf16)",
+              [&](const std::string& d) {
+                DType t;
+                if (d == "both") o.dtypes = {DType::kBFloat16, DType::kFloat16};
+                else if (parse_dtype(d, &t)) o.dtypes = {t};
+                else return std::string("must be bf16, fp16 or both");
+                return std::string();
+              })
+      .int_option("--reps", "timed graph replays per case (at least 50, docs/benchmark.md)", 50, 1000000,
+                  &o.reps)
+      .int_option("--sets", "input sets rotated between replays", 1, 3, &o.sets)
+      .option("--policy", "auto|forced:N|chunk:N", "split policy (default: auto)",
+              [&](const std::string& p) {
+                return parse_policy(p, &o.policy) ? std::string()
+                                                  : std::string("auto, forced:N or chunk:N");
+              })
+      .option("--part1", "auto|mma_sync|wgmma|both",
+              "part1 kernel(s), forced by name; both: the mma.sync baseline, then auto",
+              [&](const std::string& v) {
+                if (v == "auto") o.variants = {Part1Variant::kAuto};
+                else if (v == "mma_sync") o.variants = {Part1Variant::kMmaSync};
+                else if (v == "wgmma") o.variants = {Part1Variant::kWgmma};
+                else if (v == "both") o.variants = {Part1Variant::kMmaSync, Part1Variant::kAuto};
+                else return std::string("auto, mma_sync, wgmma or both");
+                return std::string();
+              })
+      .option("--out", "FILE.csv", "results file (default: data/results/bench-<gpu>-<date>.csv)",
+              &o.out)
+      .flag("--append", "append to --out instead of rewriting it", &o.append)
+      .flag("--flush-l2", "flush L2 between replays", &o.flush_l2)
+      .flag("--list", "print the suite's case names and exit", &list);
+  const int rc = cli.parse(argc, argv);
+  if (rc >= 0) std::exit(rc);
+  if (list) {
+    for (const Case& c : kSuite) std::printf("%s\n", c.name);
+    std::exit(0);
   }
   if (cases == "all") {
     for (const Case& c : kSuite) o.cases.push_back(&c);
@@ -124,7 +127,7 @@ Options parse(int argc, char** argv) {
       const Case* hit = nullptr;
       for (const Case& c : kSuite)
         if (name == c.name) hit = &c;
-      if (!hit) usage(("unknown case " + name + " (--list shows the suite)").c_str());
+      if (!hit) std::exit(cli.usage_error("--cases: unknown case '" + name + "' (--list shows the suite)"));
       o.cases.push_back(hit);
       start = end + 1;
     }
@@ -138,7 +141,7 @@ int main(int argc, char** argv) {
   elapsed_s();
   const Options opt = parse(argc, argv);
   GpuInfo gpu;
-  if (!open_device(&gpu)) return 0;
+  if (!open_device(&gpu)) return cli::kExitSkipped;
   const std::string commit = build_commit();
   const std::string out =
       opt.out.empty() ? "data/results/bench-" + gpu.short_name + "-" + today() + ".csv" : opt.out;
@@ -188,7 +191,8 @@ int main(int argc, char** argv) {
         ptrs.push_back(owned.back().get());
       }
       const double t0 = elapsed_s();
-      const ValidationSample sample = build_validation(*ptrs[0], 3, 4);
+      // Every request, on three heads (first, last, middle).
+      const ValidationSample sample = build_validation(*ptrs[0], shape.batch(), 3);
       const double t_ref = elapsed_s() - t0;
 
       TimingOptions topt;

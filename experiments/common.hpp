@@ -1,7 +1,7 @@
 // Shared pieces of the experiment drivers (bench.cu, study.cu): the device and build identity,
-// the two measurements behind BENCH.md's floor (read bandwidth, bf16 GEMM rate), device-side
-// input generation, validation against the CPU reference on a sub-problem, CUDA-graph timing of
-// one decode configuration, and CSV reading/writing.
+// the two measurements behind the floor of docs/benchmark.md (read bandwidth, bf16 GEMM rate),
+// device-side input generation, validation against the CPU reference on a sub-problem,
+// CUDA-graph timing of one decode configuration, and CSV reading/writing.
 //
 // Experiments may exit: every helper here that meets a failure prints what failed and exits(1).
 #pragma once
@@ -34,14 +34,14 @@ struct GpuInfo {
   size_t l2_bytes = 0;
   size_t total_mem = 0;
 };
-// Selects device 0 and fills `info`. Returns false after printing "no CUDA device" when none is
-// visible (the drivers then exit 0: there is nothing to measure).
+// Selects device 0 and fills `info`. Returns false after printing "skipped: no CUDA device" on
+// stderr when none is visible (the drivers then exit 77, the skip code of every executable).
 bool open_device(GpuInfo* info);
 
 std::string build_commit();  // env SPLITMLA_COMMIT, else the git commit at build time, else "unknown"
 std::string today();         // yyyy-mm-dd, local time
 
-// ---- the floor (BENCH.md) -------------------------------------------------------------------
+// ---- the floor (docs/benchmark.md) ----------------------------------------------------------
 // Read bandwidth in GB/s (1e9 B/s): a kernel streams `bytes` (>= 4 GiB) with 16-byte loads, reads
 // only; median of `reps` timed passes.
 double measure_bw_read_gbps(size_t bytes, int reps);
@@ -111,7 +111,8 @@ class DeviceInputs {
 DecodeConfig config_for(const Shape& shape, SplitPolicy policy);
 
 // ---- validation against the CPU reference ----------------------------------------------------
-// The reference outputs of a few (request, head) pairs of one DeviceInputs, each request as its
+// The reference outputs of chosen (request, head) pairs of one DeviceInputs (every request when
+// max_requests >= batch), each request as its
 // own single-request sub-problem (its pages gathered on the device into a packed cache and
 // copied back), computed on parallel host threads.
 struct ValidationSample {

@@ -30,7 +30,8 @@
 //
 // Writes one CSV row per phase (phase, calls, mismatches, failures, seconds, notes, gpu, cuda,
 // commit) and a log beside it (.log) with every mismatch and failure. Exit 0 only when every
-// count is 0; "no CUDA device" and exit 0 where there is none.
+// count is 0; "skipped: no CUDA device" and exit 77 where there is none; 2 on a usage error.
+// Command line as every SplitMLA executable (lib/tools/cli.hpp): --help, --version, --opt=value.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -54,6 +55,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "tools/cli.hpp"
 
 namespace {
 
@@ -83,81 +85,50 @@ struct Options {
   std::string out;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(
-      stderr,
-      "%s\nusage: splitmla_soak [--phases differential,streams,graph,bigoffsets] "
-      "[--calls N] [--stream-seconds S] [--replays N] [--check-every K] [--seed N] "
-      "[--threads N] [--pool-tokens N] [--max-call-tokens N] [--ws-budget-gib G] [--max-ctas N] "
-      "[--out FILE.csv]\n",
-      why);
-  std::exit(2);
-}
-
+// Parses the command line; exits with cli's code after --help, --version or a usage error.
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
-      return argv[++i];
-    };
-    auto number = [&](double lo, double hi) {
-      const std::string v = value();
-      char* end = nullptr;
-      const double x = std::strtod(v.c_str(), &end);
-      if (*end != '\0' || !(x >= lo && x <= hi))
-        usage((a + " " + v + ": must be a number in " + std::to_string(lo) + ".." +
-               std::to_string(hi))
-                  .c_str());
-      return x;
-    };
-    if (a == "--phases") {
-      o.differential = o.streams = o.graph = o.bigoffsets = false;
-      std::string list = value() + ",";
-      for (size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos;
-           at = comma + 1) {
-        const std::string p = list.substr(at, comma - at);
-        if (p == "differential")
-          o.differential = true;
-        else if (p == "streams")
-          o.streams = true;
-        else if (p == "graph")
-          o.graph = true;
-        else if (p == "bigoffsets")
-          o.bigoffsets = true;
-        else if (p == "all")
-          o.differential = o.streams = o.graph = o.bigoffsets = true;
-        else if (!p.empty())
-          usage(("unknown phase " + p).c_str());
-      }
-    } else if (a == "--calls")
-      o.calls = int(number(1, 1e8));
-    else if (a == "--stream-seconds")
-      o.stream_seconds = number(0.1, 86400);
-    else if (a == "--replays")
-      o.replays = int(number(3, 1e8));
-    else if (a == "--check-every")
-      o.check_every = int(number(1, 1e6));
-    else if (a == "--seed")
-      o.seed = uint64_t(number(0, 1e15));
-    else if (a == "--threads")
-      o.threads = int(number(1, 1024));
-    else if (a == "--pool-tokens")
-      o.pool_tokens = int64_t(number(65536 + 128, 1e9));
-    else if (a == "--max-call-tokens")
-      o.max_call_tokens = int64_t(number(65536, 1e9));
-    else if (a == "--max-ctas")
-      o.max_ctas = int64_t(number(1024, 1e9));
-    else if (a == "--ws-budget-gib")
-      o.ws_budget_gib = number(0.25, 1024);
-    else if (a == "--out")
-      o.out = value();
-    else if (a == "--help" || a == "-h")
-      usage("");
-    else
-      usage(("unknown argument " + a).c_str());
-  }
+  cli::Parser cli("splitmla_soak",
+                  "splitmla_soak [--phases differential,streams,graph,bigoffsets] [--calls N] "
+                  "[--stream-seconds S] [--replays N] [--check-every K] [--seed N] [--threads N] "
+                  "[--pool-tokens N] [--max-call-tokens N] [--ws-budget-gib G] [--max-ctas N] "
+                  "[--out FILE.csv]",
+                  "Decodes under sustained, varied load and counts mismatches and failures.");
+  cli.option("--phases", "LIST", "comma-separated phases, or all (default: all)",
+             [&](const std::string& v) {
+               o.differential = o.streams = o.graph = o.bigoffsets = false;
+               const std::string list = v + ",";
+               for (size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos;
+                    at = comma + 1) {
+                 const std::string p = list.substr(at, comma - at);
+                 if (p == "differential") o.differential = true;
+                 else if (p == "streams") o.streams = true;
+                 else if (p == "graph") o.graph = true;
+                 else if (p == "bigoffsets") o.bigoffsets = true;
+                 else if (p == "all") o.differential = o.streams = o.graph = o.bigoffsets = true;
+                 else if (!p.empty()) return "unknown phase '" + p + "'";
+               }
+               return std::string();
+             })
+      .int_option("--calls", "decode calls of the differential phase", 1, 100000000, &o.calls)
+      .number_option("--stream-seconds", "length of the streams phase", 0.1, 86400,
+                     &o.stream_seconds)
+      .int_option("--replays", "graph replays of the graph phase", 3, 100000000, &o.replays)
+      .int_option("--check-every", "compare every K-th output in the streams phase", 1, 1000000,
+                  &o.check_every)
+      .int_option("--seed", "seed of every random draw", 0, 1000000000000000LL, &o.seed)
+      .int_option("--threads", "reference worker threads (default: cores - 1)", 1, 1024, &o.threads)
+      .int_option("--pool-tokens", "KV tokens in the shared pool", 65536 + 128, 1000000000,
+                  &o.pool_tokens)
+      .int_option("--max-call-tokens", "most tokens in one call", 65536, 1000000000,
+                  &o.max_call_tokens)
+      .number_option("--ws-budget-gib", "workspace budget of one call", 0.25, 1024,
+                     &o.ws_budget_gib)
+      .int_option("--max-ctas", "most part1 CTAs of one call", 1024, 1000000000, &o.max_ctas)
+      .option("--out", "FILE.csv", "results file (default: data/results/soak-<gpu>-<date>.csv)",
+              &o.out);
+  const int rc = cli.parse(argc, argv);
+  if (rc >= 0) std::exit(rc);
   return o;
 }
 
@@ -1569,7 +1540,7 @@ int main(int argc, char** argv) {
   elapsed_s();
   Ctx ctx;
   ctx.opt = parse(argc, argv);
-  if (!open_device(&ctx.gpu)) return 0;
+  if (!open_device(&ctx.gpu)) return cli::kExitSkipped;
   const Options& o = ctx.opt;
   const std::string commit = build_commit();
   const std::string out =

@@ -22,7 +22,9 @@
 // unsets the previous variant's), and records the variant text in the `variant` column; the
 // library reads whichever variables it chooses to honour. Without --ablate, `variant` is empty.
 //
-// Exits 0 with "no CUDA device" where there is none; 1 when a point fails validation.
+// Command line as every SplitMLA executable (lib/tools/cli.hpp): --help, --version, --opt=value.
+// Exits 77 with "skipped: no CUDA device" where there is none; 1 when a point fails validation;
+// 2 on a usage error.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +35,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "tools/cli.hpp"
 
 namespace {
 
@@ -53,33 +56,37 @@ struct Options {
   std::string out;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "%s\nusage: splitmla_study [--short|--full] [--resume] [--budget-s S] [--reps N] "
-               "[--max-kv-gb G] [--chunk TOKENS] [--ablate] [--out FILE.csv]\n",
-               why);
-  std::exit(2);
+constexpr const char* kSynopsis =
+    "splitmla_study [--short|--full] [--resume] [--budget-s S] [--reps N] [--max-kv-gb G] "
+    "[--chunk TOKENS] [--ablate] [--out FILE.csv]";
+
+// A usage error found after parsing (the --ablate variants): message on stderr, exit 2.
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr, "splitmla_study: %s\nusage: %s\ntry 'splitmla_study --help'\n",
+               why.c_str(), kSynopsis);
+  std::exit(cli::kExitUsage);
 }
 
+// Parses the command line; exits with cli's code after --help, --version or a usage error.
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
-      return argv[++i];
-    };
-    if (a == "--short") o.full = false;
-    else if (a == "--full") o.full = true;
-    else if (a == "--resume") o.resume = true;
-    else if (a == "--ablate") o.ablate = true;
-    else if (a == "--budget-s") o.budget_s = std::atof(value().c_str());
-    else if (a == "--reps") o.reps = std::max(50, std::atoi(value().c_str()));
-    else if (a == "--chunk") o.chunk = std::max(1, std::atoi(value().c_str()));
-    else if (a == "--max-kv-gb") o.max_kv_gb = std::atof(value().c_str());
-    else if (a == "--out") o.out = value();
-    else usage(("unknown argument " + a).c_str());
-  }
+  cli::Parser cli("splitmla_study", kSynopsis,
+                  "Sweeps the split count over batch x context x heads and records time, GB/s, "
+                  "time/floor and waves per point.");
+  cli.flag("--short", "the short grid (batch 1,8,64 x context 4k,64k)", [&] { o.full = false; })
+      .flag("--full", "the whole grid (the default)", [&] { o.full = true; })
+      .flag("--resume", "append to --out and skip the points already in it", &o.resume)
+      .number_option("--budget-s", "stop starting new points after S seconds", 0, 1e9,
+                     &o.budget_s)
+      .int_option("--reps", "timed replays per point (at least 50)", 50, 1000000, &o.reps)
+      .int_option("--chunk", "chunk length in tokens of the chunk policy", 1, 1 << 30, &o.chunk)
+      .number_option("--max-kv-gb", "skip points whose KV cache is larger", 0.001, 1e6,
+                     &o.max_kv_gb)
+      .flag("--ablate", "one sweep per variant of SPLITMLA_STUDY_ABLATE", &o.ablate)
+      .option("--out", "FILE.csv", "results file (default: data/results/study-<gpu>-<date>.csv)",
+              &o.out);
+  const int rc = cli.parse(argc, argv);
+  if (rc >= 0) std::exit(rc);
   return o;
 }
 
@@ -131,7 +138,7 @@ int main(int argc, char** argv) {
   const Options opt = parse(argc, argv);
   const std::vector<std::string> vars = variants(opt.ablate);
   GpuInfo gpu;
-  if (!open_device(&gpu)) return 0;
+  if (!open_device(&gpu)) return cli::kExitSkipped;
   const std::string commit = build_commit();
   const std::string out =
       opt.out.empty() ? "data/results/study-" + gpu.short_name + "-" + today() + ".csv" : opt.out;

@@ -7,13 +7,19 @@
 # Environment: SPLITMLA_RESULTS_DIR  folder of results CSVs (default: data/results of this checkout)
 #              SPLITMLA_EXPORT_DIR   where the page goes (default: notebooks_export/)
 #              PYTHON                interpreter to use (default: python3)
-# Missing Python packages (nbconvert, nbclient, ipykernel, pandas, matplotlib) are installed from
-# PyPI with pip; where that interpreter refuses installs, a virtual environment under .cache/ is used.
+#              SPLITMLA_VENV         virtual environment for missing packages
+#                                    (default: <build folder>/python-venv, BUILD_DIR or build)
+# When PYTHON lacks one of the packages it needs (nbconvert, nbclient, ipykernel, pandas,
+# matplotlib), they are installed from PyPI into SPLITMLA_VENV (created with python3 -m venv),
+# never into the system's Python.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 PY=${PYTHON:-python3}
 modules=(nbconvert nbclient ipykernel pandas matplotlib)
+build=${BUILD_DIR:-build}
+[[ "$build" == /* ]] || build="$root/$build"
+venv=${SPLITMLA_VENV:-$build/python-venv}
 
 missing() {
   local py=$1 m out=()
@@ -23,14 +29,15 @@ missing() {
 
 need=$(missing "$PY")
 if [ -n "$need" ]; then
-  echo "export.sh: installing $need" >&2
-  if ! "$PY" -m pip install --quiet $need; then
-    venv="$root/.cache/nbexport-venv"
-    echo "export.sh: pip refused; using a virtual environment in $venv" >&2
-    [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
-    PY="$venv/bin/python"
-    need=$(missing "$PY")
-    [ -z "$need" ] || "$PY" -m pip install --quiet $need
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "export.sh: creating a virtual environment in $venv" >&2
+    python3 -m venv "$venv"
+  fi
+  PY="$venv/bin/python"
+  need=$(missing "$PY")
+  if [ -n "$need" ]; then
+    echo "export.sh: installing $need (and their dependencies) into $venv" >&2
+    "$PY" -m pip install --quiet --disable-pip-version-check $need
   fi
 fi
 

@@ -1,4 +1,4 @@
-// SplitMLA HDF5 fixtures, format version 1 (../shared/CONTRACT.md, section 4): one decode call's
+// SplitMLA HDF5 fixtures, format version 1 (docs/semantics.md, section 7): one decode call's
 // inputs and reference outputs in one file, readable and writable by any HDF5 tool.
 #pragma once
 

@@ -75,7 +75,10 @@ struct CompareReport {
   int64_t worst_out_index = -1, worst_lse_index = -1;
   std::string text;                 // human-readable report naming the worst element
 };
+// `got_name` / `ref_name` label the two sides in the text (e.g. "stored" / "float64" when a
+// recorded file's outputs are checked against the float64 reference).
 CompareReport compare_outputs(const HostProblem& p, const HostOutputs& got,
-                              const HostOutputs& ref, const Tolerance& tol);
+                              const HostOutputs& ref, const Tolerance& tol,
+                              const char* got_name = "got", const char* ref_name = "ref");
 
 }  // namespace splitmla

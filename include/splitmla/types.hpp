@@ -1,5 +1,5 @@
 // SplitMLA host-facing types: dtypes, the split policy, the static decode configuration and the
-// per-call argument views. Semantics: ../shared/CONTRACT.md (section 1).
+// per-call argument views. Semantics: docs/semantics.md (section 1).
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// Comparison of a decode's outputs with the reference (CONTRACT.md section 4).
+// Comparison of a decode's outputs with the reference (docs/semantics.md section 7).
 //
 // First the special values: an element whose class (finite, -inf, +inf, NaN) differs between got
 // and ref is a special mismatch, whatever the tolerances. Then, on elements finite in both,
@@ -86,21 +86,21 @@ TensorResult compare_tensor(const std::vector<float>& got, const std::vector<flo
 
 std::string describe(const HostProblem& p, const char* name, const TensorResult& r,
                      const std::vector<float>& got, const std::vector<float>& ref, double atol,
-                     double rtol, bool is_out) {
+                     double rtol, bool is_out, const char* got_name, const char* ref_name) {
   std::string text = format("%s: %lld special mismatches, %lld of %zu outside tolerance, "
                             "max |err| %.6g",
                             name, static_cast<long long>(r.special),
                             static_cast<long long>(r.violations), ref.size(), r.max_err);
   if (r.first_special >= 0) {
     const int64_t i = r.first_special;
-    text += format("; first special mismatch %s: got %.9g ref %.9g",
-                   name_element(p, i, is_out).c_str(), got[i], ref[i]);
+    text += format("; first special mismatch %s: %s %.9g %s %.9g",
+                   name_element(p, i, is_out).c_str(), got_name, got[i], ref_name, ref[i]);
   }
   if (r.worst >= 0 && r.worst_ratio > 0.0) {  // name it only when something differs
     const int64_t i = r.worst;
     const double bound = atol + rtol * std::fabs(static_cast<double>(ref[i]));
-    text += format("; worst %s: got %.9g ref %.9g |err| %.6g bound %.6g",
-                   name_element(p, i, is_out).c_str(), got[i], ref[i],
+    text += format("; worst %s: %s %.9g %s %.9g |err| %.6g bound %.6g",
+                   name_element(p, i, is_out).c_str(), got_name, got[i], ref_name, ref[i],
                    std::fabs(static_cast<double>(got[i]) - ref[i]), bound);
   }
   return text + "\n";
@@ -124,7 +124,7 @@ Tolerance Tolerance::for_dtype(DType d) {
 namespace {
 
 CompareReport compare_impl(const HostProblem& p, const HostOutputs& got, const HostOutputs& ref,
-                           const Tolerance& tol) {
+                           const Tolerance& tol, const char* got_name, const char* ref_name) {
   CompareReport rep;
   const int64_t rows = int64_t{p.batch} * p.q_len * p.num_heads;
   const bool shape_ok = p.batch > 0 && p.q_len > 0 && p.num_heads > 0;
@@ -134,10 +134,10 @@ CompareReport compare_impl(const HostProblem& p, const HostOutputs& got, const H
       got.lse.size() != want_lse || ref.lse.size() != want_lse) {
     rep.ok = false;
     rep.text = format("compare: FAIL, size mismatch: problem [batch=%d, q_len=%d, heads=%d] "
-                      "expects out %zu and lse %zu elements; got out %zu lse %zu, "
-                      "ref out %zu lse %zu\n",
-                      p.batch, p.q_len, p.num_heads, want_out, want_lse, got.out.size(),
-                      got.lse.size(), ref.out.size(), ref.lse.size());
+                      "expects out %zu and lse %zu elements; %s out %zu lse %zu, "
+                      "%s out %zu lse %zu\n",
+                      p.batch, p.q_len, p.num_heads, want_out, want_lse, got_name,
+                      got.out.size(), got.lse.size(), ref_name, ref.out.size(), ref.lse.size());
     return rep;
   }
 
@@ -155,8 +155,10 @@ CompareReport compare_impl(const HostProblem& p, const HostOutputs& got, const H
   rep.text = format("compare: %s (%s; out atol %g rtol %g; lse atol %g)\n",
                     rep.ok ? "ok" : "FAIL", dtype_name(p.dtype), tol.out_atol, tol.out_rtol,
                     tol.lse_atol);
-  rep.text += describe(p, "out", o, got.out, ref.out, tol.out_atol, tol.out_rtol, true);
-  rep.text += describe(p, "lse", l, got.lse, ref.lse, tol.lse_atol, 0.0, false);
+  rep.text += describe(p, "out", o, got.out, ref.out, tol.out_atol, tol.out_rtol, true, got_name,
+                       ref_name);
+  rep.text += describe(p, "lse", l, got.lse, ref.lse, tol.lse_atol, 0.0, false, got_name,
+                       ref_name);
   return rep;
 }
 
@@ -165,9 +167,10 @@ CompareReport compare_impl(const HostProblem& p, const HostOutputs& got, const H
 // The report's strings are the only allocations: if one fails the report says FAIL (ok = false)
 // with whatever text could be kept, and nothing escapes.
 CompareReport compare_outputs(const HostProblem& p, const HostOutputs& got,
-                              const HostOutputs& ref, const Tolerance& tol) {
+                              const HostOutputs& ref, const Tolerance& tol, const char* got_name,
+                              const char* ref_name) {
   try {
-    return compare_impl(p, got, ref, tol);
+    return compare_impl(p, got, ref, tol, got_name, ref_name);
   } catch (...) {
     CompareReport rep;
     rep.ok = false;

@@ -1,4 +1,4 @@
-// The CPU reference of CONTRACT.md sections 1-2, in float64.
+// The CPU reference of docs/semantics.md sections 1-5, in float64.
 //
 // One routine computes part1 partials for any number of equal splits; the direct single pass is
 // that routine with one split covering [0, n), whose layout is exactly [batch, q_len, heads, 512].

@@ -66,8 +66,13 @@ double deepseek_softmax_scale() {
 }
 
 std::vector<CaseSpec> fixture_set(const std::string& set_name) {
-  if (set_name != "default") return {};
   const DType bf = DType::kBFloat16, fp = DType::kFloat16;
+  if (set_name == "faults")
+    return {{"bad_data_h16_p16_bf16", bf, 16, 16, {20, 33, 5, 0, 40}, 1, 0, 1.0,
+             "request 1: page id -5 in its visible range; request 2: seq_len one past its "
+             "table; their rows are NaN and the device must flag exactly those two",
+             true}};
+  if (set_name != "default") return {};
   return {
       {"h1_p1_bf16", bf, 1, 1, {0, 1, 2, 3, 5, 17, 64}, 3, 0, 1.0,
        "one head, one token per page: every position is its own page"},
@@ -161,6 +166,11 @@ Status build_case(const CaseSpec& spec, uint64_t seed, Fixture* f) {
         default: row[j] = p.num_pages + 1000; break;
       }
     }
+  }
+
+  if (spec.bad_data && p.batch >= 3) {
+    p.block_table[size_t(1) * p.max_pages_per_seq] = -5;  // first visible page of request 1
+    p.seq_lens[2] = p.max_pages_per_seq * ps + 1;          // beyond request 2's table
   }
 
   p.q.resize(size_t(p.batch) * p.q_len * p.num_heads * kHeadDimQK);

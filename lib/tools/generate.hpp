@@ -1,5 +1,5 @@
 // The committed fixture set, made from a seed: the case list is the documentation of what the
-// fixtures cover (CONTRACT.md sections 1-4, STYLE.md "Tests").
+// fixtures cover (docs/semantics.md).
 #pragma once
 
 #include <cstdint>
@@ -21,9 +21,12 @@ struct CaseSpec {
   int32_t num_splits;           // 0: no split datasets
   double q_sigma;               // standard deviation of q (kv uses 1.0)
   const char* why;              // what the case exercises (goes into `description`)
+  bool bad_data = false;        // request 1 gets a bad page id in its visible range and
+                                // request 2 a seq_len one past its table (NaN rows, error flags)
 };
 
-// The cases of a named set ("default"); empty when the name is unknown.
+// The cases of a named set ("default"; "faults": bad device data the contract turns into NaN
+// rows); empty when the name is unknown.
 std::vector<CaseSpec> fixture_set(const std::string& set_name);
 
 // Builds one fixture: page ids a seeded permutation, NaN in every KV row no request may read,

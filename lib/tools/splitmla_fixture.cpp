@@ -1,13 +1,17 @@
-// splitmla_fixture: make, replay and inspect HDF5 fixtures (CONTRACT.md section 4).
+// splitmla_fixture: make, replay and inspect HDF5 fixtures (docs/semantics.md section 7).
 //
-//   splitmla_fixture generate --out DIR --seed N [--set default]
+//   splitmla_fixture generate --out DIR --seed N [--set default|faults]
 //   splitmla_fixture replay [--backend cpu|gpu|both] [--policy auto|forced:N|chunk:N] FILE...
 //   splitmla_fixture inspect FILE...
+//   splitmla_fixture [COMMAND] --help | --version
 //
-// Exit codes: 0 all passed; 1 a fixture failed or could not be read; 2 bad command line;
-// 77 the gpu backend alone was asked for and no CUDA device exists (skipped).
+// Command line as every SplitMLA executable (tools/cli.hpp): --opt value or --opt=value, unknown
+// options are usage errors. Exit codes: 0 all passed; 1 a fixture failed or could not be read;
+// 2 bad command line; 77 the gpu backend alone was asked for and no CUDA device exists (skipped).
+// Errors go to stderr; the per-fixture reports to stdout.
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,63 +23,46 @@
 #include "fixture/replay.hpp"
 #include "splitmla/fixture.hpp"
 #include "splitmla/reference.hpp"
+#include "tools/cli.hpp"
 #include "tools/generate.hpp"
 
 namespace {
 
 using namespace splitmla;
 
-constexpr int kExitFail = 1, kExitUsage = 2, kExitSkipped = 77;
+using cli::kExitFail;
+using cli::kExitSkipped;
 
-void usage() {
-  std::fprintf(stderr,
-               "usage:\n"
-               "  splitmla_fixture generate --out DIR --seed N [--set default]\n"
-               "  splitmla_fixture replay [--backend cpu|gpu|both] "
-               "[--policy auto|forced:N|chunk:N] FILE...\n"
-               "  splitmla_fixture inspect FILE...\n");
-}
-
-bool parse_u64(const char* s, uint64_t* v) {
-  if (s == nullptr || *s == '\0' || *s == '-') return false;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long x = std::strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0') return false;
-  *v = x;
-  return true;
-}
+constexpr const char* kSynopsis =
+    "splitmla_fixture COMMAND [options]\n"
+    "  splitmla_fixture generate --out DIR --seed N [--set default|faults]\n"
+    "  splitmla_fixture replay [--backend cpu|gpu|both] [--policy auto|forced:N|chunk:N] FILE...\n"
+    "  splitmla_fixture inspect FILE...\n"
+    "  splitmla_fixture COMMAND --help";
 
 int cmd_generate(int argc, char** argv) {
   std::string out_dir, set = "default";
   uint64_t seed = 0;
   bool have_seed = false;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--out" && next) out_dir = argv[++i];
-    else if (a == "--set" && next) set = argv[++i];
-    else if (a == "--seed" && next) {
-      if (!parse_u64(argv[++i], &seed)) {
-        std::fprintf(stderr, "generate: --seed '%s' is not a non-negative integer\n", argv[i]);
-        return kExitUsage;
-      }
-      have_seed = true;
-    } else {
-      std::fprintf(stderr, "generate: unknown or incomplete argument '%s'\n", a.c_str());
-      usage();
-      return kExitUsage;
-    }
-  }
-  if (out_dir.empty() || !have_seed) {
-    std::fprintf(stderr, "generate: --out DIR and --seed N are required\n");
-    return kExitUsage;
-  }
+  cli::Parser cmd("splitmla_fixture generate",
+                  "splitmla_fixture generate --out DIR --seed N [--set default|faults]",
+                  "Writes the committed fixture set, made from a seed, into DIR (each file read "
+                  "back and replayed on the CPU reference).");
+  cmd.option("--out", "DIR", "folder to write the fixtures to (created)", &out_dir)
+      .option("--seed", "N", "seed of every random draw (a non-negative integer)",
+              [&](const std::string& v) {
+                long long x = 0;
+                if (!cli::parse_int(v, 0, LLONG_MAX, &x)) return std::string("must be a non-negative integer");
+                seed = static_cast<uint64_t>(x);
+                have_seed = true;
+                return std::string();
+              })
+      .option("--set", "NAME", "which set of cases: default, or faults (bad device data)", &set);
+  const int rc = cmd.parse(argc, argv, 0);
+  if (rc >= 0) return rc;
+  if (out_dir.empty() || !have_seed) return cmd.usage_error("--out DIR and --seed N are required");
   const std::vector<tools::CaseSpec> cases = tools::fixture_set(set);
-  if (cases.empty()) {
-    std::fprintf(stderr, "generate: unknown --set '%s' (known: default)\n", set.c_str());
-    return kExitUsage;
-  }
+  if (cases.empty()) return cmd.usage_error("--set " + set + ": unknown (known: default, faults)");
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) {
@@ -113,51 +100,66 @@ int cmd_generate(int argc, char** argv) {
   return failures == 0 ? 0 : kExitFail;
 }
 
+// Names the fixture's bad device data on stderr; true when it has none.
+bool report_data_faults(const std::string& path, const HostProblem& p) {
+  const DataFaults faults = find_data_faults(p);
+  std::fflush(stdout);  // keep the order of both streams in a combined log
+  for (const std::string& line : faults.lines)
+    std::fprintf(stderr, "%s: data fault: %s\n", path.c_str(), line.c_str());
+  if (faults.count > static_cast<int64_t>(faults.lines.size()))
+    std::fprintf(stderr, "%s: ... %lld data faults in all\n", path.c_str(),
+                 static_cast<long long>(faults.count));
+  if (faults.count > 0)
+    std::fprintf(stderr,
+                 "%s: the contract makes these requests' outputs NaN (a page id outside the "
+                 "cache or a length beyond the table is bad device data)\n",
+                 path.c_str());
+  return faults.count == 0;
+}
+
 int cmd_replay(int argc, char** argv) {
-  bool want_cpu = true, want_gpu = false;
-  std::string backend = "cpu";
+  bool want_cpu = true, want_gpu = false, have_policy = false;
   SplitPolicy policy = SplitPolicy::automatic();
   std::vector<std::string> files;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--backend" && next) {
-      backend = argv[++i];
-      if (backend != "cpu" && backend != "gpu" && backend != "both") {
-        std::fprintf(stderr, "replay: --backend '%s', expected cpu, gpu or both\n",
-                     backend.c_str());
-        return kExitUsage;
-      }
-      want_cpu = backend != "gpu";
-      want_gpu = backend != "cpu";
-    } else if (a == "--policy" && next) {
-      const Status s = parse_policy(argv[++i], &policy);
-      if (s != Status::kSuccess) {
-        std::fprintf(stderr, "replay: %s\n", status_message(s).c_str());
-        return kExitUsage;
-      }
-    } else if (a.rfind("--", 0) == 0) {
-      std::fprintf(stderr, "replay: unknown or incomplete argument '%s'\n", a.c_str());
-      usage();
-      return kExitUsage;
-    } else {
-      files.push_back(a);
-    }
-  }
-  if (files.empty()) {
-    std::fprintf(stderr, "replay: no fixture files given\n");
-    return kExitUsage;
-  }
-  int failed = 0, cpu_passed = 0, gpu_passed = 0;
+  cli::Parser cmd("splitmla_fixture replay",
+                  "splitmla_fixture replay [--backend cpu|gpu|both] "
+                  "[--policy auto|forced:N|chunk:N] FILE...",
+                  "Replays each fixture: the cpu backend recomputes the outputs in float64 from the "
+                  "stored inputs and\ncompares them with the stored ones; the gpu backend runs "
+                  "SplitMLA's decode with --policy.");
+  cmd.option("--backend", "cpu|gpu|both", "which backend(s) to run (default: cpu)",
+             [&](const std::string& v) {
+               if (v != "cpu" && v != "gpu" && v != "both")
+                 return std::string("expected cpu, gpu or both");
+               want_cpu = v != "gpu";
+               want_gpu = v != "cpu";
+               return std::string();
+             })
+      .option("--policy", "auto|forced:N|chunk:N",
+              "split policy of the gpu backend (default: auto)", [&](const std::string& v) {
+                const Status s = parse_policy(v, &policy);
+                have_policy = true;
+                return s == Status::kSuccess ? std::string() : status_message(s);
+              })
+      .positionals("FILE", &files);
+  const int rc = cmd.parse(argc, argv, 0);
+  if (rc >= 0) return rc;
+  if (files.empty()) return cmd.usage_error("no fixture files given");
+  if (have_policy && !want_gpu)
+    return cmd.usage_error("--policy applies to the gpu backend only (add --backend gpu or both)");
+  int failed = 0, faulty = 0, cpu_passed = 0, gpu_passed = 0;
   bool gpu_skipped = false;
   for (const std::string& path : files) {
     Fixture f;
     const Status rs = read_fixture(path, &f);
     if (rs != Status::kSuccess) {
-      std::printf("%s: ERROR %s\n", path.c_str(), status_message(rs).c_str());
+      std::fprintf(stderr, "ERROR %s\n", status_message(rs).c_str());
       ++failed;
       continue;
     }
+    // Bad device data fails the file; the replay still runs, so the NaN rows it reports have
+    // their cause named just above them.
+    if (!report_data_faults(path, f.problem)) ++faulty;
     if (want_cpu) {
       std::string report;
       const Status s = replay_loaded(f, path, Backend::kCpu, policy, &report);
@@ -165,7 +167,7 @@ int cmd_replay(int argc, char** argv) {
       if (s == Status::kSuccess) ++cpu_passed;
       else {
         if (s != Status::kMismatch)
-          std::printf("%s [cpu]: ERROR %s\n", path.c_str(), status_message(s).c_str());
+          std::fprintf(stderr, "%s [cpu]: ERROR %s\n", path.c_str(), status_message(s).c_str());
         ++failed;
       }
     }
@@ -178,15 +180,16 @@ int cmd_replay(int argc, char** argv) {
       else ++failed;
     }
   }
-  std::printf("replay: %zu file(s); cpu %s; gpu %s; %d failure(s)\n", files.size(),
+  std::printf("replay: %zu file(s); cpu %s; gpu %s; %d failure(s); %d file(s) with data faults\n",
+              files.size(),
               want_cpu ? (std::to_string(cpu_passed) + " passed").c_str() : "not run",
               !want_gpu      ? "not run"
               : gpu_skipped ? "skipped (no CUDA device)"
                             : (std::to_string(gpu_passed) + " passed, policy " +
                                policy_text(policy))
                                   .c_str(),
-              failed);
-  if (failed > 0) return kExitFail;
+              failed, faulty);
+  if (failed > 0 || faulty > 0) return kExitFail;
   if (gpu_skipped && !want_cpu) return kExitSkipped;
   return 0;
 }
@@ -199,7 +202,10 @@ void print_content(const Fixture& f) {
     const int64_t n = p.seq_lens[size_t(b)];
     empty += n == 0;
     max_len = std::max<int64_t>(max_len, n);
-    const int64_t need = (n + p.page_size - 1) / p.page_size;
+    // Entries the visible positions use; a bad seq_len (negative, or beyond the table) is a data
+    // fault reported apart, and must not move this loop outside the row.
+    const int64_t need =
+        std::clamp<int64_t>((n + p.page_size - 1) / p.page_size, 0, p.max_pages_per_seq);
     for (int64_t j = need; j < p.max_pages_per_seq; ++j) {
       const int32_t id = p.block_table[size_t(b) * p.max_pages_per_seq + size_t(j)];
       ++past_entries;
@@ -225,21 +231,24 @@ void print_content(const Fixture& f) {
 }
 
 int cmd_inspect(int argc, char** argv) {
-  if (argc == 0) {
-    std::fprintf(stderr, "inspect: no fixture files given\n");
-    return kExitUsage;
-  }
+  std::vector<std::string> files;
+  cli::Parser cmd("splitmla_fixture inspect", "splitmla_fixture inspect FILE...",
+                  "Prints each fixture's attributes, shapes and what its data exercises.");
+  cmd.positionals("FILE", &files);
+  const int rc = cmd.parse(argc, argv, 0);
+  if (rc >= 0) return rc;
+  if (files.empty()) return cmd.usage_error("no fixture files given");
   int failed = 0;
-  for (int i = 0; i < argc; ++i) {
+  for (const std::string& path : files) {
     Fixture f;
-    const Status s = read_fixture(argv[i], &f);
+    const Status s = read_fixture(path, &f);
     if (s != Status::kSuccess) {
-      std::printf("%s: ERROR %s\n", argv[i], status_message(s).c_str());
+      std::fprintf(stderr, "ERROR %s\n", status_message(s).c_str());
       ++failed;
       continue;
     }
     const HostProblem& p = f.problem;
-    std::printf("%s\n", argv[i]);
+    std::printf("%s\n", path.c_str());
     std::printf("  format: splitmla-fixture, version 1\n");
     std::printf("  dtype: %s\n  softmax_scale: %.17g\n", dtype_name(p.dtype), p.softmax_scale);
     std::printf("  page_size: %d\n  num_heads: %d\n  q_len: %d\n", p.page_size, p.num_heads,
@@ -264,6 +273,7 @@ int cmd_inspect(int argc, char** argv) {
                   f.splits.num_splits, p.q_len, p.num_heads);
     }
     print_content(f);
+    if (!report_data_faults(path, p)) ++failed;
   }
   return failed == 0 ? 0 : kExitFail;
 }
@@ -271,19 +281,19 @@ int cmd_inspect(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    usage();
-    return kExitUsage;
-  }
+  cli::Parser top("splitmla_fixture", kSynopsis,
+                  "Makes, replays and inspects SplitMLA's HDF5 fixtures (format version 1).");
+  if (argc < 2) return top.usage_error("no command given");
   const std::string cmd = argv[1];
   if (cmd == "generate") return cmd_generate(argc - 2, argv + 2);
   if (cmd == "replay") return cmd_replay(argc - 2, argv + 2);
   if (cmd == "inspect") return cmd_inspect(argc - 2, argv + 2);
-  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    usage();
+  if (cmd == "help") {
+    top.print_help(stdout);
     return 0;
   }
-  std::fprintf(stderr, "splitmla_fixture: unknown command '%s'\n", cmd.c_str());
-  usage();
-  return kExitUsage;
+  if (cmd.empty() || cmd[0] != '-') return top.usage_error("unknown command '" + cmd + "'");
+  // Options before a command: only --help and --version exist there.
+  const int rc = top.parse(argc, argv, 1);
+  return rc >= 0 ? rc : top.usage_error("no command given");
 }

@@ -4,7 +4,7 @@
 #   bash tests/fuzz/run_fuzz.sh fuzz [SECONDS]     fuzz (default 600 s) from the seeds
 #   bash tests/fuzz/run_fuzz.sh minimize           merge the corpus into data/fuzz/corpus
 #   bash tests/fuzz/run_fuzz.sh replay FILE...     run the fuzz target once on given inputs
-#   bash tests/fuzz/run_fuzz.sh classify           sort the out-of-memory reports of fuzz.log
+#   bash tests/fuzz/run_fuzz.sh classify           replay each finding: in libhdf5 or in our code?
 # Environment: FUZZ_BUILD (default build-fuzz), CXX (default clang++), FUZZ_JOBS (default 1).
 # Needs clang with libFuzzer: on Debian `apt-get install -y clang libclang-rt-14-dev`.
 # Only the sources read_fixture needs are built (no CUDA): fixture_io.cpp, isolated_read.cpp,
@@ -19,7 +19,7 @@ MAX_LEN=4194304   # the committed fixtures are up to 3.5 MB
 # handles malloc's NULL (as it gets under glibc); without it ASan aborts first.
 # Memory: the reader's budget in the target is 256 MiB (SPLITMLA_FUZZ_BUDGET_MB), below
 # -malloc_limit_mb=512, so any single allocation over 512 MB is an out-of-memory report;
-# `classify` sorts them by the first frame below the allocator: our code (a finding) or libhdf5.
+# `classify` replays every finding and sorts it by its first frame: our code or libhdf5.
 # Leaks: tests/fuzz/lsan.supp hides leaks allocated inside libhdf5 (its own error paths).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-allocator_may_return_null=1:detect_leaks=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}"
@@ -45,6 +45,7 @@ build() {
 
 fuzz() {
   local secs=${1:-600}
+  local rc=0
   [[ -x "$B/fuzz_read_fixture" ]] || build
   local seeds=("$B/seeds")
   [[ -d data/fuzz/corpus ]] && seeds+=(data/fuzz/corpus)
@@ -56,8 +57,7 @@ fuzz() {
     -fork="${FUZZ_JOBS:-1}" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
     -max_len=$MAX_LEN -timeout=10 -malloc_limit_mb=512 -rss_limit_mb=2048 -detect_leaks=1 \
     -max_total_time="$secs" -print_final_stats=1 \
-    -artifact_prefix="$B/artifacts/" > "$B/fuzz.log" 2>&1
-  local rc=$?
+    -artifact_prefix="$B/artifacts/" > "$B/fuzz.log" 2>&1 || rc=$?
   grep -E "^#[0-9]+: cov" "$B/fuzz.log" | tail -1
   tail -3 "$B/fuzz.log"
   echo "artifacts: $(ls "$B/artifacts" | wc -l) in $B/artifacts"
@@ -65,30 +65,36 @@ fuzz() {
   return $rc
 }
 
-# Each out-of-memory report of fuzz.log, by the first stack frame that is not the allocator or
-# the standard library: "ours" (a finding: the budget failed) or "libhdf5" (inside libhdf5).
+# Each saved finding ($B/artifacts: crash-*, oom-*, timeout-*, leak-*) replayed alone, sorted
+# by the first stack frame that is not the allocator, a sanitizer interceptor or the standard
+# library: in libhdf5, or in our code (a finding to fix). A failed read_check is always ours.
+# (Fork mode keeps only the first line of each report in fuzz.log, hence the replays.)
 classify() {
-  awk '
-    /ERROR: libFuzzer: out-of-memory/ { inoom = 1; decided = 0; n++; next }
-    inoom && /^ *#[0-9]+ / && !decided {
-      if ($0 ~ /malloc|calloc|realloc|operator new|std::|__gnu_cxx|allocator|libFuzzer|fuzzer::/) next
-      decided = 1; inoom = 0
-      if ($0 ~ /libhdf5/ || $0 ~ / H5[A-Z_]/) hdf5++; else { ours++; print "ours: " $0 }
-    }
-    END { printf "out-of-memory reports: %d (in libhdf5: %d, in our code: %d)\n", n, hdf5, ours }
-  ' "$B/fuzz.log"
-}
-
-minimize() {
-  mkdir -p data/fuzz/corpus "$B/merged"
-  rm -f "$B/merged"/*
-  # Inputs under 64 KB only: the committed fixtures (and mutants of them) are replayed from
-  # data/fixtures already, and data/fuzz stays small.
-  "$B/fuzz_read_fixture" -merge=1 -max_len=65536 -timeout=10 "$B/merged" \
-    "$B/seeds" data/fuzz/corpus "$B/corpus" 2>&1 | tail -3
-  rm -f data/fuzz/corpus/*
-  find "$B/merged" -type f -size -65536c -exec cp {} data/fuzz/corpus/ \;
-  echo "data/fuzz/corpus: $(ls data/fuzz/corpus | wc -l) files, $(du -sh data/fuzz/corpus | cut -f1)"
+  local hdf5=0 ours=0 other=0 f out frame try
+  for f in "$B"/artifacts/*; do
+    [[ -f "$f" ]] || continue
+    # Up to 3 replays (a larger RSS limit: the watchdog could interrupt the report with its own).
+    for try in 1 2 3; do
+      out=$("$B/fuzz_read_fixture" -runs=1 -malloc_limit_mb=512 -rss_limit_mb=8192 -timeout=10 "$f" 2>&1 || true)
+      grep -q "read_fixture check failed" <<<"$out" && break
+      # Frames of the first report only (up to the next ERROR or SUMMARY line).
+      frame=$(awk '/ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error/ {if (seen) exit; seen = 1; next}
+                   /SUMMARY/ {exit}
+                   seen && /^ *#[0-9]+ / && $0 !~ /interceptor|__asan|__lsan|__sanitizer|malloc|calloc|realloc|memcpy|memmove|strdup|strlen|operator new|std::|__gnu_cxx|libFuzzer|fuzzer::|libc\.so/ {print; exit}' <<<"$out")
+      [[ -n "$frame" ]] && break
+    done
+    if grep -q "read_fixture check failed" <<<"$out"; then
+      ours=$((ours + 1)); echo "ours (check): $f"
+    elif [[ -z "$frame" ]]; then
+      if grep -q "SEGV\|ERROR" <<<"$out"; then other=$((other + 1)); echo "unclassified: $f"
+      else echo "no longer reproduces: $f"; fi
+    elif grep -q "libhdf5" <<<"$frame"; then
+      hdf5=$((hdf5 + 1))
+    else
+      ours=$((ours + 1)); echo "ours: $f: $frame"
+    fi
+  done
+  echo "findings: in libhdf5 $hdf5, in our code $ours, unclassified $other"
 }
 
 case "${1:-}" in

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <boost/test/unit_test.hpp>
+#include <boost/test/framework.hpp>
+#include <boost/test/tree/observer.hpp>
 
 #include <cuda_runtime_api.h>
 
@@ -74,12 +76,50 @@ inline boost::test_tools::assertion_result not_sanitizing(boost::unit_test::test
   return s;
 }
 
-// Global fixture: prints the skip line once per executable.
-struct AnnounceSkip {
-  AnnounceSkip() {
+// On a GPU machine a skip is a failure: with SPLITMLA_REQUIRE_GPU=1 (set by .ci/device.sh) a
+// broken driver or an invisible device fails the suite instead of skipping it.
+inline bool gpu_required() {
+  const char* v = std::getenv("SPLITMLA_REQUIRE_GPU");
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
+// Counts failed assertions and uncaught exceptions of the whole run.
+struct FailureCounter : boost::unit_test::test_observer {
+  int failures = 0;
+  void assertion_result(boost::unit_test::assertion_result ar) override {
+    if (ar == boost::unit_test::AR_FAILED) ++failures;
+  }
+  void exception_caught(boost::execution_exception const&) override { ++failures; }
+  void test_unit_aborted(boost::unit_test::test_unit const&) override { ++failures; }
+};
+
+// Global fixture: prints the skip line once per executable, refuses to skip when a GPU is
+// required, and for a device-only suite (`device_only`) that ran without a GPU and saw no failure
+// in its host-side code ends the process with exit code 77, which CTest reports as Skipped
+// (SKIP_RETURN_CODE). Failures of host-side cases keep their failing exit code.
+template <bool kDeviceOnly>
+struct AnnounceSkipT {
+  FailureCounter counter;
+  AnnounceSkipT() {
+    if (!have_gpu() && gpu_required()) {
+      std::cerr << "no CUDA device, but SPLITMLA_REQUIRE_GPU is set: failing instead of skipping"
+                << std::endl;
+      std::_Exit(1);  // no exit handlers: a leak report cannot change the status
+    }
     if (!have_gpu()) std::cout << "skipped: no CUDA device" << std::endl;
+    boost::unit_test::framework::register_observer(counter);
+  }
+  ~AnnounceSkipT() {
+    boost::unit_test::framework::deregister_observer(counter);
+    if (kDeviceOnly && !have_gpu() && counter.failures == 0) {
+      std::cout << "all cases need a GPU: exit 77 (skipped)" << std::endl;
+      std::cout.flush();
+      std::_Exit(77);
+    }
   }
 };
+using AnnounceSkip = AnnounceSkipT<false>;       // suites with host-side cases too
+using AnnounceSkipDevice = AnnounceSkipT<true>;  // suites whose every case needs a GPU
 
 // ---------------------------------------------------------------------------------------------
 // Status and CUDA checks.

@@ -9,7 +9,7 @@
 using namespace gputest;
 using splitmla::SplitPolicy;
 
-BOOST_TEST_GLOBAL_FIXTURE(AnnounceSkip);
+BOOST_TEST_GLOBAL_FIXTURE(AnnounceSkipDevice);
 
 namespace {
 

@@ -18,8 +18,10 @@ void expect(bool ok, const char* what) {
 }  // namespace
 
 int main() {
-  std::printf("SplitMLA headers %d.%d.%d\n", SPLITMLA_VERSION_MAJOR, SPLITMLA_VERSION_MINOR,
-              SPLITMLA_VERSION_PATCH);
+  std::printf("SplitMLA headers %s (%d), library %s\n", SPLITMLA_VERSION_STRING,
+              SPLITMLA_VERSION_NUMBER, splitmla::version());
+  expect(std::strcmp(splitmla::version(), SPLITMLA_VERSION_STRING) == 0,
+         "the installed library's version() matches the installed headers");
 
   expect(std::strcmp(splitmla::dtype_name(splitmla::DType::kBFloat16), "bfloat16") == 0,
          "dtype_name(kBFloat16) is \"bfloat16\"");
