@@ -11,8 +11,10 @@
 # SPLITMLA_VENV: use this existing venv as it is, installing nothing into it but the package
 # (machines without PyPI, e.g. the GPU machine: SPLITMLA_VENV=/opt/torch/.venv; it must already
 # hold a CUDA torch, scikit-build-core and pytest).
-# The venv ($BUILD_DIR/python-venv) and the CMake build folder ($BUILD_DIR/python-build) are
-# reused when present: a second run downloads nothing and recompiles only what changed.
+# The venv ($BUILD_DIR/torch-venv: its own, ~5 GB, apart from the small $BUILD_DIR/python-venv
+# that the h5py test and the notebook export share) and the CMake build folder
+# ($BUILD_DIR/python-build) are reused when present: a second run downloads nothing and
+# recompiles only what changed.
 #
 # Exit status: 0 when every step passed; pip's or pytest's status otherwise. pytest's exit 5
 # (no test collected) is a failure here: the suite always holds CPU tests, so collecting none
@@ -37,7 +39,7 @@ finish() {  # finish <exit status>
 }
 
 mkdir -p "$BUILD_DIR"
-venv="${SPLITMLA_VENV:-$(cd "$BUILD_DIR" && pwd)/python-venv}"
+venv="${SPLITMLA_VENV:-$(cd "$BUILD_DIR" && pwd)/torch-venv}"
 py="${SPLITMLA_PYTHON:-python3}"
 
 t=$(date +%s)

@@ -44,7 +44,7 @@ def split_kv_cache(cache: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return cache[..., :512], cache[..., 512:]
 
 
-def _packed(nope: torch.Tensor, pe: torch.Tensor, name: str) -> Optional[torch.Tensor]:
+def _packed(nope: torch.Tensor, pe: torch.Tensor) -> Optional[torch.Tensor]:
     """The 576-wide tensor that ``nope`` and ``pe`` are views of, or None."""
     if (nope.dtype != pe.dtype or nope.device != pe.device or nope.shape[:-1] != pe.shape[:-1]
             or nope.shape[-1] != 512 or pe.shape[-1] != 64 or nope.stride() != pe.stride()
@@ -105,12 +105,19 @@ class BatchMLAPagedAttentionWrapper:
             lo, hi = int(kv_ptr[b]), int(kv_ptr[b + 1])
             table[b, :hi - lo] = idx[lo:hi]
         if self._use_cuda_graph and self._block_table is not None:
+            p = self._plan
+            if (num_heads, page_size, q_data_type) != (p.num_heads, p.page_size, p.dtype):
+                raise ValueError(f"use_cuda_graph: num_heads, page_size, q_data_type = {num_heads}, "
+                                 f"{page_size}, {q_data_type}; the first plan had {p.num_heads}, "
+                                 f"{p.page_size}, {p.dtype} (a captured run cannot change them)")
             cap_b, cap_p = self._block_table.shape
             if batch > cap_b or max_pages > cap_p:
                 raise ValueError(f"use_cuda_graph: batch = {batch}, max pages = {max_pages} exceed "
                                  f"the first plan's bounds ({cap_b}, {cap_p})")
+            # Rows past this batch become empty requests (a captured run keeps its batch).
             self._block_table.zero_()
-            self._block_table[:batch, :max_pages].copy_(table, non_blocking=False)
+            self._block_table[:batch, :max_pages].copy_(table)
+            self._seq_lens.zero_()
             self._seq_lens[:batch].copy_(lens)
             self._batch = batch
         else:
@@ -137,12 +144,12 @@ class BatchMLAPagedAttentionWrapper:
             ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         if self._plan is None:
             raise RuntimeError("run() before plan()")
-        cache = _packed(ckv_cache, kpe_cache, "cache")
+        cache = _packed(ckv_cache, kpe_cache)
         if cache is None:
             raise ValueError("ckv_cache and kpe_cache must be the [..., :512] and [..., 512:] views of "
                              "one [num_pages, page_size, 576] tensor (splitmla.flashinfer.split_kv_cache); "
                              "SplitMLA reads each row once for both products")
-        q = _packed(q_nope, q_pe, "q")
+        q = _packed(q_nope, q_pe)
         if q is None:
             q = torch.cat([q_nope, q_pe], dim=-1)
         batch = self._batch

@@ -230,3 +230,35 @@ def test_host_overhead_of_one_call(heads, batch):
     print(f"\n[splitmla] host overhead of torch.ops.splitmla.decode_out, {heads} heads, batch {batch}: "
           f"median {med:.1f} us, p90 {p90:.1f} us (1000 calls)")
     assert med > 0
+
+
+def test_flashinfer_wrapper_captured_run_follows_new_plans():
+    """use_cuda_graph=True: capture run() once, then plan() new lengths and replay."""
+    page, heads = 32, 16
+    q, kv, table, sl = _problem(4, heads, page, [200] * 4, seed=21)  # every row: 7 valid pages
+    ckv, kpe = flashinfer.split_kv_cache(kv)
+    q_nope, q_pe = q[:, 0, :, :512], q[:, 0, :, 512:]
+    qo = torch.arange(5, dtype=torch.int32)
+
+    def csr(lens):
+        counts = [-(-int(n) // page) for n in lens]
+        indptr = torch.tensor([0] + torch.tensor(counts).cumsum(0).tolist(), dtype=torch.int32)
+        return indptr, torch.cat([table[b, :c].cpu() for b, c in enumerate(counts)])
+
+    w = flashinfer.BatchMLAPagedAttentionWrapper(torch.empty(128 << 20, dtype=torch.uint8, device=DEV),
+                                                 use_cuda_graph=True)
+    first = torch.tensor([200, 0, 64, 31], dtype=torch.int32, device=DEV)
+    w.plan(qo, *csr(first.tolist()), first, heads, 512, 64, page, True, SCALE, torch.bfloat16,
+           torch.bfloat16)
+    out = torch.empty(4, heads, 512, dtype=q.dtype, device=DEV)
+    w.run(q_nope, q_pe, ckv, kpe, out=out)  # warm-up
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        w.run(q_nope, q_pe, ckv, kpe, out=out)
+    plan = splitmla.make_plan(heads, page, 4, table.shape[1], device=DEV)
+    for lens in ([1, 2, 3, 4], [200, 199, 0, 5], [0, 0, 0, 0]):
+        sl2 = torch.tensor(lens, dtype=torch.int32, device=DEV)
+        w.plan(qo, *csr(lens), sl2, heads, 512, 64, page, True, SCALE, torch.bfloat16, torch.bfloat16)
+        graph.replay()
+        want, _ = splitmla.decode(q, kv, table, sl2, SCALE, plan, workspace=plan.new_workspace())
+        assert torch.equal(out, want[:, 0]), f"lengths {lens}"
