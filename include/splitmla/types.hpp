@@ -22,6 +22,27 @@ enum class DType : int32_t { kBFloat16 = 0, kFloat16 = 1 };
 // "bfloat16" / "float16" (the fixture format's spelling); "unknown" otherwise.
 const char* dtype_name(DType d) noexcept;
 
+// How the KV cache stores its rows (docs/semantics.md section 1). q and out stay in `dtype`;
+// an fp8 row is dequantized on its way to the tensor cores.
+enum class KvFormat : int32_t {
+  kSameAsQ = 0,   // 576 values of `dtype` (bf16 or fp16), 1152 bytes per row
+  kFp8E4M3 = 1,   // 576 e4m3 bytes; value = e4m3 * kv_scale, one float32 scale per call
+  kFp8DsMla = 2,  // 656 bytes: 512 e4m3, 4 float32 scales (one per 128 latent values), 64 bf16
+};
+inline constexpr int kFp8E4M3RowBytes = 576;
+inline constexpr int kFp8DsMlaRowBytes = 656;
+inline constexpr int kFp8DsMlaScaleOffset = 512;  // byte offset of the 4 scales in a row
+inline constexpr int kFp8DsMlaRopeOffset = 528;   // byte offset of the 64 bf16 rope values
+
+// "fp8_e4m3" / "fp8_ds_mla"; for kSameAsQ the name of `dtype` ("bfloat16" / "float16"), which
+// is the fixture format's spelling; "unknown" otherwise.
+const char* kv_format_name(KvFormat f, DType dtype) noexcept;
+// Parses the names above (kSameAsQ for the dtype's own name); false for anything else.
+bool parse_kv_format(const char* name, DType dtype, KvFormat* out) noexcept;
+// Bytes of one cache row: 1152, 576 or 656; 0 for an unknown format.
+int32_t kv_row_bytes(KvFormat f) noexcept;
+inline constexpr bool is_fp8(KvFormat f) { return f == KvFormat::kFp8E4M3 || f == KvFormat::kFp8DsMla; }
+
 enum class SplitPolicyKind : int32_t {
   kAuto = 0,    // device planner balances tokens over one wave of CTAs (README: "Split policies")
   kForced = 1,  // every request is cut into `value` equal ranges of ceil(n / value) positions
@@ -62,10 +83,12 @@ struct DecodeConfig {
   int32_t device = -1;            // CUDA device ordinal; -1: the current device at plan time
   int32_t num_sms = 0;            // 0: read from the device; > 0: override (studies, CPU tests)
   Part1Variant part1 = Part1Variant::kAuto;  // part1 kernel; kAuto chooses (see Part1Variant)
+  KvFormat kv_format = KvFormat::kSameAsQ;    // fp8 caches: mma_sync part1 only (for now)
 };
 
-// One decode call's tensors. Every pointer is device memory; strides are in elements.
-// The last dimension of q, kv_cache and out is contiguous.
+// One decode call's tensors. Every pointer is device memory; strides are in elements, except
+// kv_stride_page of an fp8 cache, which is in bytes. The last dimension of q, kv_cache and out
+// is contiguous.
 struct DecodeArgs {
   int32_t batch = 0;              // 1..config.max_batch
   int32_t num_pages = 0;          // pages in kv_cache: valid page ids are 0..num_pages-1
@@ -75,8 +98,13 @@ struct DecodeArgs {
   const void* q = nullptr;        // [batch, q_len, num_heads, 576], dtype
   int64_t q_stride_batch = 0, q_stride_token = 0, q_stride_head = 0;
 
-  const void* kv_cache = nullptr; // [num_pages, page_size, 576], dtype; rows packed at 576
-  int64_t kv_stride_page = 0;
+  // [num_pages, page_size, row]: rows packed at kv_row_bytes(config.kv_format) bytes (576
+  // values of dtype, or the raw bytes of an fp8 row).
+  const void* kv_cache = nullptr;
+  int64_t kv_stride_page = 0;     // elements for 16-bit caches, bytes for fp8 caches
+  // fp8_e4m3: one float32 in device memory, read by the kernels (finite and > 0, else every
+  // request's output is NaN and flagged kErrBadScale). Not read for the other formats.
+  const float* kv_scale = nullptr;
 
   const int32_t* block_table = nullptr;  // [batch, max_pages_per_seq]
   int64_t block_table_stride = 0;
@@ -90,7 +118,8 @@ struct DecodeArgs {
   int64_t lse_stride_batch = 0, lse_stride_token = 0, lse_stride_head = 0;
 
   // Fills the strides of densely packed tensors (the usual layout) from the extents.
-  void set_dense_strides(int32_t num_heads, int32_t q_len, int32_t page_size);
+  void set_dense_strides(int32_t num_heads, int32_t q_len, int32_t page_size,
+                         KvFormat kv_format = KvFormat::kSameAsQ);
 };
 
 // A device buffer lent to a run: carved by the plan, never allocated by the run.
@@ -104,6 +133,7 @@ struct Workspace {
 enum ErrorBits : uint32_t {
   kErrBadPageId = 1u,   // a block-table entry of a visible position was outside [0, num_pages)
   kErrBadSeqLen = 2u,   // seq_len negative or beyond max_pages_per_seq * page_size
+  kErrBadScale = 4u,    // an fp8 scale the request needs is NaN, infinite, zero or negative
 };
 
 }  // namespace splitmla

@@ -55,9 +55,15 @@ Status carve(Plan* p) {
 // kernels were built.
 Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Variant* out) {
   const bool hopper = cc == 0 || cc == 90;
+  const bool fp8 = is_fp8(c.kv_format);
   switch (c.part1) {
     case Part1Variant::kMmaSync: *out = Part1Variant::kMmaSync; return Status::kSuccess;
     case Part1Variant::kWgmma:
+      // The wgmma kernel reads 16-bit rows only; fp8 caches run on the mma.sync kernel for now.
+      if (fp8)
+        return fail(Status::kNotSupported,
+                    "part1 = %s does not read kv_format = %s (yet): use mma_sync or auto",
+                    part1_variant_name(c.part1), kv_format_name(c.kv_format, c.dtype));
       if (!wgmma_built)
         return fail(Status::kNotSupported,
                     "part1 = %s: the library was built without sm_90a (CMAKE_CUDA_ARCHITECTURES)",
@@ -68,8 +74,8 @@ Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Varian
       *out = c.part1;
       return Status::kSuccess;
     case Part1Variant::kAuto:
-      *out = (wgmma_built && hopper && c.num_heads > 32) ? Part1Variant::kWgmma
-                                                         : Part1Variant::kMmaSync;
+      *out = (wgmma_built && hopper && c.num_heads > 32 && !fp8) ? Part1Variant::kWgmma
+                                                                 : Part1Variant::kMmaSync;
       return Status::kSuccess;
   }
   return fail(Status::kNotSupported, "part1 = %d, must be kAuto, kMmaSync or kWgmma",
@@ -82,6 +88,11 @@ Status can_implement(const DecodeConfig& c) {
   if (c.dtype != DType::kBFloat16 && c.dtype != DType::kFloat16)
     return fail(Status::kBadDType, "dtype = %d, must be kBFloat16 (0) or kFloat16 (1)",
                 static_cast<int>(c.dtype));
+  if (c.kv_format != KvFormat::kSameAsQ && c.kv_format != KvFormat::kFp8E4M3 &&
+      c.kv_format != KvFormat::kFp8DsMla)
+    return fail(Status::kBadDType,
+                "kv_format = %d, must be kSameAsQ (0), kFp8E4M3 (1) or kFp8DsMla (2)",
+                static_cast<int>(c.kv_format));
   if (c.num_heads < 1 || c.num_heads > kMaxHeads)
     return fail(Status::kBadNumHeads, "num_heads = %d, must be in 1..%d", c.num_heads, kMaxHeads);
   if (c.q_len < 1) return fail(Status::kBadShape, "q_len = %d, must be >= 1", c.q_len);
@@ -222,7 +233,8 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
       cudaGetLastError();
       return fail(Status::kDeviceMismatch, "device = %d cannot be made current", p.device);
     }
-    cudaError_t e = kernels::prepare_part1(p.part1, config.dtype, p.heads_per_cta);
+    cudaError_t e =
+        kernels::prepare_part1(p.part1, config.dtype, config.kv_format, p.heads_per_cta);
     const char* what = "part1";
     if (e == cudaSuccess) {
       e = kernels::load_planner();
@@ -235,8 +247,9 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
     if (current != p.device) cudaSetDevice(current);
     if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
       cudaGetLastError();
-      return fail(Status::kNotBuilt, "%s (part1 %s, dtype %s, %d heads per CTA): %s", what,
-                  part1_variant_name(p.part1), dtype_name(config.dtype), p.heads_per_cta,
+      return fail(Status::kNotBuilt, "%s (part1 %s, dtype %s, kv_format %s, %d heads per CTA): %s",
+                  what, part1_variant_name(p.part1), dtype_name(config.dtype),
+                  kv_format_name(config.kv_format, config.dtype), p.heads_per_cta,
                   cudaGetErrorString(e));
     }
     if (e != cudaSuccess) {
@@ -310,8 +323,36 @@ Status can_implement(const Plan& plan, const DecodeArgs& a) {
   SPLITMLA_TRY(check_stride(a.q_stride_token, 0, false, "q_stride_token", 8));
   SPLITMLA_TRY(check_stride(a.q_stride_batch, (h - 1) * a.q_stride_head + kHeadDimQK, many_batch,
                             "q_stride_batch", 8));
-  SPLITMLA_TRY(check_stride(a.kv_stride_page, static_cast<int64_t>(c.page_size) * kHeadDimQK,
-                            a.num_pages > 1, "kv_stride_page", 8));
+  if (is_fp8(c.kv_format)) {
+    // fp8 caches: the page stride is in bytes; pages start 16-byte aligned (the row sizes 576
+    // and 656 are multiples of 16, so every row does too).
+    const char* kvf = kv_format_name(c.kv_format, c.dtype);
+    const int64_t row = kv_row_bytes(c.kv_format);
+    if (a.kv_stride_page < 0)
+      return fail(Status::kBadStride, "kv_stride_page = %lld bytes (kv_format = %s), must be >= 0",
+                  static_cast<long long>(a.kv_stride_page), kvf);
+    if (a.num_pages > 1 && a.kv_stride_page < c.page_size * row)
+      return fail(Status::kBadStride,
+                  "kv_stride_page = %lld bytes, rows overlap (kv_format = %s: must be >= "
+                  "page_size * %lld = %lld)",
+                  static_cast<long long>(a.kv_stride_page), kvf, static_cast<long long>(row),
+                  static_cast<long long>(c.page_size * row));
+    if (a.num_pages > 1 && a.kv_stride_page % 16 != 0)
+      return fail(Status::kMisaligned,
+                  "kv_stride_page = %lld bytes (kv_format = %s), must be a multiple of 16 bytes",
+                  static_cast<long long>(a.kv_stride_page), kvf);
+    if (c.kv_format == KvFormat::kFp8E4M3) {
+      if (a.kv_scale == nullptr)
+        return fail(Status::kNullPointer,
+                    "kv_scale = nullptr: kv_format = %s needs a device float32 scale", kvf);
+      if (!aligned(a.kv_scale, 4))
+        return fail(Status::kMisaligned, "kv_scale = %p, must be 4-byte aligned",
+                    static_cast<const void*>(a.kv_scale));
+    }
+  } else {
+    SPLITMLA_TRY(check_stride(a.kv_stride_page, static_cast<int64_t>(c.page_size) * kHeadDimQK,
+                              a.num_pages > 1, "kv_stride_page", 8));
+  }
   SPLITMLA_TRY(check_stride(a.block_table_stride, a.max_pages_per_seq, many_batch,
                             "block_table_stride", 1));
   SPLITMLA_TRY(check_stride(a.out_stride_head, kHeadDimV, many_heads, "out_stride_head", 8));

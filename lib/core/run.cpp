@@ -83,6 +83,8 @@ Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.q_stride_head = a.q_stride_head;
   p.kv = a.kv_cache;
   p.kv_stride_page = a.kv_stride_page;
+  p.kv_scale = a.kv_scale;
+  p.kv_format = static_cast<int32_t>(plan.config.kv_format);
   p.block_table = a.block_table;
   p.bt_stride = a.block_table_stride;
   p.out = a.out;
@@ -105,8 +107,9 @@ Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.head_blocks = plan.head_blocks;
   p.one_piece_per_cta = plan.config.policy.kind != SplitPolicyKind::kAuto;
   p.scale_log2 = a.softmax_scale * 1.4426950408889634f;
-  return launched(kernels::launch_part1(plan.part1, plan.config.dtype, plan.heads_per_cta, p,
-                                        plan.work_ctas * plan.head_blocks, s),
+  return launched(kernels::launch_part1(plan.part1, plan.config.dtype, plan.config.kv_format,
+                                        plan.heads_per_cta, p, plan.work_ctas * plan.head_blocks,
+                                        s),
                   "part1 launch");
 }
 
@@ -182,7 +185,8 @@ Status part1_occupancy(const Plan& plan, int* blocks_per_sm, int* grid_ctas) {
   if (blocks_per_sm == nullptr || grid_ctas == nullptr)
     return fail(Status::kNullPointer, "blocks_per_sm or grid_ctas = nullptr");
   SPLITMLA_TRY(check_current_device(plan));
-  SPLITMLA_TRY(launched(kernels::part1_occupancy(plan.part1, plan.config.dtype, plan.heads_per_cta,
+  SPLITMLA_TRY(launched(kernels::part1_occupancy(plan.part1, plan.config.dtype,
+                                                 plan.config.kv_format, plan.heads_per_cta,
                                                  blocks_per_sm),
                         "occupancy query"));
   *grid_ctas = plan.work_ctas * plan.head_blocks;

@@ -52,11 +52,17 @@ struct PlannerParams {
   int64_t capacity;          // max_pages_per_seq * page_size of this call
 };
 
+// part1 instance families by cache format (template parameter KV of the mma.sync part1 kernel).
+inline constexpr int kKvNative = 0;  // 16-bit rows of the q dtype
+inline constexpr int kKvFp8 = 1;     // fp8_e4m3 or fp8_ds_mla rows (Part1Params::kv_format picks)
+
 struct Part1Params {
   const void* q;             // [batch, q_len, heads, 576] dtype
   int64_t q_stride_batch, q_stride_head;
-  const void* kv;            // [num_pages, page_size, 576] dtype, rows packed
-  int64_t kv_stride_page;
+  const void* kv;            // [num_pages, page_size, row]: 576 dtype values, or fp8 row bytes
+  int64_t kv_stride_page;    // elements (16-bit rows) or bytes (fp8 rows)
+  const float* kv_scale;     // fp8_e4m3: [1] float32 per call; unused otherwise
+  int32_t kv_format;         // KvFormat
   const int32_t* block_table;  // [batch, max_pages_per_seq]
   int64_t bt_stride;
   void* out;                 // [batch, q_len, heads, 512] dtype
@@ -91,15 +97,15 @@ struct Part2Params {
 
 // Launchers (kernels/*.cu). They only launch: no allocation, no sync.
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
-cudaError_t launch_part1(Part1Variant variant, DType dtype, int heads_per_cta,
+cudaError_t launch_part1(Part1Variant variant, DType dtype, KvFormat kv, int heads_per_cta,
                          const Part1Params& p, int grid, cudaStream_t stream);
 // `pairs` = (request, head) pairs to cover; `wide` picks the layout for few pairs (part2.cu).
 cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
                          cudaStream_t stream);
 // Raises the dynamic shared-memory limit of the part1 instance (host call, outside capture) and
 // reports whether it was built for this device.
-cudaError_t prepare_part1(Part1Variant variant, DType dtype, int heads_per_cta);
-cudaError_t part1_occupancy(Part1Variant variant, DType dtype, int heads_per_cta,
+cudaError_t prepare_part1(Part1Variant variant, DType dtype, KvFormat kv, int heads_per_cta);
+cudaError_t part1_occupancy(Part1Variant variant, DType dtype, KvFormat kv, int heads_per_cta,
                             int* blocks_per_sm);
 // Load the planner and part2 modules now (host call at plan time): with lazy module loading
 // their first launch would otherwise load them, possibly inside a stream capture.

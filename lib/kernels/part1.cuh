@@ -12,12 +12,24 @@
 // than warps, the 576-long reduction is split in KSPLIT parts whose sums meet in shared memory.
 // Softmax: 256/HB threads per head row. PV: warp w owns output columns [64w, 64w+64) for all HB
 // rows (MT*32 fp32 accumulators per thread).
+//
+// fp8 caches (KV = kKvFp8; fp8_e4m3 or fp8_ds_mla chosen at run time by p.kv_format): the ring
+// stages the raw row bytes (656-byte slots), and after each tile lands all 256 threads convert it
+// into one 1152-byte-row tile of T in the same swizzled layout, which QK^T and PV then read as in
+// the 16-bit path. e4m3 -> T is exact (cvt.rn.f16x2.e4m3x2, NaN kept). fp8_e4m3's per-call scale
+// is folded: it multiplies the log2 score scale and the normalized output, never an element.
+// fp8_ds_mla's per-128 scales multiply at conversion (fp32, then one rounding to T); its bf16
+// rope values are copied (bf16 q) or converted (fp16 q). A visible row whose scale is NaN, inf,
+// zero or negative (or a bad fp8_e4m3 scale) makes the piece NaN and flags kErrBadScale.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
+#include <cfloat>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/merge.hpp"
 #include "kernels/params.hpp"
@@ -25,7 +37,7 @@
 
 namespace splitmla::kernels {
 
-template <class T, int MT>
+template <class T, int MT, int KV = kKvNative>
 struct Part1Traits {
   static constexpr int kThreads = 256;
   static constexpr int kWarps = 8;
@@ -33,7 +45,12 @@ struct Part1Traits {
   static constexpr int BN = 32;                 // KV rows per tile
   static constexpr int kChunks = 72;            // 16-byte chunks per 576-element row
   static constexpr int kRowBytes = 1152;
-  static constexpr int STAGES = MT == 1 ? 5 : (MT == 2 ? 4 : 3);
+  static constexpr bool kFp8 = KV == kKvFp8;
+  // One staged row: the 16-bit row, or a slot as wide as the widest fp8 row (656 = 41 x 16).
+  static constexpr int kStageRowBytes = kFp8 ? kFp8DsMlaRowBytes : kRowBytes;
+  static constexpr int STAGES = kFp8 ? (MT == 1 ? 7 : (MT == 2 ? 6 : 4))
+                                     : (MT == 1 ? 5 : (MT == 2 ? 4 : 3));
+  static constexpr int kUnitsPerRow = 36;       // fp8 conversion: 16 values (two T chunks) a unit
   static constexpr int PAIRS = MT * (BN / 8);   // (m16, n8) score tiles
   static constexpr int KSPLIT = PAIRS >= kWarps ? 1 : kWarps / PAIRS;
   static constexpr int NT_PER_WARP = PAIRS >= kWarps ? PAIRS / kWarps : 1;
@@ -47,7 +64,8 @@ struct Part1Traits {
 
   struct Shared {
     alignas(128) uint8_t q[HB * kRowBytes];
-    alignas(128) uint8_t kv[STAGES][BN * kRowBytes];
+    alignas(128) uint8_t kv[STAGES][BN * kStageRowBytes];
+    alignas(128) uint8_t kvc[kFp8 ? BN * kRowBytes : 16];  // fp8: the current tile as T
     float s[KSPLIT][HB][BN];
     alignas(16) T p[HB * P_STRIDE];
     float alpha[HB];
@@ -66,9 +84,52 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * 1152 + ((chunk ^ (row & 7)) << 4));
 }
 
-template <class T, int MT>
+// Two e4m3 values (low byte first) -> a packed pair of T, times `sc` when `scaled`. The e4m3 ->
+// fp16 step is exact (and keeps NaN); so is fp16 -> float.
+template <class T>
+__device__ __forceinline__ uint32_t e4m3x2_to(uint32_t two, bool scaled, float sc) {
+  const __half2_raw h =
+      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xFFFFu), __NV_E4M3);
+  if constexpr (std::is_same_v<T, __half>) {
+    if (!scaled) return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+  }
+  const float2 f = __half22float2(__half2(h));
+  return scaled ? ptx::pack2<T>(f.x * sc, f.y * sc) : ptx::pack2<T>(f.x, f.y);
+}
+
+// 16 e4m3 values (one 16-byte chunk) -> two 16-byte chunks of T.
+template <class T>
+__device__ __forceinline__ void e4m3x16_to(const uint4& raw, bool scaled, float sc, uint4& lo,
+                                           uint4& hi) {
+  lo.x = e4m3x2_to<T>(raw.x, scaled, sc);
+  lo.y = e4m3x2_to<T>(raw.x >> 16, scaled, sc);
+  lo.z = e4m3x2_to<T>(raw.y, scaled, sc);
+  lo.w = e4m3x2_to<T>(raw.y >> 16, scaled, sc);
+  hi.x = e4m3x2_to<T>(raw.z, scaled, sc);
+  hi.y = e4m3x2_to<T>(raw.z >> 16, scaled, sc);
+  hi.z = e4m3x2_to<T>(raw.w, scaled, sc);
+  hi.w = e4m3x2_to<T>(raw.w >> 16, scaled, sc);
+}
+
+// 8 bf16 values (fp8_ds_mla rope) -> 8 values of T.
+template <class T>
+__device__ __forceinline__ uint4 bf16x8_to(const uint4& raw) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return raw;
+  } else {
+    auto one = [](uint32_t two) {
+      __nv_bfloat162 b;
+      *reinterpret_cast<uint32_t*>(&b) = two;
+      const float2 f = __bfloat1622float2(b);
+      return ptx::pack2<T>(f.x, f.y);
+    };
+    return make_uint4(one(raw.x), one(raw.y), one(raw.z), one(raw.w));
+  }
+}
+
+template <class T, int MT, int KV>
 __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ Part1Params p) {
-  using Tr = Part1Traits<T, MT>;
+  using Tr = Part1Traits<T, MT, KV>;
   constexpr int HB = Tr::HB, BN = Tr::BN, STAGES = Tr::STAGES;
   extern __shared__ __align__(128) uint8_t smem_raw[];
   auto& sm = *reinterpret_cast<typename Tr::Shared*>(smem_raw);
@@ -90,10 +151,26 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 
   const uint64_t evict_first = ptx::policy_evict_first();
   const T* __restrict__ kv = static_cast<const T*>(p.kv);
+  const uint8_t* __restrict__ kv8 = static_cast<const uint8_t*>(p.kv);
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
-  constexpr uint32_t kStageBytes = BN * Tr::kRowBytes;
+  constexpr uint32_t kStageBytes = BN * Tr::kStageRowBytes;
   const int page_mask = (1 << p.page_shift) - 1;
+
+  // fp8: which layout, its row bytes, and fp8_e4m3's per-call scale (folded into the log2 score
+  // scale and the output; a bad one makes every piece NaN and flags kErrBadScale).
+  const bool ds = Tr::kFp8 && p.kv_format == static_cast<int32_t>(KvFormat::kFp8DsMla);
+  const int fp8_row_bytes = ds ? kFp8DsMlaRowBytes : kFp8E4M3RowBytes;
+  float kv_scale = 1.f;
+  bool scale_bad = false;
+  if constexpr (Tr::kFp8) {
+    if (!ds) {
+      const float s = __ldg(p.kv_scale);
+      scale_bad = !(s > 0.f && s <= FLT_MAX);
+      kv_scale = scale_bad ? 1.f : s;
+    }
+  }
+  const float scale_log2 = p.scale_log2 * kv_scale;
 
   for (int pi = first; pi < last; ++pi) {
     const Piece pc = p.pieces[pi];
@@ -101,7 +178,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     const int begin = pc.begin, end = pc.end;
     const int ntiles = (end - begin + BN - 1) / BN;
     const int32_t* bt = p.block_table + static_cast<int64_t>(b) * p.bt_stride;
-    if (tid == 0) sm.bad = 0;
+    if (tid == 0) sm.bad = scale_bad ? 2 : 0;
 
     // Q of this head block (zeros for heads past num_heads).
     {
@@ -131,6 +208,29 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     };
     auto load_tile = [&](int t) {
       const int pos = begin + t * BN + lrow;
+      if constexpr (Tr::kFp8) {
+        // Raw row bytes into the row's 656-byte slot, unswizzled: lane lsub copies chunks
+        // lsub, lsub + 8, ... of the row's 36 (e4m3) or 41 (ds_mla) 16-byte chunks.
+        const uint32_t dst = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes +
+                             static_cast<uint32_t>(lrow * Tr::kStageRowBytes + lsub * 16);
+        const uint8_t* src = kv8;
+        int bytes = 0;
+        if (pos < end) {
+          if (static_cast<unsigned>(next_page) < static_cast<unsigned>(p.num_pages)) {
+            src = kv8 + static_cast<int64_t>(next_page) * p.kv_stride_page +
+                  static_cast<int64_t>(pos & page_mask) * fp8_row_bytes + lsub * 16;
+            bytes = 16;
+          } else {
+            atomicOr(&sm.bad, 1);
+          }
+        }
+        const int nch = fp8_row_bytes / 16;
+#pragma unroll
+        for (int j = 0; j < (kFp8DsMlaRowBytes / 16 + 7) / 8; ++j)
+          if (lsub + 8 * j < nch)
+            ptx::cp_async_16(dst + 128 * j, src + (bytes ? 128 * j : 0), bytes, evict_first);
+        return;
+      }
       const uint32_t dst = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes + ldst;
       const T* src = kv;
       int bytes = 0;
@@ -178,7 +278,38 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       ptx::cp_async_commit();
       fetch_page(t + STAGES);
 
-      const uint32_t skv = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes;
+      uint32_t skv = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes;
+      if constexpr (Tr::kFp8) {
+        // ---- convert the landed fp8 tile into sm.kvc (T, swizzled) ----
+        // Unit u = (row, k): 16 values (two chunks) of one row; k < 32 are latent bytes
+        // [16k, 16k + 16) (one 128-value block, k / 8), k >= 32 of ds_mla the rope values.
+        // The previous tile's PV finished before this iteration's first barrier, so sm.kvc is free.
+        const uint8_t* st = sm.kv[t % STAGES];
+        const int valid = end - (begin + t * BN);  // rows below this hold visible positions
+        bool bad_scale = false;
+        for (int u = tid; u < BN * Tr::kUnitsPerRow; u += Tr::kThreads) {
+          const int row = u / Tr::kUnitsPerRow, k = u - row * Tr::kUnitsPerRow;
+          const uint8_t* src = st + row * Tr::kStageRowBytes;
+          uint4 lo, hi;
+          if (ds && k >= 32) {
+            const uint8_t* rope = src + kFp8DsMlaRopeOffset + 32 * (k - 32);
+            lo = bf16x8_to<T>(*reinterpret_cast<const uint4*>(rope));
+            hi = bf16x8_to<T>(*reinterpret_cast<const uint4*>(rope + 16));
+          } else {
+            float sc = 1.f;
+            if (ds) {
+              sc = reinterpret_cast<const float*>(src + kFp8DsMlaScaleOffset)[k >> 3];
+              if (row < valid && !(sc > 0.f && sc <= FLT_MAX)) bad_scale = true;
+            }
+            e4m3x16_to<T>(*reinterpret_cast<const uint4*>(src + 16 * k), ds, sc, lo, hi);
+          }
+          *reinterpret_cast<uint4*>(sm.kvc + swz(row, 2 * k)) = lo;
+          *reinterpret_cast<uint4*>(sm.kvc + swz(row, 2 * k + 1)) = hi;
+        }
+        if (bad_scale) atomicOr(&sm.bad, 2);
+        __syncthreads();
+        skv = ptx::smem_addr(sm.kvc);
+      }
 
       // ---- S = Q K^T (raw dot products) ----
       {
@@ -263,7 +394,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           float s = 0.f;
 #pragma unroll
           for (int k = 0; k < Tr::KSPLIT; ++k) s += sm.s[k][srow][col];
-          s = (pos0 + col < end) ? s * p.scale_log2 : merge::neg_inf<float>();
+          s = (pos0 + col < end) ? s * scale_log2 : merge::neg_inf<float>();
           sv[c] = s;
           mx = fmaxf(mx, s);
         }
@@ -338,8 +469,10 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       sm.lse[srow] = merge::split_lse_from_exp2(m_run, l_run);
     }
     __syncthreads();
-    const bool bad = sm.bad != 0 || (p.req_error[b] & kErrBadSeqLen) != 0;
-    if (bad && tid == 0 && sm.bad != 0) atomicOr(&p.req_error[b], kErrBadPageId);
+    const int sbad = sm.bad;
+    const bool bad = sbad != 0 || (p.req_error[b] & kErrBadSeqLen) != 0;
+    if (tid == 0 && sbad != 0)
+      atomicOr(&p.req_error[b], ((sbad & 1) ? kErrBadPageId : 0u) | ((sbad & 2) ? kErrBadScale : 0u));
     const float nan = merge::quiet_nan<float>();
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
@@ -348,7 +481,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         const int r = mt * 16 + (lane >> 2) + half * 8;
         const int h = head0 + r;
         if (h >= p.num_heads) continue;
-        const float il = sm.inv_l[r];
+        const float il = sm.inv_l[r] * kv_scale;  // fp8_e4m3: the scale of V, folded
         if (pc.slot < 0) {
           T* o = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
                  static_cast<int64_t>(h) * p.out_stride_head;
@@ -386,29 +519,31 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
   }
 }
 
-template <class T, int MT>
+template <class T, int MT, int KV>
 cudaError_t launch_part1_instance(const Part1Params& p, int grid, cudaStream_t stream) {
-  constexpr size_t smem = sizeof(typename Part1Traits<T, MT>::Shared);
-  part1_kernel<T, MT><<<grid, 256, smem, stream>>>(p);
+  constexpr size_t smem = sizeof(typename Part1Traits<T, MT, KV>::Shared);
+  part1_kernel<T, MT, KV><<<grid, 256, smem, stream>>>(p);
   return cudaGetLastError();
 }
 
-template <class T, int MT>
+template <class T, int MT, int KV>
 cudaError_t prepare_part1_instance() {
-  constexpr size_t smem = sizeof(typename Part1Traits<T, MT>::Shared);
-  return cudaFuncSetAttribute(part1_kernel<T, MT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(smem));
+  constexpr size_t smem = sizeof(typename Part1Traits<T, MT, KV>::Shared);
+  return cudaFuncSetAttribute(part1_kernel<T, MT, KV>,
+                              cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
 }
 
-template <class T, int MT>
+template <class T, int MT, int KV>
 cudaError_t occupancy_part1_instance(int* blocks) {
-  constexpr size_t smem = sizeof(typename Part1Traits<T, MT>::Shared);
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, part1_kernel<T, MT>, 256, smem);
+  constexpr size_t smem = sizeof(typename Part1Traits<T, MT, KV>::Shared);
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, part1_kernel<T, MT, KV>, 256,
+                                                       smem);
 }
 
-#define SPLITMLA_PART1_INSTANCE(T, MT)                                                       \
-  template cudaError_t launch_part1_instance<T, MT>(const Part1Params&, int, cudaStream_t); \
-  template cudaError_t prepare_part1_instance<T, MT>();                                      \
-  template cudaError_t occupancy_part1_instance<T, MT>(int*);
+#define SPLITMLA_PART1_INSTANCE_KV(T, MT, KV)                                                  \
+  template cudaError_t launch_part1_instance<T, MT, KV>(const Part1Params&, int, cudaStream_t); \
+  template cudaError_t prepare_part1_instance<T, MT, KV>();                                      \
+  template cudaError_t occupancy_part1_instance<T, MT, KV>(int*);
+#define SPLITMLA_PART1_INSTANCE(T, MT) SPLITMLA_PART1_INSTANCE_KV(T, MT, kKvNative)
 
 }  // namespace splitmla::kernels

@@ -6,6 +6,8 @@ target_sources(splitmla PRIVATE
   kernels/launch.cu
   kernels/part1_bf16_h16.cu kernels/part1_bf16_h32.cu kernels/part1_bf16_h64.cu
   kernels/part1_fp16_h16.cu kernels/part1_fp16_h32.cu kernels/part1_fp16_h64.cu
+  kernels/part1_fp8_bf16_h16.cu kernels/part1_fp8_bf16_h32.cu kernels/part1_fp8_bf16_h64.cu
+  kernels/part1_fp8_fp16_h16.cu kernels/part1_fp8_fp16_h32.cu kernels/part1_fp8_fp16_h64.cu
   kernels/part1_wgmma_bf16.cu kernels/part1_wgmma_fp16.cu)
 # The wgmma variant has device code only when sm_90a is among the targets; the host selects it
 # only then (kernels::part1_wgmma_built()).
