@@ -26,7 +26,13 @@ struct HostProblem {
   int32_t num_pages = 0, max_pages_per_seq = 0;
   double softmax_scale = 0.0;
   std::vector<uint16_t> q;            // [batch, q_len, num_heads, 576] raw dtype bits
-  std::vector<uint16_t> kv_cache;     // [num_pages, page_size, 576] raw dtype bits
+  std::vector<uint16_t> kv_cache;     // [num_pages, page_size, 576] raw dtype bits (16-bit
+                                      // caches; empty for fp8 caches)
+  KvFormat kv_format = KvFormat::kSameAsQ;
+  std::vector<uint8_t> kv_bytes;      // fp8 caches: [num_pages, page_size, kv_row_bytes] raw row
+                                      // bytes (empty for 16-bit caches)
+  float kv_scale = 1.f;               // fp8_e4m3: the per-call scale (any value: a bad one is
+                                      // bad device data, NaN outputs)
   std::vector<int32_t> block_table;   // [batch, max_pages_per_seq]
   std::vector<int32_t> seq_lens;      // [batch]
 };

@@ -1,6 +1,7 @@
 #include "splitmla/types.hpp"
 
 #include <cstring>
+#include <initializer_list>
 
 namespace splitmla {
 

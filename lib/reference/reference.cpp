@@ -18,6 +18,7 @@
 #include "core/guard.hpp"
 #include "core/merge.hpp"
 #include "reference/reference_f64.hpp"
+#include "splitmla/fp8.hpp"
 #include "splitmla/reference.hpp"
 
 namespace splitmla {
@@ -32,17 +33,21 @@ int64_t q_elems(const HostProblem& p) {
 int64_t kv_elems(const HostProblem& p) {
   return int64_t{p.num_pages} * p.page_size * kHeadDimQK;
 }
+int64_t kv_byte_count(const HostProblem& p) {
+  return int64_t{p.num_pages} * p.page_size * kv_row_bytes(p.kv_format);
+}
 int64_t table_elems(const HostProblem& p) { return int64_t{p.batch} * p.max_pages_per_seq; }
 int64_t rows_per_split_set(const HostProblem& p) {  // (t, h) rows of one request and split
   return int64_t{p.q_len} * p.num_heads;
 }
 
-// The visible KV rows of one request, read through its block table and converted to float
-// (exact for bf16 and fp16). Only entries 0 .. ceil(n / page_size) - 1 are read. Memory does not
-// grow with n: up to kCachedRows rows are converted once and kept; a longer request (a valid
-// problem may declare 2^31 - 1 positions whose rows all alias a few pages) is streamed, each row
-// converted when it is used. Both give the same values.
-constexpr int64_t kCachedRows = int64_t(1) << 14;    // 37.7 MB of float rows
+// The visible KV rows of one request, read through its block table and dequantized to double
+// (exact for bf16, fp16 and both fp8 formats: e4m3 has 4 significant bits, a float32 scale 24).
+// Only entries 0 .. ceil(n / page_size) - 1 are read. Memory does not grow with n: up to
+// kCachedRows rows are converted once and kept; a longer request (a valid problem may declare
+// 2^31 - 1 positions whose rows all alias a few pages) is streamed, each row converted when it is
+// used. Both give the same values.
+constexpr int64_t kCachedRows = int64_t(1) << 13;    // 37.7 MB of double rows
 constexpr int64_t kCachedScores = int64_t(1) << 16;  // 512 KB of double scores per (t, h) row
 
 class RequestRows {
@@ -64,26 +69,27 @@ class RequestRows {
     }
     return true;
   }
-  // Row j as 576 floats; `scratch` (576 floats) holds it when the rows are streamed.
-  const float* row(int64_t j, float* scratch) const {
+  // Row j as 576 doubles; `scratch` (576 doubles) holds it when the rows are streamed.
+  const double* row(int64_t j, double* scratch) const {
     if (cached_) return rows_.data() + j * kHeadDimQK;
     convert(j, scratch);
     return scratch;
   }
 
  private:
-  void convert(int64_t j, float* dst) const {
+  void convert(int64_t j, double* dst) const {
     const int64_t page = table_[j / p_->page_size];
     const int64_t r = page * p_->page_size + j % p_->page_size;
-    const uint16_t* src = p_->kv_cache.data() + r * kHeadDimQK;
-    for (int d = 0; d < kHeadDimQK; ++d) dst[d] = half_bits_to_float(p_->dtype, src[d]);
+    // Sizes and page ids were checked (validate_host_problem, load): this cannot fail.
+    if (dequantize_kv_row(*p_, r, dst) != Status::kSuccess)
+      std::fill(dst, dst + kHeadDimQK, kNaN);
   }
 
   const HostProblem* p_ = nullptr;
   const int32_t* table_ = nullptr;
   int64_t n_ = 0;
   bool cached_ = false;
-  std::vector<float> rows_;
+  std::vector<double> rows_;
 };
 
 // The scores softmax_scale * q.k_j of one (t, h) row, kept for up to kCachedScores positions
@@ -101,13 +107,13 @@ class RowScores {
     }
   }
   double operator()(int64_t j) const { return cached_ ? scores_[j] : compute(j); }
-  const float* value_row(int64_t j) const { return rows_->row(j, scratch_); }
+  const double* value_row(int64_t j) const { return rows_->row(j, scratch_); }
 
  private:
   double compute(int64_t j) const {
-    const float* k = rows_->row(j, scratch_);
+    const double* k = rows_->row(j, scratch_);
     double dot = 0.0;
-    for (int d = 0; d < kHeadDimQK; ++d) dot += q_[d] * static_cast<double>(k[d]);
+    for (int d = 0; d < kHeadDimQK; ++d) dot += q_[d] * k[d];
     return p_->softmax_scale * dot;
   }
 
@@ -116,7 +122,7 @@ class RowScores {
   const double* q_ = nullptr;
   bool cached_ = false;
   std::vector<double> scores_;
-  mutable float scratch_[kHeadDimQK];
+  mutable double scratch_[kHeadDimQK];
 };
 
 // One split's partial over positions [lo, hi): its natural-log lse and normalized output.
@@ -143,8 +149,8 @@ void range_partial(const RowScores& scores, int64_t lo, int64_t hi, double* lse,
   for (int64_t j = lo; j < hi; ++j) {
     const double w = std::exp(scores(j) - m);
     sum += w;
-    const float* v = scores.value_row(j);
-    for (int d = 0; d < kHeadDimV; ++d) o[d] += w * static_cast<double>(v[d]);
+    const double* v = scores.value_row(j);
+    for (int d = 0; d < kHeadDimV; ++d) o[d] += w * v[d];
   }
   for (int d = 0; d < kHeadDimV; ++d) o[d] /= sum;
   *lse = m + std::log(sum);
@@ -296,6 +302,12 @@ Status validate_host_problem(const HostProblem& p) {
     return detail::fail(Status::kBadSoftmaxScale, "softmax_scale = %g, must be finite and > 0",
                         p.softmax_scale);
   }
+  if (p.kv_format != KvFormat::kSameAsQ && !is_fp8(p.kv_format)) {
+    return detail::fail(Status::kBadDType,
+                        "kv_format = %d, must be kSameAsQ (0), kFp8E4M3 (1) or kFp8DsMla (2)",
+                        static_cast<int>(p.kv_format));
+  }
+  const bool fp8 = is_fp8(p.kv_format);
   struct SizeCheck {
     const char* name;
     size_t have;
@@ -304,7 +316,10 @@ Status validate_host_problem(const HostProblem& p) {
   };
   const SizeCheck checks[] = {
       {"q", p.q.size(), q_elems(p), "batch*q_len*num_heads*576"},
-      {"kv_cache", p.kv_cache.size(), kv_elems(p), "num_pages*page_size*576"},
+      {"kv_cache", p.kv_cache.size(), fp8 ? 0 : kv_elems(p),
+       fp8 ? "0 (an fp8 cache lives in kv_bytes)" : "num_pages*page_size*576"},
+      {"kv_bytes", p.kv_bytes.size(), fp8 ? kv_byte_count(p) : 0,
+       fp8 ? "num_pages*page_size*kv_row_bytes" : "0 (a 16-bit cache lives in kv_cache)"},
       {"block_table", p.block_table.size(), table_elems(p), "batch*max_pages_per_seq"},
       {"seq_lens", p.seq_lens.size(), int64_t{p.batch}, "batch"},
   };

@@ -1,1 +1,2 @@
-target_sources(splitmla PRIVATE reference/halfconv.cpp reference/reference.cpp reference/compare.cpp)
+target_sources(splitmla PRIVATE reference/halfconv.cpp reference/reference.cpp reference/compare.cpp
+  reference/fp8.cpp)
