@@ -5,9 +5,10 @@
 // part2 combines partials only through splitmla::merge::MergeState (core/merge.hpp), the same
 // algebra the GPU uses, so the merge is defined in one place.
 //
-// Bad device data (a negative seq_len, one beyond the table's capacity, or a page id outside
-// [0, num_pages) among the entries the request's visible positions need) makes every output of
-// that request NaN, as on the GPU. Rows and table entries past the visible range are never read.
+// Bad device data (a negative seq_len, one beyond the table's capacity, a page id outside
+// [0, num_pages) among the entries the request's visible positions need, or a NaN, infinite, zero
+// or negative fp8 scale of a visible row) makes every output of that request NaN, as on the GPU;
+// a bad fp8_e4m3 scale (one per call) makes every request NaN. Rows and table entries past the visible range are never read.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -57,6 +58,9 @@ class RequestRows {
     p_ = &p;
     n_ = visible_length(p, b, p.q_len - 1);  // the last token sees the most
     if (n_ < 0) return false;
+    // fp8_e4m3's scale belongs to the call: a bad one makes every request NaN, empty ones too.
+    if (p.kv_format == KvFormat::kFp8E4M3 && !(p.kv_scale > 0.f && std::isfinite(p.kv_scale)))
+      return false;
     const int64_t pages = (n_ + p.page_size - 1) / p.page_size;
     table_ = p.block_table.data() + int64_t{b} * p.max_pages_per_seq;
     for (int64_t i = 0; i < pages; ++i) {
