@@ -16,11 +16,14 @@
 // fp8 caches (KV = kKvFp8; fp8_e4m3 or fp8_ds_mla chosen at run time by p.kv_format): the ring
 // stages the raw row bytes (656-byte slots), and after each tile lands all 256 threads convert it
 // into one 1152-byte-row tile of T in the same swizzled layout, which QK^T and PV then read as in
-// the 16-bit path. e4m3 -> T is exact (cvt.rn.f16x2.e4m3x2, NaN kept). fp8_e4m3's per-call scale
-// is folded: it multiplies the log2 score scale and the normalized output, never an element.
-// fp8_ds_mla's per-128 scales multiply at conversion (fp32, then one rounding to T); its bf16
-// rope values are copied (bf16 q) or converted (fp16 q). A visible row whose scale is NaN, inf,
-// zero or negative (or a bad fp8_e4m3 scale) makes the piece NaN and flags kErrBadScale.
+// the 16-bit path. e4m3 -> T is exact (cvt.rn.f16x2.e4m3x2, NaN kept); no element is scaled.
+// fp8_e4m3's per-call scale multiplies the log2 score scale and the normalized output.
+// fp8_ds_mla's per-128 scales are folded too: QK^T sums each 128-wide block separately and adds
+// it times the key row's block scale (fp32, so the dequantization is exact); the softmax writes
+// P times the row's scale of value block v as copy v of P, and warp w's PV reads copy w / 2 (its
+// 64 output columns lie in block w / 2). The bf16 rope values are copied (bf16 q) or converted
+// (fp16 q). A visible row whose scale is NaN, inf, zero or negative (or a bad fp8_e4m3 scale)
+// makes the piece NaN and flags kErrBadScale.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -67,7 +70,7 @@ struct Part1Traits {
     alignas(128) uint8_t kv[STAGES][BN * kStageRowBytes];
     alignas(128) uint8_t kvc[kFp8 ? BN * kRowBytes : 16];  // fp8: the current tile as T
     float s[KSPLIT][HB][BN];
-    alignas(16) T p[HB * P_STRIDE];
+    alignas(16) T p[(kFp8 ? 4 : 1) * HB * P_STRIDE];  // fp8_ds_mla: one copy per value block
     float alpha[HB];
     float inv_l[HB];
     float lse[HB];
@@ -84,31 +87,31 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * 1152 + ((chunk ^ (row & 7)) << 4));
 }
 
-// Two e4m3 values (low byte first) -> a packed pair of T, times `sc` when `scaled`. The e4m3 ->
-// fp16 step is exact (and keeps NaN); so is fp16 -> float.
+// Two e4m3 values (low byte first) -> a packed pair of T, exactly: e4m3 -> fp16 is exact (and
+// keeps NaN), and every e4m3 value is a bf16 value too.
 template <class T>
-__device__ __forceinline__ uint32_t e4m3x2_to(uint32_t two, bool scaled, float sc) {
+__device__ __forceinline__ uint32_t e4m3x2_to(uint32_t two) {
   const __half2_raw h =
       __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xFFFFu), __NV_E4M3);
   if constexpr (std::is_same_v<T, __half>) {
-    if (!scaled) return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+    return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+  } else {
+    const float2 f = __half22float2(__half2(h));
+    return ptx::pack2<T>(f.x, f.y);
   }
-  const float2 f = __half22float2(__half2(h));
-  return scaled ? ptx::pack2<T>(f.x * sc, f.y * sc) : ptx::pack2<T>(f.x, f.y);
 }
 
 // 16 e4m3 values (one 16-byte chunk) -> two 16-byte chunks of T.
 template <class T>
-__device__ __forceinline__ void e4m3x16_to(const uint4& raw, bool scaled, float sc, uint4& lo,
-                                           uint4& hi) {
-  lo.x = e4m3x2_to<T>(raw.x, scaled, sc);
-  lo.y = e4m3x2_to<T>(raw.x >> 16, scaled, sc);
-  lo.z = e4m3x2_to<T>(raw.y, scaled, sc);
-  lo.w = e4m3x2_to<T>(raw.y >> 16, scaled, sc);
-  hi.x = e4m3x2_to<T>(raw.z, scaled, sc);
-  hi.y = e4m3x2_to<T>(raw.z >> 16, scaled, sc);
-  hi.z = e4m3x2_to<T>(raw.w, scaled, sc);
-  hi.w = e4m3x2_to<T>(raw.w >> 16, scaled, sc);
+__device__ __forceinline__ void e4m3x16_to(const uint4& raw, uint4& lo, uint4& hi) {
+  lo.x = e4m3x2_to<T>(raw.x);
+  lo.y = e4m3x2_to<T>(raw.x >> 16);
+  lo.z = e4m3x2_to<T>(raw.y);
+  lo.w = e4m3x2_to<T>(raw.y >> 16);
+  hi.x = e4m3x2_to<T>(raw.z);
+  hi.y = e4m3x2_to<T>(raw.z >> 16);
+  hi.z = e4m3x2_to<T>(raw.w);
+  hi.w = e4m3x2_to<T>(raw.w >> 16);
 }
 
 // 8 bf16 values (fp8_ds_mla rope) -> 8 values of T.
@@ -296,12 +299,11 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             lo = bf16x8_to<T>(*reinterpret_cast<const uint4*>(rope));
             hi = bf16x8_to<T>(*reinterpret_cast<const uint4*>(rope + 16));
           } else {
-            float sc = 1.f;
-            if (ds) {
-              sc = reinterpret_cast<const float*>(src + kFp8DsMlaScaleOffset)[k >> 3];
-              if (row < valid && !(sc > 0.f && sc <= FLT_MAX)) bad_scale = true;
+            if (ds && (k & 7) == 0 && row < valid) {  // one check per (row, block)
+              const float sc = reinterpret_cast<const float*>(src + kFp8DsMlaScaleOffset)[k >> 3];
+              if (!(sc > 0.f && sc <= FLT_MAX)) bad_scale = true;
             }
-            e4m3x16_to<T>(*reinterpret_cast<const uint4*>(src + 16 * k), ds, sc, lo, hi);
+            e4m3x16_to<T>(*reinterpret_cast<const uint4*>(src + 16 * k), lo, hi);
           }
           *reinterpret_cast<uint4*>(sm.kvc + swz(row, 2 * k)) = lo;
           *reinterpret_cast<uint4*>(sm.kvc + swz(row, 2 * k + 1)) = hi;
@@ -324,7 +326,83 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           for (int e = 0; e < 4; ++e) sacc[n][e] = 0.f;
         float sodd[4] = {0.f, 0.f, 0.f, 0.f};
         const int arow = mt * 16 + (lane & 15);
-        if constexpr (Tr::kQInRegs) {
+        if constexpr (Tr::kFp8) {
+          // The tile holds raw e4m3 values (exact in T). k range of this warp: LB whole
+          // 128-value latent blocks (k16 steps ks*8*LB ..), then RS rope steps (32 + ks*RS ..).
+          // Each block sums into its own accumulators, which join the running sum multiplied by
+          // the block's scale of each key row (fp8_ds_mla; 1 for fp8_e4m3, whose scale is folded
+          // into scale_log2): exact dequantization for 4 FMAs per block.
+          constexpr int NT = Tr::NT_PER_WARP;
+          constexpr int LB = 4 / Tr::KSPLIT, RS = 4 / Tr::KSPLIT;
+          static_assert(LB * 8 + RS == Tr::KSTEPS, "fp8 QK: blocks and rope steps cover the k range");
+          const int nt0 = pair0 % (BN / 8);
+          const int brow = NT == 2 ? (nt0 + (lane >> 4)) * 8 + (lane & 7) : nt0 * 8 + (lane & 7);
+          auto kstep_of = [&](int kk) {
+            return kk < 8 * LB ? ks * 8 * LB + kk : 32 + ks * RS + (kk - 8 * LB);
+          };
+          if constexpr (Tr::kQInRegs) {
+            if (t == 0) {  // Q landed with tile 0
+#pragma unroll
+              for (int kk = 0; kk < Tr::KSTEPS; ++kk)
+                ptx::ldmatrix_x4(sq + swz(arow, kstep_of(kk) * 2 + (lane >> 4)), qf[kk][0],
+                                 qf[kk][1], qf[kk][2], qf[kk][3]);
+            }
+          }
+          auto mma_step = [&](int kk, float (&acc)[NT][4]) {
+            const int kstep = kstep_of(kk);
+            uint32_t a[4];
+            if constexpr (Tr::kQInRegs) {
+              a[0] = qf[kk][0];
+              a[1] = qf[kk][1];
+              a[2] = qf[kk][2];
+              a[3] = qf[kk][3];
+            } else {
+              ptx::ldmatrix_x4(sq + swz(arow, kstep * 2 + (lane >> 4)), a[0], a[1], a[2], a[3]);
+            }
+            if constexpr (NT == 2) {
+              uint32_t b0, b1, b2, b3;
+              ptx::ldmatrix_x4(skv + swz(brow, kstep * 2 + ((lane >> 3) & 1)), b0, b1, b2, b3);
+              ptx::mma_16816<T>(acc[0], a, b0, b1);
+              ptx::mma_16816<T>(acc[1], a, b2, b3);
+            } else {
+              uint32_t b0, b1;
+              ptx::ldmatrix_x2(skv + swz(brow, kstep * 2 + ((lane >> 3) & 1)), b0, b1);
+              ptx::mma_16816<T>(acc[0], a, b0, b1);
+            }
+          };
+          // Key row r's 4 block scales: floats at r * kStageRowBytes + 512 of the staged tile.
+          const float* sc_rows =
+              reinterpret_cast<const float*>(sm.kv[t % STAGES] + kFp8DsMlaScaleOffset);
+#pragma unroll
+          for (int lb = 0; lb < LB; ++lb) {
+            // Two independent MMA chains: the two n tiles, or (one n tile) even and odd k steps.
+            constexpr int NB = NT == 1 ? 2 : 1;
+            float be[NT][4], bo[NT][4];
+#pragma unroll
+            for (int n = 0; n < NT; ++n)
+#pragma unroll
+              for (int e = 0; e < 4; ++e) be[n][e] = bo[n][e] = 0.f;
+#pragma unroll
+            for (int i = 0; i < 8; i += NB) {
+              mma_step(lb * 8 + i, be);
+              if constexpr (NB == 2) mma_step(lb * 8 + i + 1, bo);
+            }
+            const int blk = ks * LB + lb;
+#pragma unroll
+            for (int n = 0; n < NT; ++n) {
+              const int col = (nt0 + n) * 8 + 2 * (lane & 3);
+              const float s0 = ds ? sc_rows[col * (Tr::kStageRowBytes / 4) + blk] : 1.f;
+              const float s1 = ds ? sc_rows[(col + 1) * (Tr::kStageRowBytes / 4) + blk] : 1.f;
+              sacc[n][0] += (be[n][0] + bo[n][0]) * s0;
+              sacc[n][1] += (be[n][1] + bo[n][1]) * s1;
+              sacc[n][2] += (be[n][2] + bo[n][2]) * s0;
+              sacc[n][3] += (be[n][3] + bo[n][3]) * s1;
+            }
+          }
+#pragma unroll
+          for (int i = 0; i < RS; ++i) mma_step(8 * LB + i, sacc);
+          (void)sodd;
+        } else if constexpr (Tr::kQInRegs) {
           if (t == 0) {  // Q landed with tile 0
 #pragma unroll
             for (int kk = 0; kk < Tr::KSTEPS; ++kk)
@@ -409,8 +487,21 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           const float p0 = merge::prob_exp2(sv[c], m_new);
           const float p1 = Tr::CPT > 1 ? merge::prob_exp2(sv[c + 1], m_new) : 0.f;
           sum += p0 + p1;
-          *reinterpret_cast<uint32_t*>(&sm.p[srow * Tr::P_STRIDE + ssub * Tr::CPT + c]) =
-              ptx::pack2<T>(p0, p1);
+          const int pc = srow * Tr::P_STRIDE + ssub * Tr::CPT + c;
+          if (Tr::kFp8 && ds) {
+            // fp8_ds_mla: P times each key row's scale of value block v, one copy per block;
+            // the PV warps of block v read copy v (the denominator keeps the plain P).
+            const int col = ssub * Tr::CPT + c;
+            const uint8_t* row0 = sm.kv[t % STAGES] + col * Tr::kStageRowBytes + kFp8DsMlaScaleOffset;
+            const float* sc0 = reinterpret_cast<const float*>(row0);
+            const float* sc1 = reinterpret_cast<const float*>(row0 + Tr::kStageRowBytes);
+#pragma unroll
+            for (int v = 0; v < 4; ++v)
+              *reinterpret_cast<uint32_t*>(&sm.p[v * HB * Tr::P_STRIDE + pc]) =
+                  ptx::pack2<T>(p0 * sc0[v], Tr::CPT > 1 ? p1 * sc1[v] : 0.f);
+          } else {
+            *reinterpret_cast<uint32_t*>(&sm.p[pc]) = ptx::pack2<T>(p0, p1);
+          }
         }
 #pragma unroll
         for (int off = Tr::TPR / 2; off >= 1; off >>= 1)
@@ -435,7 +526,10 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             acc[mt][j][3] *= a1;
           }
         }
-        const uint32_t sp = ptx::smem_addr(sm.p);
+        const uint32_t sp =
+            ptx::smem_addr(sm.p) + ((Tr::kFp8 && ds) ? static_cast<uint32_t>(
+                                                           (warp >> 1) * HB * Tr::P_STRIDE * sizeof(T))
+                                                     : 0u);
 #pragma unroll
         for (int kk = 0; kk < BN / 16; ++kk) {
           uint32_t a[MT][4];

@@ -349,7 +349,7 @@ struct DeviceProblem {
   HostProblem host;
   Layout layout;
   splitmla::DecodeArgs args{};
-  DevBuf q, kv, bt, lens, out, lse;
+  DevBuf q, kv, bt, lens, out, lse, kv_scale;
   bool with_lse = true;
 
   int64_t q_elems() const { return host.batch == 0 ? 0 : args.q_stride_batch * host.batch; }
@@ -363,7 +363,8 @@ struct DeviceProblem {
     if (!first) {
       BOOST_REQUIRE(p.batch == host.batch && p.num_heads == host.num_heads &&
                     p.page_size == host.page_size && p.num_pages == host.num_pages &&
-                    p.max_pages_per_seq == host.max_pages_per_seq && p.dtype == host.dtype);
+                    p.max_pages_per_seq == host.max_pages_per_seq && p.dtype == host.dtype &&
+                    p.kv_format == host.kv_format);
     }
     host = p;
     layout = l;
@@ -377,7 +378,11 @@ struct DeviceProblem {
     a.q_stride_head = kHeadDimQK + l.q_pad_head;
     a.q_stride_token = H * a.q_stride_head;
     a.q_stride_batch = a.q_stride_token + l.q_pad_batch;
-    a.kv_stride_page = static_cast<int64_t>(p.page_size) * kHeadDimQK + l.kv_pad_page;
+    const bool fp8 = splitmla::is_fp8(p.kv_format);
+    const int64_t row_bytes = splitmla::kv_row_bytes(p.kv_format);
+    // fp8 caches: the stride is in bytes (the pad of 72 elements becomes 144 bytes).
+    a.kv_stride_page = fp8 ? static_cast<int64_t>(p.page_size) * row_bytes + 2 * l.kv_pad_page
+                           : static_cast<int64_t>(p.page_size) * kHeadDimQK + l.kv_pad_page;
     a.block_table_stride = p.max_pages_per_seq + l.bt_pad;
     a.out_stride_head = kHeadDimV + l.out_pad_head;
     a.out_stride_token = H * a.out_stride_head;
@@ -392,11 +397,21 @@ struct DeviceProblem {
       for (int64_t h = 0; h < H; ++h)
         std::memcpy(&hq[static_cast<size_t>(b * a.q_stride_batch + h * a.q_stride_head)],
                     &p.q[(static_cast<size_t>(b) * H + h) * kHeadDimQK], kHeadDimQK * sizeof(uint16_t));
-    std::vector<uint16_t> hkv(static_cast<size_t>(a.kv_stride_page * p.num_pages), kPoisonHalf);
-    const size_t page_elems = static_cast<size_t>(p.page_size) * kHeadDimQK;
-    for (int32_t pg = 0; pg < p.num_pages; ++pg)
-      std::memcpy(&hkv[static_cast<size_t>(pg * a.kv_stride_page)], &p.kv_cache[pg * page_elems],
-                  page_elems * sizeof(uint16_t));
+    std::vector<uint16_t> hkv;
+    std::vector<uint8_t> hkv8;  // fp8: page pads hold 0xFF (e4m3 NaN bytes, NaN scales)
+    if (fp8) {
+      hkv8.assign(static_cast<size_t>(a.kv_stride_page * p.num_pages), 0xFF);
+      const size_t page_bytes = static_cast<size_t>(p.page_size * row_bytes);
+      for (int32_t pg = 0; pg < p.num_pages; ++pg)
+        std::memcpy(&hkv8[static_cast<size_t>(pg * a.kv_stride_page)], &p.kv_bytes[pg * page_bytes],
+                    page_bytes);
+    } else {
+      hkv.assign(static_cast<size_t>(a.kv_stride_page * p.num_pages), kPoisonHalf);
+      const size_t page_elems = static_cast<size_t>(p.page_size) * kHeadDimQK;
+      for (int32_t pg = 0; pg < p.num_pages; ++pg)
+        std::memcpy(&hkv[static_cast<size_t>(pg * a.kv_stride_page)], &p.kv_cache[pg * page_elems],
+                    page_elems * sizeof(uint16_t));
+    }
     std::vector<int32_t> hbt(static_cast<size_t>(a.block_table_stride * p.batch), INT_MIN);
     for (int32_t b = 0; b < p.batch; ++b)
       std::memcpy(&hbt[static_cast<size_t>(b * a.block_table_stride)],
@@ -405,18 +420,22 @@ struct DeviceProblem {
 
     if (first) {
       q.alloc(hq.size() * sizeof(uint16_t));
-      kv.alloc(hkv.size() * sizeof(uint16_t));
+      kv.alloc(fp8 ? hkv8.size() : hkv.size() * sizeof(uint16_t));
+      kv_scale.alloc(sizeof(float));
       bt.alloc(hbt.size() * sizeof(int32_t));
       lens.alloc(p.seq_lens.size() * sizeof(int32_t));
       out.alloc(static_cast<size_t>(out_elems()) * sizeof(uint16_t));
       lse.alloc(static_cast<size_t>(lse_elems()) * sizeof(float));
     }
     q.upload(hq);
-    kv.upload(hkv);
+    if (fp8) kv.upload(hkv8);
+    else kv.upload(hkv);
+    kv_scale.upload(std::vector<float>{p.kv_scale});
     bt.upload(hbt);
     lens.upload(p.seq_lens);
     args.q = q.get();
     args.kv_cache = kv.get();
+    args.kv_scale = kv_scale.as<float>();
     args.block_table = bt.as<int32_t>();
     args.seq_lens = lens.as<int32_t>();
     args.out = out.get();
@@ -504,6 +523,7 @@ inline splitmla::Plan plan_for(const HostProblem& p, splitmla::SplitPolicy polic
                                splitmla::Part1Variant part1 = splitmla::Part1Variant::kAuto) {
   splitmla::DecodeConfig c;
   c.dtype = p.dtype;
+  c.kv_format = p.kv_format;
   c.num_heads = p.num_heads;
   c.q_len = 1;
   c.page_size = p.page_size;

@@ -1,0 +1,247 @@
+// fp8 KV caches on the GPU (fp8_e4m3 and fp8_ds_mla, bf16 and fp16 q): decode matches the float64
+// reference on the dequantized cache with the dtype's tolerances (odd head counts, page sizes 1 to
+// 128, the three policies, padded strides, NaN bytes and NaN scales in every row past each
+// length, out-of-range ids past each table row); a scale sweep over magnitudes 0.01..100; bad
+// scales (NaN rows, kErrBadScale, nothing else touched); the cosine distance of the fp8 result
+// from the 16-bit original (printed, below 1e-4).
+#include <boost/test/unit_test.hpp>
+
+#include <limits>
+
+#include "gpu/gpu_test_util.hpp"
+#include "reference/fp8_util.hpp"
+#include "splitmla/fp8.hpp"
+
+using namespace gputest;
+using splitmla::Fp8ScaleRule;
+using splitmla::KvFormat;
+using splitmla::SplitPolicy;
+
+BOOST_TEST_GLOBAL_FIXTURE(AnnounceSkipDevice);
+
+namespace {
+
+const KvFormat kFormats[] = {KvFormat::kFp8E4M3, KvFormat::kFp8DsMla};
+const char* fmt_name(KvFormat f) { return splitmla::kv_format_name(f, DType::kBFloat16); }
+
+HostProblem quantized(const HostProblem& p, KvFormat f, Fp8ScaleRule rule = Fp8ScaleRule::kAmax) {
+  HostProblem q;
+  GPUTEST_REQUIRE_OK(splitmla::quantize_kv(p, f, rule, &q));
+  return q;
+}
+
+// Multiplies every finite KV value by `mag` (before quantizing).
+void scale_cache(HostProblem* p, double mag) {
+  for (auto& x : p->kv_cache) {
+    const float v = splitmla::half_bits_to_float(p->dtype, x);
+    if (std::isfinite(v)) x = splitmla::float_to_half_bits(p->dtype, static_cast<float>(v * mag));
+  }
+}
+
+struct Env {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  Env() { GPUTEST_REQUIRE_OK(pool.init()); }
+};
+
+RunResult run(Env& env, const HostProblem& p, SplitPolicy policy, const Layout& l = Layout::dense(),
+              DeviceProblem* keep = nullptr) {
+  DeviceProblem local;
+  DeviceProblem& dp = keep != nullptr ? *keep : local;
+  dp.upload(p, l);
+  const splitmla::Plan plan = plan_for(p, policy);
+  BOOST_TEST((plan.part1 == splitmla::Part1Variant::kMmaSync), "fp8 runs on mma.sync");
+  return run_decode(plan, env.pool, dp, env.stream.s);
+}
+
+bool request_all_nan(const HostProblem& p, const HostOutputs& o, int32_t b) {
+  const size_t H = static_cast<size_t>(p.num_heads);
+  for (size_t i = b * H * kHeadDimV; i < (b + 1) * H * kHeadDimV; ++i)
+    if (!std::isnan(o.out[i])) return false;
+  for (size_t h = 0; h < H; ++h)
+    if (!std::isnan(o.lse[b * H + h])) return false;
+  return true;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(fp8_decode)
+
+BOOST_AUTO_TEST_CASE(matches_the_reference_on_the_dequantized_cache, *needs_gpu()) {
+  Env env;
+  const SplitPolicy policies[] = {SplitPolicy::automatic(), SplitPolicy::forced(3),
+                                  SplitPolicy::chunk(48)};
+  uint64_t seed = 100;
+  for (KvFormat f : kFormats)
+    for (DType d : {DType::kBFloat16, DType::kFloat16})
+      for (int32_t heads : {1, 16, 33, 64, 128})
+        for (int32_t page : {1, 16, 64, 128}) {
+          if (sanitizing() && heads > 16) continue;
+          GenSpec g;
+          g.dtype = d;
+          g.num_heads = heads;
+          g.page_size = page;
+          g.lens = boundary_lengths(page);
+          g.lens.push_back(700);
+          g.seed = ++seed;
+          const HostProblem p = quantized(make_problem(g), f);
+          const HostOutputs ref = reference_of(p);
+          for (const SplitPolicy& pol : policies) {
+            for (bool padded : {false, true}) {
+              std::string pt;
+              const std::string label = std::string(fmt_name(f)) + " " + describe(p) + " " +
+                                        policy_text(pol, &pt) + (padded ? " padded" : " dense");
+              const RunResult r = run(env, p, pol, padded ? Layout::padded() : Layout::dense());
+              check_matches(p, r, ref, label);
+            }
+          }
+        }
+}
+
+// Magnitudes 0.01..100 with both scale rules: the folded e4m3 scale and the per-128 ds_mla
+// scales. The softmax scale shrinks with the square of the magnitude so that the scores keep
+// the same spread, and every point still checks out and lse against the reference.
+BOOST_AUTO_TEST_CASE(scale_sweep, *needs_gpu()) {
+  Env env;
+  for (KvFormat f : kFormats)
+    for (DType d : {DType::kBFloat16, DType::kFloat16})
+      for (double mag : {0.01, 0.1, 1.0, 10.0, 100.0})
+        for (Fp8ScaleRule rule : {Fp8ScaleRule::kAmax, Fp8ScaleRule::kPowerOfTwo}) {
+          GenSpec g;
+          g.dtype = d;
+          g.num_heads = 16;
+          g.page_size = 64;
+          g.lens = std::vector<int32_t>{1, 63, 64, 65, 1000};
+          g.seed = 7;
+          g.softmax_scale = 0.1 / mag;
+          HostProblem p = make_problem(g);
+          scale_cache(&p, mag);
+          const HostProblem q = quantized(p, f, rule);
+          const RunResult r = run(env, q, SplitPolicy::automatic());
+          std::ostringstream label;
+          label << fmt_name(f) << " " << splitmla::dtype_name(d) << " magnitude " << mag
+                << (rule == Fp8ScaleRule::kAmax ? " amax" : " pow2") << " scale " << q.kv_scale;
+          check_matches(q, r, reference_of(q), label.str());
+        }
+}
+
+// The contract's accuracy figure, on the GPU: 1 - cos of each output row of the fp8 run against
+// the float64 result of the 16-bit original. Printed.
+BOOST_AUTO_TEST_CASE(cosine_distance_to_the_16bit_original_is_below_1e_4, *needs_gpu()) {
+  Env env;
+  for (KvFormat f : kFormats)
+    for (DType d : {DType::kBFloat16, DType::kFloat16}) {
+      GenSpec g;
+      g.dtype = d;
+      g.num_heads = 16;
+      g.page_size = 64;
+      g.lens = std::vector<int32_t>{64, 500, 2000, 4096};
+      g.seed = 31;
+      const HostProblem p = make_problem(g);
+      const HostOutputs ref16 = reference_of(p);
+      const HostProblem q = quantized(p, f);
+      const HostOutputs got = run(env, q, SplitPolicy::automatic()).as_outputs(d);
+      const fp8test::Cosine c = fp8test::cosine_distance(got.out, ref16.out);
+      std::cout << "fp8 cosine (GPU) " << splitmla::dtype_name(d) << " " << fmt_name(f)
+                << ": worst row 1-cos = " << c.worst_row << ", whole output " << c.whole << " over "
+                << c.rows << " rows" << std::endl;
+      BOOST_TEST(c.rows > 0);
+      BOOST_TEST(c.worst_row < 1e-4, splitmla::dtype_name(d) << " " << fmt_name(f));
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(fp8_faults)
+
+// fp8_e4m3: a NaN, infinite, zero or negative scale makes every request NaN (empty ones too) and
+// flags every request kErrBadScale; the next run with a good scale is clean again.
+BOOST_AUTO_TEST_CASE(a_bad_e4m3_scale_makes_every_request_nan_and_flags_it, *needs_gpu()) {
+  Env env;
+  GenSpec g;
+  g.num_heads = 16;
+  g.page_size = 16;
+  g.lens = std::vector<int32_t>{0, 5, 100, 333};
+  g.seed = 5;
+  const HostProblem good = quantized(make_problem(g), KvFormat::kFp8E4M3);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (const SplitPolicy& pol : {SplitPolicy::automatic(), SplitPolicy::forced(4)}) {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), inf, -inf, 0.f, -0.f, -1.f}) {
+      HostProblem p = good;
+      p.kv_scale = bad;
+      DeviceProblem dp;
+      dp.upload(p);
+      const splitmla::Plan plan = plan_for(p, pol);
+      const RunResult r = run_decode(plan, env.pool, dp, env.stream.s);
+      const HostOutputs o = r.as_outputs(p.dtype);
+      splitmla::Workspace ws;
+      GPUTEST_REQUIRE_OK(env.pool.workspace_for(plan, &ws));
+      splitmla::ErrorReport rep;
+      GPUTEST_REQUIRE_OK(splitmla::read_errors(plan, ws, p.batch, env.stream.s, &rep));
+      for (int32_t b = 0; b < p.batch; ++b) {
+        BOOST_TEST(request_all_nan(p, o, b), "scale " << bad << ": request " << b << " not NaN");
+        BOOST_TEST(rep.request_flags[static_cast<size_t>(b)] == splitmla::kErrBadScale,
+                   "scale " << bad << ": request " << b << " flags " << rep.request_flags[static_cast<size_t>(b)]);
+      }
+      check_matches(p, r, reference_of(p), "bad e4m3 scale (reference is NaN too)");
+      // A good scale afterwards: clean outputs and no flags.
+      dp.upload(good);
+      const RunResult r2 = run_decode(plan, env.pool, dp, env.stream.s);
+      check_matches(good, r2, reference_of(good), "good scale after a bad one");
+      GPUTEST_REQUIRE_OK(splitmla::read_errors(plan, ws, p.batch, env.stream.s, &rep));
+      BOOST_TEST(rep.any == 0u);
+    }
+  }
+}
+
+// fp8_ds_mla: a bad scale in one visible row (first, middle and last position of a request, first
+// and last block) makes that request NaN and flags it kErrBadScale; the others match the reference
+// and carry no flag. Rows past each length hold NaN scales and NaN bytes (make_problem's poison
+// survives quantization) and never flag anything.
+BOOST_AUTO_TEST_CASE(a_bad_ds_scale_in_a_visible_row_flags_only_its_request, *needs_gpu()) {
+  Env env;
+  for (DType d : {DType::kBFloat16, DType::kFloat16}) {
+    GenSpec g;
+    g.dtype = d;
+    g.num_heads = 33;
+    g.page_size = 16;
+    g.lens = std::vector<int32_t>{40, 129, 0, 77, 300};
+    g.seed = 9;
+    const HostProblem clean = quantized(make_problem(g), KvFormat::kFp8DsMla);
+    const HostOutputs ref = reference_of(clean);
+    struct Plant { int32_t b; int64_t pos; int block; float v; };
+    const float inf = std::numeric_limits<float>::infinity();
+    const Plant plants[] = {{1, 0, 0, std::numeric_limits<float>::quiet_NaN()},
+                            {1, 64, 3, inf},
+                            {4, 299, 2, 0.f},
+                            {3, 76, 1, -0.5f}};
+    for (const SplitPolicy& pol : {SplitPolicy::automatic(), SplitPolicy::forced(5), SplitPolicy::chunk(32)}) {
+      for (const Plant& pl : plants) {
+        HostProblem p = clean;
+        fp8test::set_ds_scale(&p, fp8test::cache_row(p, pl.b, pl.pos), pl.block, pl.v);
+        DeviceProblem dp;
+        dp.upload(p);
+        const splitmla::Plan plan = plan_for(p, pol);
+        const RunResult r = run_decode(plan, env.pool, dp, env.stream.s);
+        const HostOutputs o = r.as_outputs(d);
+        splitmla::Workspace ws;
+        GPUTEST_REQUIRE_OK(env.pool.workspace_for(plan, &ws));
+        splitmla::ErrorReport rep;
+        GPUTEST_REQUIRE_OK(splitmla::read_errors(plan, ws, p.batch, env.stream.s, &rep));
+        for (int32_t b = 0; b < p.batch; ++b) {
+          const uint32_t want = b == pl.b ? splitmla::kErrBadScale : 0u;
+          BOOST_TEST(rep.request_flags[static_cast<size_t>(b)] == want,
+                     "plant in request " << pl.b << ": request " << b << " flags "
+                                         << rep.request_flags[static_cast<size_t>(b)]);
+          if (b == pl.b) BOOST_TEST(request_all_nan(p, o, b), "request " << b << " not NaN");
+        }
+        std::string pt;
+        check_matches(p, r, reference_of(p),
+                      std::string("ds bad scale, ") + policy_text(pol, &pt));
+        (void)ref;
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
