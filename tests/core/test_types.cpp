@@ -120,3 +120,42 @@ BOOST_AUTO_TEST_CASE(only_strides_change) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(kv_format)
+
+BOOST_AUTO_TEST_CASE(names_row_bytes_and_parsing) {
+  using splitmla::KvFormat;
+  BOOST_TEST(std::string(splitmla::kv_format_name(KvFormat::kSameAsQ, DType::kBFloat16)) == "bfloat16");
+  BOOST_TEST(std::string(splitmla::kv_format_name(KvFormat::kSameAsQ, DType::kFloat16)) == "float16");
+  BOOST_TEST(std::string(splitmla::kv_format_name(KvFormat::kFp8E4M3, DType::kFloat16)) == "fp8_e4m3");
+  BOOST_TEST(std::string(splitmla::kv_format_name(KvFormat::kFp8DsMla, DType::kBFloat16)) == "fp8_ds_mla");
+  BOOST_TEST(std::string(splitmla::kv_format_name(static_cast<KvFormat>(5), DType::kBFloat16)) == "unknown");
+  BOOST_TEST(splitmla::kv_row_bytes(KvFormat::kSameAsQ) == 1152);
+  BOOST_TEST(splitmla::kv_row_bytes(KvFormat::kFp8E4M3) == 576);
+  BOOST_TEST(splitmla::kv_row_bytes(KvFormat::kFp8DsMla) == 656);
+  BOOST_TEST(splitmla::kv_row_bytes(static_cast<KvFormat>(5)) == 0);
+  KvFormat f = KvFormat::kFp8E4M3;
+  BOOST_TEST(splitmla::parse_kv_format("bfloat16", DType::kBFloat16, &f));
+  BOOST_TEST((f == KvFormat::kSameAsQ));
+  BOOST_TEST(splitmla::parse_kv_format("fp8_ds_mla", DType::kBFloat16, &f));
+  BOOST_TEST((f == KvFormat::kFp8DsMla));
+  // A 16-bit cache of the other dtype is not a format of this call.
+  BOOST_TEST(!splitmla::parse_kv_format("float16", DType::kBFloat16, &f));
+  BOOST_TEST(!splitmla::parse_kv_format("fp8", DType::kBFloat16, &f));
+  BOOST_TEST(!splitmla::parse_kv_format(nullptr, DType::kBFloat16, &f));
+}
+
+BOOST_AUTO_TEST_CASE(dense_page_strides_of_fp8_caches_are_in_bytes) {
+  using splitmla::KvFormat;
+  DecodeArgs a;
+  a.max_pages_per_seq = 4;
+  a.set_dense_strides(16, 1, 64, KvFormat::kFp8E4M3);
+  BOOST_TEST(a.kv_stride_page == 64 * 576);
+  a.set_dense_strides(16, 1, 64, KvFormat::kFp8DsMla);
+  BOOST_TEST(a.kv_stride_page == 64 * 656);
+  a.set_dense_strides(16, 1, 64);
+  BOOST_TEST(a.kv_stride_page == 64 * kHeadDimQK);  // elements for 16-bit caches
+  BOOST_TEST(a.q_stride_head == kHeadDimQK);         // q strides are elements either way
+}
+
+BOOST_AUTO_TEST_SUITE_END()

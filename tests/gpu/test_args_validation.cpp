@@ -109,6 +109,8 @@ std::vector<Row<DecodeConfig>> config_rows() {
       {"part1 variant 5", [](DecodeConfig& c) { c.part1 = static_cast<splitmla::Part1Variant>(5); },
        S::kNotSupported, {"part1"}, "5"},
       {"dtype 7", [](DecodeConfig& c) { c.dtype = static_cast<DType>(7); }, S::kBadDType, {"dtype"}, "7"},
+      {"kv_format 9", [](DecodeConfig& c) { c.kv_format = static_cast<splitmla::KvFormat>(9); },
+       S::kBadDType, {"kv_format"}, "9"},
       {"forced 0", [](DecodeConfig& c) { c.policy = SplitPolicy::forced(0); }, S::kBadPolicy, kPolicyFields, "0"},
       {"forced 5000", [](DecodeConfig& c) { c.policy = SplitPolicy::forced(5000); }, S::kBadPolicy, kPolicyFields,
        "5000"},
@@ -282,6 +284,71 @@ BOOST_AUTO_TEST_CASE(bad_args_are_rejected_with_field_and_value,
       BOOST_TEST(s == row.expect, "can_implement -> " << splitmla::status_message(s) << ", expected "
                                                       << splitmla::status_name(row.expect));
       check_message(s, row.fields, row.value);
+    }
+  }
+}
+
+// fp8 caches: the Hopper wgmma kernel does not read them yet (forcing it names kv_format), auto
+// picks mma.sync even for 128 heads, and the fp8 arguments (byte page stride, kv_scale) are
+// checked with the field and its value.
+BOOST_AUTO_TEST_CASE(fp8_configs_and_args, *boost::unit_test::precondition(host_plan_available)) {
+  for (splitmla::KvFormat f : {splitmla::KvFormat::kFp8E4M3, splitmla::KvFormat::kFp8DsMla}) {
+    const std::string name = splitmla::kv_format_name(f, DType::kBFloat16);
+    BOOST_TEST_CONTEXT(name) {
+      DecodeConfig c = base_config();
+      c.kv_format = f;
+      c.num_heads = 128;
+      c.part1 = splitmla::Part1Variant::kWgmma;
+      splitmla::Plan plan;
+      {
+        const Status s = splitmla::make_plan(c, &plan);
+        BOOST_TEST(s == Status::kNotSupported, splitmla::status_message(s));
+        // Without sm_90a in the build the refusal names the build instead; with it, kv_format.
+        const std::string msg = splitmla::status_message(s);
+        BOOST_TEST((msg.find("kv_format") != std::string::npos || msg.find("sm_90a") != std::string::npos), msg);
+      }
+      c.part1 = splitmla::Part1Variant::kAuto;
+      BOOST_REQUIRE(splitmla::make_plan(c, &plan) == Status::kSuccess);
+      BOOST_TEST((plan.part1 == splitmla::Part1Variant::kMmaSync), "auto must pick mma_sync for fp8");
+      c.num_heads = kHeads;
+      BOOST_REQUIRE(splitmla::make_plan(c, &plan) == Status::kSuccess);
+
+      DecodeArgs a = fake_args();
+      a.set_dense_strides(kHeads, 1, kPage, f);
+      const int64_t row = splitmla::kv_row_bytes(f);
+      BOOST_TEST(a.kv_stride_page == kPage * row);
+      a.kv_scale = reinterpret_cast<const float*>(uintptr_t{0x70000000});
+      const Status ok = splitmla::can_implement(plan, a);
+      BOOST_TEST(ok == Status::kSuccess, splitmla::status_message(ok));
+
+      using A = DecodeArgs;
+      std::vector<Row<DecodeArgs>> rows = {
+          {"kv pages overlap (bytes)", [row](A& x) { x.kv_stride_page = (kPage - 1) * row; }, Status::kBadStride,
+           {"kv_stride_page"}, std::to_string((kPage - 1) * row)},
+          {"kv_stride_page +8 bytes", [row](A& x) { x.kv_stride_page = kPage * row + 8; }, Status::kMisaligned,
+           {"kv_stride_page"}, std::to_string(kPage * row + 8)},
+          {"kv_stride_page negative", [row](A& x) { x.kv_stride_page = -kPage * row; }, Status::kBadStride,
+           {"kv_stride_page"}, std::to_string(-kPage * row)},
+      };
+      if (f == splitmla::KvFormat::kFp8E4M3) {
+        rows.push_back({"kv_scale null", [](A& x) { x.kv_scale = nullptr; }, Status::kNullPointer, {"kv_scale"}, ""});
+        rows.push_back({"kv_scale odd address", [](A& x) { x.kv_scale = shift(x.kv_scale, 2); }, Status::kMisaligned,
+                        {"kv_scale"}, ""});
+      }
+      for (const auto& r : rows) {
+        BOOST_TEST_CONTEXT("args: " << r.what) {
+          DecodeArgs b = a;
+          r.mutate(b);
+          const Status s = splitmla::can_implement(plan, b);
+          BOOST_TEST(s == r.expect, "can_implement -> " << splitmla::status_message(s));
+          check_message(s, r.fields, r.value);
+        }
+      }
+      if (f == splitmla::KvFormat::kFp8DsMla) {  // ds_mla carries its scales: no pointer needed
+        DecodeArgs b = a;
+        b.kv_scale = nullptr;
+        BOOST_TEST(splitmla::can_implement(plan, b) == Status::kSuccess);
+      }
     }
   }
 }
