@@ -31,6 +31,7 @@ struct Case {
   const char* name;
   int heads, batch, page;
   int seq_len;  // every request; 0: uniform in 1..32768 from a fixed seed
+  KvFormat kv = KvFormat::kSameAsQ;  // fp8 rows run for bf16 q only
 };
 
 // The canonical suite of docs/benchmark.md, in its order.
@@ -39,6 +40,9 @@ const Case kSuite[] = {
     {"H128_B1_L128k", 128, 1, 64, 131072},     {"H16_B4_L128k", 16, 4, 64, 131072},
     {"H128_B32_L32k", 128, 32, 64, 32768},     {"H16_B64_var32k", 16, 64, 64, 0},
     {"H16_B128_L4k_p1", 16, 128, 1, 4096},     {"H64_B16_L16k_p16", 64, 16, 16, 16384},
+    {"H16_B128_L4k_fp8", 16, 128, 64, 4096, KvFormat::kFp8E4M3},
+    {"H16_B4_L128k_ds", 16, 4, 64, 131072, KvFormat::kFp8DsMla},
+    {"H128_B128_L4k_fp8", 128, 128, 64, 4096, KvFormat::kFp8E4M3},
 };
 
 constexpr uint64_t kVarSeed = 20260032768ull;  // fixed: H16_B64_var32k's lengths never change
@@ -47,6 +51,7 @@ constexpr float kSoftmaxScale = 0.07216878f;   // 1/sqrt(192), DeepSeek's unscal
 Shape shape_of(const Case& c, DType dtype) {
   Shape s;
   s.dtype = dtype;
+  s.kv_format = c.kv;
   s.heads = c.heads;
   s.page = c.page;
   s.seq_lens.resize(c.batch);
@@ -176,6 +181,7 @@ int main(int argc, char** argv) {
 
   for (DType dtype : opt.dtypes) {
     for (const Case* c : opt.cases) {
+      if (is_fp8(c->kv) && dtype != DType::kBFloat16) continue;  // BENCH.md: fp8 rows are bf16
       const Shape shape = shape_of(*c, dtype);
       size_t free_b = 0, total_b = 0;
       check_cuda(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
@@ -215,7 +221,7 @@ int main(int argc, char** argv) {
         const PointResult r = measure_point(config, ptrs, pool, stream, topt, gpu, &sample);
 
         const int64_t T = shape.total_tokens();
-        const double floor_us = floor.us(T, shape.heads);
+        const double floor_us = floor.us(T, shape.heads, shape.row_bytes());
         Line line{c->name, dtype_short(dtype), policy_label(opt.policy), part1_name, r.splits_max,
                   r.time_us,
                   floor_us, r.part1_us, r.part2_us, r.host_us, 0.0, r.validation.ok};
@@ -227,10 +233,11 @@ int main(int argc, char** argv) {
           continue;
         }
         const double sec = r.time_us * 1e-6;
-        line.gbps = Floor::bytes(T) / sec / 1e9;
+        line.gbps = Floor::bytes(T, shape.row_bytes()) / sec / 1e9;
         lines.push_back(line);
         const int splits = opt.policy.kind == SplitPolicyKind::kAuto ? r.splits_max : opt.policy.value;
-        csv.row({c->name, dtype_short(dtype), dtype_short(dtype), fmt_int(shape.heads), "1",
+        const char* kv_name = is_fp8(c->kv) ? kv_format_name(c->kv, dtype) : dtype_short(dtype);
+        csv.row({c->name, dtype_short(dtype), kv_name, fmt_int(shape.heads), "1",
                  fmt_int(shape.batch()), fmt_int(shape.page), fmt_int(T), policy_name(opt.policy),
                  fmt_int(splits), fmt(r.time_us, 3), fmt(r.part1_us, 3), fmt(r.part2_us, 3),
                  fmt(floor_us, 3), fmt(r.time_us / floor_us, 4), fmt(r.time_with_plan_us, 3),

@@ -4,6 +4,7 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -159,6 +160,43 @@ __global__ void read_stream(const uint4* __restrict__ p, size_t n, uint32_t* sin
   if (acc == 0x2545f491u) sink[blockIdx.x & 1023] = acc;
 }
 
+// Encodes 16-bit rows into an fp8 layout: one thread per (row, group), groups 0..3 the latent
+// blocks of 128 values, group 4 the 64 rope values. fp8_e4m3 (ds = 0): every value / `scale`;
+// fp8_ds_mla: each latent block / (its amax / 448), the rope as bf16.
+__global__ void quantize_rows(const uint16_t* __restrict__ src, size_t rows, int is_bf16, int ds,
+                              float scale, uint8_t* __restrict__ dst) {
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < rows * 5; i += stride) {
+    const size_t row = i / 5;
+    const int g = int(i % 5);
+    const uint16_t* in = src + row * kHeadDimQK + 128 * g;
+    auto value = [&](int k) {
+      return is_bf16 ? __bfloat162float(__ushort_as_bfloat16(in[k])) : __half2float(__ushort_as_half(in[k]));
+    };
+    const int n = g < 4 ? 128 : 64;
+    if (!ds) {
+      uint8_t* out = dst + row * kFp8E4M3RowBytes + 128 * g;
+      for (int k = 0; k < n; ++k)
+        out[k] = __nv_cvt_float_to_fp8(value(k) / scale, __NV_SATFINITE, __NV_E4M3);
+      continue;
+    }
+    uint8_t* out = dst + row * kFp8DsMlaRowBytes;
+    if (g == 4) {
+      for (int k = 0; k < 64; ++k) {
+        const __nv_bfloat16 b = __float2bfloat16(value(k));
+        reinterpret_cast<uint16_t*>(out + kFp8DsMlaRopeOffset)[k] = __bfloat16_as_ushort(b);
+      }
+      continue;
+    }
+    float amax = 0.f;
+    for (int k = 0; k < 128; ++k) amax = fmaxf(amax, fabsf(value(k)));
+    const float sc = amax > 0.f ? amax / 448.f : 1.f;
+    reinterpret_cast<float*>(out + kFp8DsMlaScaleOffset)[g] = sc;
+    for (int k = 0; k < 128; ++k)
+      out[128 * g + k] = __nv_cvt_float_to_fp8(value(k) / sc, __NV_SATFINITE, __NV_E4M3);
+  }
+}
+
 // Copies whole pages, in block-table order, into a packed buffer (validation gathers).
 __global__ void gather_pages(const uint4* __restrict__ kv, const int32_t* __restrict__ ids,
                              size_t words_per_page, size_t total_words, uint4* __restrict__ dst) {
@@ -299,8 +337,8 @@ double measure_p_bf16_tflops(int n, int reps) {
   return median(tflops);
 }
 
-double Floor::us(int64_t tokens, int heads) const {
-  const double t_bytes = bytes(tokens) / (bw_read_gbps * 1e9);
+double Floor::us(int64_t tokens, int heads, int row_bytes) const {
+  const double t_bytes = bytes(tokens, row_bytes) / (bw_read_gbps * 1e9);
   const double t_flops = flops(tokens, heads) / (p_bf16_tflops * 1e12);
   return std::max(t_bytes, t_flops) * 1e6;
 }
@@ -377,7 +415,10 @@ int32_t Shape::num_pages() const {
 
 size_t DeviceInputs::bytes_needed(const Shape& sh) {
   const size_t b = size_t(sh.batch());
-  return size_t(sh.num_pages()) * sh.page * kHeadDimQK * 2 + b * sh.heads * kHeadDimQK * 2 +
+  // fp8: the 16-bit cache is generated first, then encoded (both live for a moment).
+  const size_t kv16 = size_t(sh.num_pages()) * sh.page * kHeadDimQK * 2;
+  const size_t kv = is_fp8(sh.kv_format) ? kv16 + size_t(sh.kv_bytes()) : kv16;
+  return kv + b * sh.heads * kHeadDimQK * 2 +
          b * sh.heads * (kHeadDimV * 2 + 4) + b * size_t(sh.max_pages_per_seq()) * 4 + b * 4;
 }
 
@@ -438,6 +479,23 @@ DeviceInputs::DeviceInputs(const Shape& sh, uint64_t seed, float softmax_scale) 
   }
   check_cuda(cudaMemcpy(lens_, sh.seq_lens.data(), size_t(B) * 4, cudaMemcpyHostToDevice),
              "copy seq_lens");
+  if (is_fp8(sh.kv_format)) {
+    const bool ds = sh.kv_format == KvFormat::kFp8DsMla;
+    // Values are uniform in [-1, 1] plus a mean in [0.5, 1.5) on the first 512: |v| < 2.5.
+    kv_scale_ = ds ? 1.f : fp8_scale_for(2.5, Fp8ScaleRule::kAmax);
+    void* fp8 = nullptr;
+    const size_t rows = size_t(pages) * P;
+    check_cuda(cudaMalloc(&fp8, rows * sh.row_bytes()), "cudaMalloc(fp8 kv_cache)");
+    quantize_rows<<<grid_for(rows * 5, 256), 256>>>(static_cast<const uint16_t*>(kv_), rows,
+                                                      sh.dtype == DType::kBFloat16 ? 1 : 0, ds ? 1 : 0,
+                                                      kv_scale_, static_cast<uint8_t*>(fp8));
+    check_cuda(cudaGetLastError(), "quantize_rows launch");
+    check_cuda(cudaDeviceSynchronize(), "quantize_rows");
+    cudaFree(kv_);
+    kv_ = fp8;
+  }
+  check_cuda(cudaMalloc(&scale_, sizeof(float)), "cudaMalloc(kv_scale)");
+  check_cuda(cudaMemcpy(scale_, &kv_scale_, sizeof(float), cudaMemcpyHostToDevice), "copy kv_scale");
   check_cuda(cudaDeviceSynchronize(), "input generation");
 
   args_.batch = B;
@@ -450,7 +508,8 @@ DeviceInputs::DeviceInputs(const Shape& sh, uint64_t seed, float softmax_scale) 
   args_.seq_lens = lens_;
   args_.out = out_;
   args_.lse = lse_;
-  args_.set_dense_strides(H, 1, P);
+  args_.kv_scale = scale_;
+  args_.set_dense_strides(H, 1, P, sh.kv_format);
 }
 
 DeviceInputs::~DeviceInputs() {
@@ -460,11 +519,13 @@ DeviceInputs::~DeviceInputs() {
   cudaFree(lse_);
   cudaFree(bt_);
   cudaFree(lens_);
+  cudaFree(scale_);
 }
 
 DecodeConfig config_for(const Shape& sh, SplitPolicy policy) {
   DecodeConfig c;
   c.dtype = sh.dtype;
+  c.kv_format = sh.kv_format;
   c.num_heads = sh.heads;
   c.q_len = 1;
   c.page_size = sh.page;
@@ -504,7 +565,7 @@ ValidationSample build_validation(const DeviceInputs& in, int max_requests, int 
   }
 
   const int width = sh.max_pages_per_seq();
-  const size_t words_per_page = size_t(sh.page) * kHeadDimQK * 2 / 16;
+  const size_t words_per_page = size_t(sh.page) * sh.row_bytes() / 16;  // row bytes: x16
   std::vector<std::future<void>> jobs;
   s.requests.resize(picks.size());
   for (size_t i = 0; i < picks.size(); ++i) {
@@ -514,6 +575,8 @@ ValidationSample build_validation(const DeviceInputs& in, int max_requests, int 
     const int32_t used = std::max(1, (n + sh.page - 1) / sh.page);
     HostProblem& p = req.problem;
     p.dtype = sh.dtype;
+    p.kv_format = sh.kv_format;
+    p.kv_scale = in.kv_scale();
     p.batch = 1;
     p.q_len = 1;
     p.num_heads = int32_t(s.heads.size());
@@ -538,8 +601,15 @@ ValidationSample build_validation(const DeviceInputs& in, int max_requests, int 
     gather_pages<<<grid_for(words, 256), 256>>>(static_cast<const uint4*>(a.kv_cache), d_ids,
                                                 words_per_page, words, d_pack);
     check_cuda(cudaGetLastError(), "gather_pages launch");
-    p.kv_cache.resize(words * 8);
-    check_cuda(cudaMemcpy(p.kv_cache.data(), d_pack, words * 16, cudaMemcpyDeviceToHost),
+    void* host_dst = nullptr;
+    if (is_fp8(sh.kv_format)) {
+      p.kv_bytes.resize(words * 16);
+      host_dst = p.kv_bytes.data();
+    } else {
+      p.kv_cache.resize(words * 8);
+      host_dst = p.kv_cache.data();
+    }
+    check_cuda(cudaMemcpy(host_dst, d_pack, words * 16, cudaMemcpyDeviceToHost),
                "copy gathered pages");
     cudaFree(d_ids);
     cudaFree(d_pack);

@@ -51,11 +51,15 @@ double measure_p_bf16_tflops(int n, int reps);
 struct Floor {
   double bw_read_gbps = 0.0;
   double p_bf16_tflops = 0.0;
-  static double bytes(int64_t tokens) { return double(tokens) * kHeadDimQK * 2.0; }
+  // Each KV row read once: 1152 bytes for 16-bit caches, 576 fp8_e4m3, 656 fp8_ds_mla.
+  static double bytes(int64_t tokens, int row_bytes = 2 * kHeadDimQK) {
+    return double(tokens) * row_bytes;
+  }
   static double flops(int64_t tokens, int heads) {
     return 2.0 * heads * double(tokens) * (kHeadDimQK + kHeadDimV);
   }
-  double us(int64_t tokens, int heads) const;  // max(bytes / BW_read, flops / P_bf16) in us
+  // max(bytes / BW_read, flops / P_bf16) in us
+  double us(int64_t tokens, int heads, int row_bytes = 2 * kHeadDimQK) const;
 };
 Floor measure_floor(bool quiet = false);  // both measurements, printed unless quiet
 
@@ -73,6 +77,7 @@ uint64_t hash64(uint64_t x);
 // ---- inputs ---------------------------------------------------------------------------------
 struct Shape {
   DType dtype = DType::kBFloat16;
+  KvFormat kv_format = KvFormat::kSameAsQ;  // fp8 caches are encoded from the 16-bit data
   int heads = 0;
   int page = 0;
   std::vector<int32_t> seq_lens;  // one per request
@@ -80,13 +85,16 @@ struct Shape {
   int64_t total_tokens() const;
   int32_t max_pages_per_seq() const;  // ceil(max seq_len / page), at least 1
   int32_t num_pages() const;          // sum of ceil(seq_len / page), at least 1
-  double kv_bytes() const { return double(num_pages()) * page * kHeadDimQK * 2.0; }
+  int row_bytes() const { return kv_row_bytes(kv_format); }
+  double kv_bytes() const { return double(num_pages()) * page * row_bytes(); }
 };
 
 // One complete set of device tensors for a shape: random q and KV (uniform in [-1, 1], drawn on
 // the device from `seed`), page ids a random permutation of 0..num_pages-1 (entries past a
 // request's last page hold num_pages: out of range, never to be read), seq_lens, and out/lse
-// filled with NaN so an unwritten element cannot pass validation.
+// filled with NaN so an unwritten element cannot pass validation. fp8 caches: the same 16-bit
+// data encoded on the device (fp8_e4m3 with the amax/448 scale of its bound, 2.5; fp8_ds_mla with
+// amax/448 per row and 128-value block, as splitmla::quantize_kv does).
 class DeviceInputs {
  public:
   DeviceInputs(const Shape& shape, uint64_t seed, float softmax_scale);
@@ -97,6 +105,7 @@ class DeviceInputs {
   const Shape& shape() const { return shape_; }
   const DecodeArgs& args() const { return args_; }
   const std::vector<int32_t>& host_block_table() const { return block_table_; }
+  float kv_scale() const { return kv_scale_; }  // fp8_e4m3's scale (also at args().kv_scale)
   static size_t bytes_needed(const Shape& shape);
 
  private:
@@ -106,6 +115,8 @@ class DeviceInputs {
   void *q_ = nullptr, *kv_ = nullptr, *out_ = nullptr;
   int32_t *bt_ = nullptr, *lens_ = nullptr;
   float* lse_ = nullptr;
+  float* scale_ = nullptr;
+  float kv_scale_ = 1.f;
 };
 
 DecodeConfig config_for(const Shape& shape, SplitPolicy policy);
