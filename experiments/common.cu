@@ -702,7 +702,7 @@ PointResult measure_point(const DecodeConfig& config, const std::vector<DeviceIn
     }
   }
 
-  r.grid_ctas = plan.work_ctas * plan.head_blocks;
+  r.grid_ctas = plan.work_ctas * plan.row_blocks;
 #ifdef SPLITMLA_HAVE_PART1_OCCUPANCY
   {
     int per_sm = 0, grid = 0;
