@@ -55,11 +55,12 @@ struct Floor {
   static double bytes(int64_t tokens, int row_bytes = 2 * kHeadDimQK) {
     return double(tokens) * row_bytes;
   }
-  static double flops(int64_t tokens, int heads) {
-    return 2.0 * heads * double(tokens) * (kHeadDimQK + kHeadDimV);
+  // Every one of the q_len query tokens counted over all T rows (docs/benchmark.md).
+  static double flops(int64_t tokens, int heads, int q_len = 1) {
+    return 2.0 * heads * double(q_len) * double(tokens) * (kHeadDimQK + kHeadDimV);
   }
   // max(bytes / BW_read, flops / P_bf16) in us
-  double us(int64_t tokens, int heads, int row_bytes = 2 * kHeadDimQK) const;
+  double us(int64_t tokens, int heads, int q_len = 1, int row_bytes = 2 * kHeadDimQK) const;
 };
 Floor measure_floor(bool quiet = false);  // both measurements, printed unless quiet
 
@@ -80,6 +81,8 @@ struct Shape {
   KvFormat kv_format = KvFormat::kSameAsQ;  // fp8 caches are encoded from the 16-bit data
   int heads = 0;
   int page = 0;
+  int q_len = 1;                  // query tokens per request
+  bool causal = true;
   std::vector<int32_t> seq_lens;  // one per request
   int batch() const { return int(seq_lens.size()); }
   int64_t total_tokens() const;

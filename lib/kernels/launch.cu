@@ -1,4 +1,4 @@
-// Dispatch from (variant, dtype, KV format, heads per CTA) to the explicit part1 instances:
+// Dispatch from (variant, dtype, KV format, query rows per CTA) to the explicit part1 instances:
 // part1_<dtype>_h<N>.cu (mma.sync baseline, 16-bit caches), part1_fp8_<dtype>_h<N>.cu (mma.sync,
 // both fp8 formats: the format is a run-time switch inside one instance) and
 // part1_wgmma_<dtype>.cu (sm_90a, 16-bit caches only).
@@ -54,28 +54,28 @@ bool part1_wgmma_built() {
     }                                                                                 \
   } while (0)
 
-cudaError_t launch_part1(Part1Variant variant, DType dtype, KvFormat kv, int heads_per_cta,
+cudaError_t launch_part1(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta,
                          const Part1Params& p, int grid, cudaStream_t stream) {
 #define CALL(T, MT, KV) launch_part1_instance<T, MT, KV>(p, grid, stream)
 #define WCALL(T) launch_part1_wgmma_instance<T>(p, grid, stream)
-  SPLITMLA_DISPATCH(variant, dtype, kv, heads_per_cta, CALL, WCALL);
+  SPLITMLA_DISPATCH(variant, dtype, kv, rows_per_cta, CALL, WCALL);
 #undef CALL
 #undef WCALL
 }
 
-cudaError_t prepare_part1(Part1Variant variant, DType dtype, KvFormat kv, int heads_per_cta) {
+cudaError_t prepare_part1(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta) {
 #define CALL(T, MT, KV) prepare_part1_instance<T, MT, KV>()
 #define WCALL(T) prepare_part1_wgmma_instance<T>()
-  SPLITMLA_DISPATCH(variant, dtype, kv, heads_per_cta, CALL, WCALL);
+  SPLITMLA_DISPATCH(variant, dtype, kv, rows_per_cta, CALL, WCALL);
 #undef CALL
 #undef WCALL
 }
 
-cudaError_t part1_occupancy(Part1Variant variant, DType dtype, KvFormat kv, int heads_per_cta,
+cudaError_t part1_occupancy(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta,
                             int* blocks_per_sm) {
 #define CALL(T, MT, KV) occupancy_part1_instance<T, MT, KV>(blocks_per_sm)
 #define WCALL(T) occupancy_part1_wgmma_instance<T>(blocks_per_sm)
-  SPLITMLA_DISPATCH(variant, dtype, kv, heads_per_cta, CALL, WCALL);
+  SPLITMLA_DISPATCH(variant, dtype, kv, rows_per_cta, CALL, WCALL);
 #undef CALL
 #undef WCALL
 }
