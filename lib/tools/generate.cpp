@@ -99,6 +99,36 @@ std::vector<CaseSpec> fixture_set(const std::string& set_name) {
          "q_len 7, not causal, one head, page size 2, 5 splits (many empty)",
          false, 7, false},
     };
+  if (set_name == "fp8") {
+    // Positional fields after `why`: bad_data, q_len, causal, kv_format, scale_rule. The 16-bit
+    // cache (N(0, 1), NaN rows past each length) is encoded by quantize_kv: NaN bytes past each
+    // length, and (ds_mla) NaN scales in those rows too.
+    const KvFormat e4 = KvFormat::kFp8E4M3, ds = KvFormat::kFp8DsMla;
+    const Fp8ScaleRule amax = Fp8ScaleRule::kAmax, pow2 = Fp8ScaleRule::kPowerOfTwo;
+    return {
+        {"fp8_e4m3_h16_p16_bf16_s4", bf, 16, 16, {0, 1, 15, 16, 17, 100}, 1, 4, 1.0,
+         "fp8_e4m3 cache (576 bytes a row, scale amax/448 per call), 16 heads, page-boundary "
+         "lengths, 4 splits",
+         false, 1, true, e4, amax},
+        {"fp8_e4m3_h3_p64_fp16_pow2", fp, 3, 64, {1, 63, 64, 65, 300, 0}, 2, 0, 1.0,
+         "fp8_e4m3 with a power-of-two scale, fp16 q, 3 heads, page size 64",
+         false, 1, true, e4, pow2},
+        {"fp8_e4m3_h128_p1_bf16_q2", bf, 128, 1, {0, 2, 37}, 2, 0, 1.0,
+         "fp8_e4m3, 128 heads, one token per page, q_len 2 causal",
+         false, 2, true, e4, amax},
+        {"fp8_ds_h64_p32_bf16_s3", bf, 64, 32, {31, 32, 33, 0, 97}, 1, 3, 1.0,
+         "fp8_ds_mla cache (656 bytes a row: 512 e4m3, 4 float32 scales, 64 bf16 rope), 64 heads, "
+         "page size 32, 3 splits",
+         false, 1, true, ds, amax},
+        {"fp8_ds_h16_p1_fp16", fp, 16, 1, {0, 1, 2, 37}, 3, 0, 1.0,
+         "fp8_ds_mla with fp16 q (bf16 rope converted), one token per page",
+         false, 1, true, ds, amax},
+        {"fp8_ds_h5_p128_bf16_q3_nc_pow2", bf, 5, 128, {3, 128, 129, 300}, 1, 0, 4.0,
+         "fp8_ds_mla with power-of-two scales, 5 heads, page size 128, q_len 3 not causal, peaked "
+         "softmax (q sigma 4)",
+         false, 3, false, ds, pow2},
+    };
+  }
   if (set_name != "default") return {};
   return {
       {"h1_p1_bf16", bf, 1, 1, {0, 1, 2, 3, 5, 17, 64}, 3, 0, 1.0,
@@ -207,6 +237,13 @@ Status build_case(const CaseSpec& spec, uint64_t seed, const std::string& set_na
   p.q.resize(size_t(p.batch) * p.q_len * p.num_heads * kHeadDimQK);
   for (uint16_t& v : p.q)
     v = float_to_half_bits(p.dtype, static_cast<float>(spec.q_sigma * rng.normal()));
+
+  if (spec.kv_format != KvFormat::kSameAsQ) {
+    HostProblem q;
+    const Status s = quantize_kv(p, spec.kv_format, spec.scale_rule, &q);
+    if (s != Status::kSuccess) return s;
+    p = std::move(q);
+  }
 
   Fixture out;
   out.problem = std::move(p);

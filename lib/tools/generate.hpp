@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "splitmla/fixture.hpp"
+#include "splitmla/fp8.hpp"
 #include "splitmla/status.hpp"
 
 namespace splitmla::tools {
@@ -25,11 +26,13 @@ struct CaseSpec {
                                 // request 2 a seq_len one past its table (NaN rows, error flags)
   int32_t q_len = 1;            // query tokens per request
   bool causal = true;           // token visibility (false: every token sees seq_len)
+  KvFormat kv_format = KvFormat::kSameAsQ;  // fp8: the 16-bit cache encoded by quantize_kv
+  Fp8ScaleRule scale_rule = Fp8ScaleRule::kAmax;
 };
 
 // The cases of a named set ("default": q_len = 1, format version 1 files; "multitoken": q_len > 1,
-// causal and not; "faults": bad device data the contract turns into NaN rows); empty when the
-// name is unknown.
+// causal and not; "fp8": fp8_e4m3 and fp8_ds_mla caches; "faults": bad device data the contract
+// turns into NaN rows); empty when the name is unknown.
 std::vector<CaseSpec> fixture_set(const std::string& set_name);
 
 // Builds one fixture: page ids a seeded permutation, NaN in every KV row no request may read,

@@ -35,7 +35,7 @@ using cli::kExitSkipped;
 
 constexpr const char* kSynopsis =
     "splitmla_fixture COMMAND [options]\n"
-    "  splitmla_fixture generate --out DIR --seed N [--set default|multitoken|faults]\n"
+    "  splitmla_fixture generate --out DIR --seed N [--set default|multitoken|fp8|faults]\n"
     "  splitmla_fixture replay [--backend cpu|gpu|both] [--policy auto|forced:N|chunk:N] FILE...\n"
     "  splitmla_fixture inspect FILE...\n"
     "  splitmla_fixture COMMAND --help";
@@ -45,7 +45,7 @@ int cmd_generate(int argc, char** argv) {
   uint64_t seed = 0;
   bool have_seed = false;
   cli::Parser cmd("splitmla_fixture generate",
-                  "splitmla_fixture generate --out DIR --seed N [--set default|multitoken|faults]",
+                  "splitmla_fixture generate --out DIR --seed N [--set default|multitoken|fp8|faults]",
                   "Writes the committed fixture set, made from a seed, into DIR (each file read "
                   "back and replayed on the CPU reference).");
   cmd.option("--out", "DIR", "folder to write the fixtures to (created)", &out_dir)
@@ -214,8 +214,9 @@ void print_content(const Fixture& f) {
     }
   }
   const int64_t rows = int64_t(p.num_pages) * p.page_size;
-  for (int64_t r = 0; r < rows; ++r)
-    nan_rows += std::isnan(half_bits_to_float(p.dtype, p.kv_cache[size_t(r) * kHeadDimQK]));
+  std::vector<double> row(kHeadDimQK);
+  for (int64_t r = 0; r < rows; ++r)  // dequantized first value (fp8: NaN byte or NaN scale)
+    nan_rows += dequantize_kv_row(p, r, row.data()) == Status::kSuccess && std::isnan(row[0]);
   int64_t neg_inf_lse = 0;
   for (float v : f.reference.lse) neg_inf_lse += std::isinf(v) && v < 0;
   std::printf("  seq_lens:");
@@ -252,7 +253,8 @@ int cmd_inspect(int argc, char** argv) {
     std::printf("%s\n", path.c_str());
     std::printf("  format: splitmla-fixture\n");
     std::printf("  dtype: %s\n  kv_format: %s\n  causal: %d\n  softmax_scale: %.17g\n",
-                dtype_name(p.dtype), dtype_name(p.dtype), p.causal ? 1 : 0, p.softmax_scale);
+                dtype_name(p.dtype), kv_format_name(p.kv_format, p.dtype), p.causal ? 1 : 0,
+                p.softmax_scale);
     std::printf("  page_size: %d\n  num_heads: %d\n  q_len: %d\n", p.page_size, p.num_heads,
                 p.q_len);
     std::printf("  head_dim_qk: %d\n  head_dim_v: %d\n", kHeadDimQK, kHeadDimV);
@@ -261,8 +263,15 @@ int cmd_inspect(int argc, char** argv) {
     if (f.has_splits) std::printf("  num_splits: %d\n", f.splits.num_splits);
     std::printf("  /inputs/q: [%d, %d, %d, %d] uint16\n", p.batch, p.q_len, p.num_heads,
                 kHeadDimQK);
-    std::printf("  /inputs/kv_cache: [%d, %d, %d] uint16\n", p.num_pages, p.page_size,
-                kHeadDimQK);
+    if (is_fp8(p.kv_format)) {
+      std::printf("  /inputs/kv_cache: [%d, %d, %d] uint8\n", p.num_pages, p.page_size,
+                  kv_row_bytes(p.kv_format));
+      if (p.kv_format == KvFormat::kFp8E4M3)
+        std::printf("  /inputs/kv_scale: [1] float32 = %.9g\n", static_cast<double>(p.kv_scale));
+    } else {
+      std::printf("  /inputs/kv_cache: [%d, %d, %d] uint16\n", p.num_pages, p.page_size,
+                  kHeadDimQK);
+    }
     std::printf("  /inputs/block_table: [%d, %d] int32\n", p.batch, p.max_pages_per_seq);
     std::printf("  /inputs/seq_lens: [%d] int32\n", p.batch);
     std::printf("  /reference/out: [%d, %d, %d, %d] float32\n", p.batch, p.q_len, p.num_heads,
