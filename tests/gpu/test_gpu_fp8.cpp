@@ -2,8 +2,9 @@
 // reference on the dequantized cache with the dtype's tolerances (odd head counts, page sizes 1 to
 // 128, the three policies, padded strides, NaN bytes and NaN scales in every row past each
 // length, out-of-range ids past each table row); a scale sweep over magnitudes 0.01..100; bad
-// scales (NaN rows, kErrBadScale, nothing else touched); the cosine distance of the fp8 result
-// from the 16-bit original (printed, below 1e-4).
+// scales (NaN rows, kErrBadScale, nothing else touched); CUDA-graph replays that pick up a new
+// cache and scale; the cosine distance of the fp8 result from the 16-bit original (printed, below
+// 1e-4).
 #include <boost/test/unit_test.hpp>
 
 #include <limits>
@@ -148,6 +149,56 @@ BOOST_AUTO_TEST_CASE(cosine_distance_to_the_16bit_original_is_below_1e_4, *needs
       BOOST_TEST(c.rows > 0);
       BOOST_TEST(c.worst_row < 1e-4, splitmla::dtype_name(d) << " " << fmt_name(f));
     }
+}
+
+// A captured decode reads the cache and fp8_e4m3's scale on the device at every replay: new
+// cache bytes and a new scale between replays (same pointers) give the new reference's result,
+// bit for bit the eager run's.
+BOOST_AUTO_TEST_CASE(graph_replays_read_the_new_scale_and_cache, *needs_gpu()) {
+  for (KvFormat f : kFormats) {
+    Env env;
+    std::vector<HostProblem> data;
+    for (int k = 0; k < 3; ++k) {
+      GenSpec g;
+      g.num_heads = 16;
+      g.page_size = 16;
+      g.lens = std::vector<int32_t>{5, 100, 0, 257};
+      g.max_pages_per_seq = 20;
+      g.num_pages = 40;
+      g.seed = 70 + k;
+      HostProblem p = make_problem(g);
+      scale_cache(&p, k == 1 ? 30.0 : 1.0);  // replay 1: a 30x larger scale
+      data.push_back(quantized(p, f));
+    }
+    const splitmla::Plan plan = plan_for(data[0], SplitPolicy::automatic());
+    GPUTEST_REQUIRE_OK(env.pool.reserve_for(plan));
+    splitmla::Workspace ws;
+    GPUTEST_REQUIRE_OK(env.pool.workspace_for(plan, &ws));
+    DeviceProblem dp;
+    dp.upload(data[0]);
+    (void)run_decode(plan, env.pool, dp, env.stream.s);  // modules loaded before the capture
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    GPUTEST_CUDA(cudaStreamBeginCapture(env.stream.s, cudaStreamCaptureModeThreadLocal));
+    const Status cap = splitmla::decode(plan, dp.args, ws, env.stream.s);
+    const cudaError_t end = cudaStreamEndCapture(env.stream.s, &graph);
+    BOOST_REQUIRE_MESSAGE(cap == Status::kSuccess, splitmla::status_message(cap));
+    BOOST_REQUIRE(end == cudaSuccess);
+    GPUTEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+    for (size_t k = 0; k < data.size(); ++k) {
+      dp.upload(data[k]);  // same pointers, new bytes and scale
+      dp.poison_outputs();
+      GPUTEST_CUDA(cudaGraphLaunch(exec, env.stream.s));
+      GPUTEST_CUDA(cudaStreamSynchronize(env.stream.s));
+      const RunResult replayed = read_back(dp);
+      const RunResult eager = run_decode(plan, env.pool, dp, env.stream.s);
+      BOOST_TEST(same_bits(replayed, eager), fmt_name(f) << " replay " << k);
+      check_matches(data[k], replayed, reference_of(data[k]),
+                    std::string(fmt_name(f)) + " graph replay " + std::to_string(k));
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
