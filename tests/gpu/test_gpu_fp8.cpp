@@ -75,7 +75,7 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_on_the_dequantized_cache, *needs_gpu(
   uint64_t seed = 100;
   for (KvFormat f : kFormats)
     for (DType d : {DType::kBFloat16, DType::kFloat16})
-      for (int32_t heads : {1, 16, 33, 64, 128})
+      for (int32_t heads : {1, 16, 20, 33, 64, 128})  // 16, 32 and 64 rows per CTA
         for (int32_t page : {1, 16, 64, 128}) {
           if (sanitizing() && heads > 16) continue;
           GenSpec g;
