@@ -81,8 +81,13 @@ inline std::string check_success_sizes(const Fixture& f) {
     return "success with an extent above the library's limits";
   const uint64_t rows = uint64_t(p.batch) * uint64_t(p.q_len) * uint64_t(p.num_heads);
   if (p.q.size() != rows * kHeadDimQK) return "q size does not match its extents";
-  if (p.kv_cache.size() != uint64_t(p.num_pages) * uint64_t(p.page_size) * kHeadDimQK)
+  const uint64_t kv_rows = uint64_t(p.num_pages) * uint64_t(p.page_size);
+  if (is_fp8(p.kv_format)) {  // fp8: the raw row bytes, and no 16-bit cache
+    if (p.kv_bytes.size() != kv_rows * uint64_t(kv_row_bytes(p.kv_format)) || !p.kv_cache.empty())
+      return "fp8 kv_bytes size does not match its extents";
+  } else if (p.kv_cache.size() != kv_rows * kHeadDimQK || !p.kv_bytes.empty()) {
     return "kv_cache size does not match its extents";
+  }
   if (p.block_table.size() != uint64_t(p.batch) * uint64_t(p.max_pages_per_seq))
     return "block_table size does not match its extents";
   if (p.seq_lens.size() != uint64_t(p.batch)) return "seq_lens size does not match batch";
