@@ -73,6 +73,7 @@ Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, c
   p.policy_value = plan.config.policy.value;
   p.work_ctas = plan.work_ctas;
   p.capacity = static_cast<int64_t>(a.max_pages_per_seq) * plan.config.page_size;
+  p.all_slots = plan.out_f32 ? 1 : 0;
   return launched(kernels::launch_planner(p, s), "planner launch");
 }
 
@@ -124,6 +125,7 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.lse_stride_batch = a.lse_stride_batch;
   p.lse_stride_head = a.lse_stride_head;
   p.num_heads = plan.config.num_heads;
+  p.out_f32 = plan.out_f32 ? 1 : 0;
   const int64_t multi = std::min<int64_t>(plan.multi_bound, a.batch);
   const int64_t pairs = multi * plan.config.num_heads;
   // Few (request, head) pairs (small batch): spread each pair's merge over 4 blocks of 8 split

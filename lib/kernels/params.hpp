@@ -50,6 +50,7 @@ struct PlannerParams {
   int32_t policy_value;
   int32_t work_ctas;
   int64_t capacity;          // max_pages_per_seq * page_size of this call
+  int32_t all_slots;         // 1: every request's pieces go to partial slots (fp32 out, cp)
 };
 
 struct Part1Params {
@@ -87,6 +88,7 @@ struct Part2Params {
   float* lse;
   int64_t lse_stride_batch, lse_stride_head;
   int32_t num_heads;
+  int32_t out_f32;           // 1: out is float32 (context-parallel partials), else dtype
 };
 
 // Launchers (kernels/*.cu). They only launch: no allocation, no sync.

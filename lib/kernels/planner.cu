@@ -150,7 +150,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
         k = n == 0 ? 1 : static_cast<int>((n + p.policy_value - 1) / p.policy_value);
       }
     }
-    const bool multi = k >= 2;
+    const bool multi = k >= 2 || (live && p.all_slots != 0);
     Counts mine{k, multi ? 1 : 0, multi ? k : 0};
     Counts offs{0, 0, 0}, aggregate{0, 0, 0};
     CountScan(tmp.count).ExclusiveScan(mine, offs, Counts{0, 0, 0}, CountsSum(), aggregate);
