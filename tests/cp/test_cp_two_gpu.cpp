@@ -55,8 +55,7 @@ struct TwoGpuGate {
     if (!splitmla::cp_nccl_built()) why = "splitmla_nccl built without NCCL";
 #endif
     if (why.empty() && n < kWorld)
-      why = "needs 2 CUDA devices, found " + std::to_string(n) +
-            (n == 0 ? " (no CUDA device)" : "");
+      why = n == 0 ? "no CUDA device (needs 2)" : "needs 2 CUDA devices, found " + std::to_string(n);
     if (why.empty()) return;
     if (multigpu_required()) {
       std::cerr << "multigpu test cannot run (" << why
