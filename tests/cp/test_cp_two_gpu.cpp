@@ -182,6 +182,7 @@ struct Ranks {
 // will use), plans, workspaces; `bad` = (rank, request) whose first table entry is out of range.
 void build(Ranks& rs, const HostProblem& p, const ShardSpec& base, const Mode& m, int64_t capacity,
            std::pair<int32_t, int32_t> bad = {-1, -1}) {
+  comms();  // made here, in the main thread, before any rank thread uses them
   for (int32_t r = 0; r < kWorld; ++r) {
     GPUTEST_CUDA(cudaSetDevice(r));
     ShardSpec s = base;
