@@ -14,6 +14,13 @@ from conftest import assert_close_to_reference, f32, make_problem, reference
 SCALE = 1.0 / math.sqrt(192) * 1.3
 
 
+def make_plan(*args, **kwargs):
+    """Plans for the CPU op: without a device, make_plan picks the current CUDA device when the
+    machine has one, and a CUDA workspace cannot serve CPU tensors."""
+    kwargs.setdefault("device", "cpu")
+    return splitmla.make_plan(*args, **kwargs)
+
+
 def _decode_out_args(q, kv, table, sl, plan, lse=True):
     b, _, h, _ = q.shape
     out = torch.full((b, 1, h, 512), float("nan"), dtype=q.dtype)
@@ -26,7 +33,7 @@ def _decode_out_args(q, kv, table, sl, plan, lse=True):
 @pytest.mark.parametrize("requires_grad", [False, True])
 def test_opcheck_decode_out(requires_grad):
     q, kv, table, sl = make_problem(3, 5, 16, [0, 17, 40])
-    plan = splitmla.make_plan(5, 16, 3, table.shape[1])
+    plan = make_plan(5, 16, 3, table.shape[1])
     q.requires_grad_(requires_grad)
     args = _decode_out_args(q, kv, table, sl, plan)
     torch.library.opcheck(torch.ops.splitmla.decode_out.default, args, {"causal": True})
@@ -38,7 +45,7 @@ def test_opcheck_decode_out(requires_grad):
 @pytest.mark.parametrize("requires_grad", [False, True])
 def test_opcheck_decode(requires_grad):
     q, kv, table, sl = make_problem(2, 3, 4, [9, 1])
-    plan = splitmla.make_plan(3, 4, 2, table.shape[1])
+    plan = make_plan(3, 4, 2, table.shape[1])
     q.requires_grad_(requires_grad)
     torch.library.opcheck(torch.ops.splitmla.decode.default,
                           (q, kv, table, sl, *plan.op_args(), SCALE), {"causal": True})
@@ -49,13 +56,13 @@ def test_opcheck_workspace_size():
                                    (16, 64, 4, 8, torch.bfloat16, 0, 0, 132, 0, 0))
     assert set(result.values()) == {"SUCCESS"} and len(result) == 4
     assert torch.ops.splitmla.workspace_size(16, 64, 4, 8, torch.bfloat16, 0, 0, 132, 0, 0) == \
-        splitmla.make_plan(16, 64, 4, 8, num_sms=132, device="cpu").workspace_bytes
+        make_plan(16, 64, 4, 8, num_sms=132, device="cpu").workspace_bytes
 
 
 def test_decode_outputs_do_not_require_grad():
     """No backward exists: the outputs must not pretend to be differentiable."""
     q, kv, table, sl = make_problem(1, 2, 8, [5])
-    plan = splitmla.make_plan(2, 8, 1, table.shape[1])
+    plan = make_plan(2, 8, 1, table.shape[1])
     out, lse = torch.ops.splitmla.decode(q.requires_grad_(), kv, table, sl, *plan.op_args(), SCALE)
     assert not out.requires_grad and not lse.requires_grad
 
@@ -69,7 +76,7 @@ def _count_graph_breaks(fn, *args):
 
 def test_compile_fullgraph_decode():
     q, kv, table, sl = make_problem(3, 4, 8, [3, 0, 21])
-    plan = splitmla.make_plan(4, 8, 3, table.shape[1])
+    plan = make_plan(4, 8, 3, table.shape[1])
 
     def step(q, kv, table, sl):
         out, lse = torch.ops.splitmla.decode(q, kv, table, sl, *plan.op_args(), SCALE)
@@ -86,7 +93,7 @@ def test_compile_fullgraph_decode():
 
 def test_compile_fullgraph_decode_out():
     q, kv, table, sl = make_problem(2, 3, 16, [30, 7])
-    plan = splitmla.make_plan(3, 16, 2, table.shape[1])
+    plan = make_plan(3, 16, 2, table.shape[1])
     ws = plan.new_workspace()
 
     def step(q, kv, table, sl, out, lse):
@@ -116,7 +123,7 @@ def test_cpu_matches_float64_reference(dtype, page_size):
     lens = [0, 1, page_size - 1 if page_size > 1 else 2, page_size, page_size + 1, 3 * page_size + 5]
     heads = 3
     q, kv, table, sl = make_problem(len(lens), heads, page_size, lens, dtype=dtype, seed=page_size)
-    plan = splitmla.make_plan(heads, page_size, len(lens), table.shape[1], dtype=dtype)
+    plan = make_plan(heads, page_size, len(lens), table.shape[1], dtype=dtype)
     out, lse = splitmla.decode(q, kv, table, sl, SCALE, plan)
     ref_out, ref_lse = reference(q, kv, table, sl, SCALE)
     assert_close_to_reference(out, lse, ref_out, ref_lse, dtype)
@@ -133,7 +140,7 @@ def test_cpu_matches_float64_reference(dtype, page_size):
 
 def test_decode_out_matches_functional_and_respects_strides():
     q, kv, table, sl = make_problem(3, 7, 32, [50, 0, 64])
-    plan = splitmla.make_plan(7, 32, 3, table.shape[1])
+    plan = make_plan(7, 32, 3, table.shape[1])
     out_f, lse_f = torch.ops.splitmla.decode(q, kv, table, sl, *plan.op_args(), SCALE)
     # out as a slice of a wider buffer, lse as a transposed [b, h, 1] buffer (FlashMLA's layout)
     big = torch.full((3, 1, 7, 1024), 5.0, dtype=q.dtype)
@@ -149,7 +156,7 @@ def test_bad_device_data_gives_nan_rows_not_exceptions():
     q, kv, table, sl = make_problem(3, 2, 8, [10, 10, 10], poison=False)
     table[1, 0] = kv.shape[0]          # page id out of range, in the visible part
     sl[2] = table.shape[1] * 8 + 1     # length beyond the table
-    plan = splitmla.make_plan(2, 8, 3, table.shape[1])
+    plan = make_plan(2, 8, 3, table.shape[1])
     out, lse = splitmla.decode(q, kv, table, sl, SCALE, plan)
     assert torch.isfinite(out[0]).all() and torch.isnan(out[1]).all() and torch.isnan(out[2]).all()
 
@@ -158,7 +165,7 @@ def test_bad_device_data_gives_nan_rows_not_exceptions():
 
 def test_errors_name_field_and_value():
     q, kv, table, sl = make_problem(2, 4, 16, [5, 9])
-    plan = splitmla.make_plan(4, 16, 2, table.shape[1])
+    plan = make_plan(4, 16, 2, table.shape[1])
     args = lambda **kw: {**dict(q=q, kv=kv, table=table, sl=sl, plan=plan, scale=SCALE), **kw}
 
     def run(a):
@@ -167,9 +174,9 @@ def test_errors_name_field_and_value():
     cases = [
         (dict(scale=0.0), ValueError, "kBadSoftmaxScale: softmax_scale = 0"),
         (dict(scale=float("nan")), ValueError, "softmax_scale = nan"),
-        (dict(plan=splitmla.make_plan(4, 16, 1, table.shape[1])), ValueError,
+        (dict(plan=make_plan(4, 16, 1, table.shape[1])), ValueError,
          "kBadBatch: batch = 2, must be in 1..max_batch (1)"),
-        (dict(plan=splitmla.make_plan(4, 16, 2, 1)), ValueError,
+        (dict(plan=make_plan(4, 16, 2, 1)), ValueError,
          f"kBadShape: max_pages_per_seq = {table.shape[1]}, must be in 1..1 (planned)"),
         (dict(kv=kv.float()), ValueError, "kv_cache.dtype = Float"),
         (dict(q=q.half()), ValueError, "kv_cache.dtype = BFloat16, must equal q.dtype = Half"),
@@ -186,18 +193,18 @@ def test_errors_name_field_and_value():
 
 def test_plan_errors_name_field_and_value():
     with pytest.raises(ValueError, match=r"kBadNumHeads: num_heads = 129, must be in 1\.\.128"):
-        splitmla.make_plan(129, 64, 1, 1)
+        make_plan(129, 64, 1, 1)
     with pytest.raises(ValueError, match=r"kBadPageSize: page_size = 48"):
-        splitmla.make_plan(16, 48, 1, 1)
+        make_plan(16, 48, 1, 1)
     with pytest.raises(ValueError, match=r"kBadPolicy: policy.value = 0 \(forced splits\)"):
-        splitmla.make_plan(16, 64, 1, 1, policy=("forced", 0))
+        make_plan(16, 64, 1, 1, policy=("forced", 0))
     with pytest.raises(NotImplementedError, match=r"kNotSupported: q_len = 2 is not supported yet"):
-        splitmla.make_plan(16, 64, 1, 1, q_len=2)
+        make_plan(16, 64, 1, 1, q_len=2)
 
 
 def test_q_len_above_one_is_refused_with_the_library_status():
     q, kv, table, sl = make_problem(1, 2, 8, [4])
-    plan = splitmla.make_plan(2, 8, 1, table.shape[1])
+    plan = make_plan(2, 8, 1, table.shape[1])
     q2 = torch.cat([q, q], dim=1)
     for causal in (True, False):
         with pytest.raises(NotImplementedError, match=r"q_len = 2 is not supported yet \(only 1\)"):
@@ -206,7 +213,7 @@ def test_q_len_above_one_is_refused_with_the_library_status():
 
 def test_workspace_too_small_and_kv_scale_refused():
     q, kv, table, sl = make_problem(1, 2, 8, [4])
-    plan = splitmla.make_plan(2, 8, 1, table.shape[1])
+    plan = make_plan(2, 8, 1, table.shape[1])
     out = torch.empty(1, 1, 2, 512, dtype=q.dtype)
     small = torch.empty(plan.workspace_bytes - 1, dtype=torch.uint8)
     with pytest.raises(ValueError, match=rf"kWorkspaceTooSmall: workspace.numel\(\) = {plan.workspace_bytes - 1} bytes, the plan needs {plan.workspace_bytes}"):
@@ -218,7 +225,7 @@ def test_workspace_too_small_and_kv_scale_refused():
 
 def test_cpu_needs_num_sms():
     q, kv, table, sl = make_problem(1, 2, 8, [4])
-    plan = splitmla.make_plan(2, 8, 1, table.shape[1])
+    plan = make_plan(2, 8, 1, table.shape[1])
     fields = list(plan.op_args())
     fields[4] = 0
     with pytest.raises(ValueError, match="num_sms = 0 asks the device"):
@@ -239,7 +246,7 @@ def test_flashmla_adapter(page_size):
     assert out.shape == (3, 1, 6, 512) and lse.shape == (3, 6, 1)
     ref_out, ref_lse = reference(q, kv, table, sl, SCALE)
     assert_close_to_reference(out, lse.transpose(1, 2), ref_out, ref_lse, q.dtype)
-    o2, l2 = splitmla.decode(q, kv, table, sl, SCALE, splitmla.make_plan(6, page_size, 3, table.shape[1]))
+    o2, l2 = splitmla.decode(q, kv, table, sl, SCALE, make_plan(6, page_size, 3, table.shape[1]))
     assert torch.equal(out, o2) and torch.equal(lse.transpose(1, 2), l2)
 
 
