@@ -30,7 +30,8 @@ using namespace splitmla::experiments;
 struct Case {
   const char* name;
   int heads, batch, page;
-  int seq_len;  // every request; 0: uniform in 1..32768 from a fixed seed
+  int seq_len;    // every request; 0: uniform in 1..32768 from a fixed seed
+  int q_len = 1;  // query tokens per request (causal)
 };
 
 // The canonical suite of docs/benchmark.md, in its order.
@@ -39,6 +40,7 @@ const Case kSuite[] = {
     {"H128_B1_L128k", 128, 1, 64, 131072},     {"H16_B4_L128k", 16, 4, 64, 131072},
     {"H128_B32_L32k", 128, 32, 64, 32768},     {"H16_B64_var32k", 16, 64, 64, 0},
     {"H16_B128_L4k_p1", 16, 128, 1, 4096},     {"H64_B16_L16k_p16", 64, 16, 16, 16384},
+    {"H16_B128_L4k_q2", 16, 128, 64, 4096, 2}, {"H128_B64_L8k_q2", 128, 64, 64, 8192, 2},
 };
 
 constexpr uint64_t kVarSeed = 20260032768ull;  // fixed: H16_B64_var32k's lengths never change
@@ -49,6 +51,8 @@ Shape shape_of(const Case& c, DType dtype) {
   s.dtype = dtype;
   s.heads = c.heads;
   s.page = c.page;
+  s.q_len = c.q_len;
+  s.causal = true;
   s.seq_lens.resize(c.batch);
   for (int b = 0; b < c.batch; ++b)
     s.seq_lens[b] = c.seq_len > 0 ? c.seq_len : int32_t(1 + hash64(kVarSeed + b) % 32768);
@@ -203,6 +207,11 @@ int main(int argc, char** argv) {
       for (const Part1Variant variant : opt.variants) {
         DecodeConfig config = config_for(shape, opt.policy);
         config.part1 = variant;
+        if (variant == Part1Variant::kWgmma && shape.q_len > 1) {
+          std::printf("%-18s %s wgmma: skipped (the wgmma kernel takes q_len = 1)\n", c->name,
+                      dtype_short(dtype));
+          continue;
+        }
         Plan chosen;
         check(make_plan(config, &chosen), "make_plan");
         const std::string part1_name = part1_variant_name(chosen.part1);
@@ -215,7 +224,7 @@ int main(int argc, char** argv) {
         const PointResult r = measure_point(config, ptrs, pool, stream, topt, gpu, &sample);
 
         const int64_t T = shape.total_tokens();
-        const double floor_us = floor.us(T, shape.heads);
+        const double floor_us = floor.us(T, shape.heads, shape.q_len);
         Line line{c->name, dtype_short(dtype), policy_label(opt.policy), part1_name, r.splits_max,
                   r.time_us,
                   floor_us, r.part1_us, r.part2_us, r.host_us, 0.0, r.validation.ok};
@@ -230,12 +239,14 @@ int main(int argc, char** argv) {
         line.gbps = Floor::bytes(T) / sec / 1e9;
         lines.push_back(line);
         const int splits = opt.policy.kind == SplitPolicyKind::kAuto ? r.splits_max : opt.policy.value;
-        csv.row({c->name, dtype_short(dtype), dtype_short(dtype), fmt_int(shape.heads), "1",
+        csv.row({c->name, dtype_short(dtype), dtype_short(dtype), fmt_int(shape.heads),
+                 fmt_int(shape.q_len),
                  fmt_int(shape.batch()), fmt_int(shape.page), fmt_int(T), policy_name(opt.policy),
                  fmt_int(splits), fmt(r.time_us, 3), fmt(r.part1_us, 3), fmt(r.part2_us, 3),
                  fmt(floor_us, 3), fmt(r.time_us / floor_us, 4), fmt(r.time_with_plan_us, 3),
                  fmt(r.time_with_plan_us / floor_us, 4), fmt(line.gbps, 1),
-                 fmt(Floor::flops(T, shape.heads) / sec / 1e12, 2), fmt(floor.bw_read_gbps, 1),
+                 fmt(Floor::flops(T, shape.heads, shape.q_len) / sec / 1e12, 2),
+                 fmt(floor.bw_read_gbps, 1),
                  fmt(floor.p_bf16_tflops, 1), gpu.short_name, gpu.cuda, commit, part1_name,
                  fmt(r.host_us, 2), fmt_int(r.pieces), fmt_int(r.grid_ctas),
                  fmt(r.validation.max_out_err, 5)});

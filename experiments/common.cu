@@ -299,9 +299,9 @@ double measure_p_bf16_tflops(int n, int reps) {
   return median(tflops);
 }
 
-double Floor::us(int64_t tokens, int heads) const {
+double Floor::us(int64_t tokens, int heads, int q_len) const {
   const double t_bytes = bytes(tokens) / (bw_read_gbps * 1e9);
-  const double t_flops = flops(tokens, heads) / (p_bf16_tflops * 1e12);
+  const double t_flops = flops(tokens, heads, q_len) / (p_bf16_tflops * 1e12);
   return std::max(t_bytes, t_flops) * 1e6;
 }
 
@@ -376,28 +376,28 @@ int32_t Shape::num_pages() const {
 }
 
 size_t DeviceInputs::bytes_needed(const Shape& sh) {
-  const size_t b = size_t(sh.batch());
-  return size_t(sh.num_pages()) * sh.page * kHeadDimQK * 2 + b * sh.heads * kHeadDimQK * 2 +
-         b * sh.heads * (kHeadDimV * 2 + 4) + b * size_t(sh.max_pages_per_seq()) * 4 + b * 4;
+  const size_t b = size_t(sh.batch()), rows = size_t(sh.q_len) * sh.heads;
+  return size_t(sh.num_pages()) * sh.page * kHeadDimQK * 2 + b * rows * kHeadDimQK * 2 +
+         b * rows * (kHeadDimV * 2 + 4) + b * size_t(sh.max_pages_per_seq()) * 4 + b * 4;
 }
 
 DeviceInputs::DeviceInputs(const Shape& sh, uint64_t seed, float softmax_scale) : shape_(sh) {
-  const int32_t B = sh.batch(), H = sh.heads, P = sh.page;
+  const int32_t B = sh.batch(), H = sh.heads, P = sh.page, Q = sh.q_len;
   const int32_t pages = sh.num_pages(), width = sh.max_pages_per_seq();
-  const size_t q_elems = size_t(B) * H * kHeadDimQK;
+  const size_t q_elems = size_t(B) * Q * H * kHeadDimQK;
   const size_t kv_elems = size_t(pages) * P * kHeadDimQK;
-  const size_t out_elems = size_t(B) * H * kHeadDimV;
+  const size_t out_elems = size_t(B) * Q * H * kHeadDimV;
   check_cuda(cudaMalloc(&q_, q_elems * 2), "cudaMalloc(q)");
   check_cuda(cudaMalloc(&kv_, kv_elems * 2), "cudaMalloc(kv_cache)");
   check_cuda(cudaMalloc(&out_, out_elems * 2), "cudaMalloc(out)");
-  check_cuda(cudaMalloc(&lse_, size_t(B) * H * sizeof(float)), "cudaMalloc(lse)");
+  check_cuda(cudaMalloc(&lse_, size_t(B) * Q * H * sizeof(float)), "cudaMalloc(lse)");
   check_cuda(cudaMalloc(&bt_, size_t(B) * width * sizeof(int32_t)), "cudaMalloc(block_table)");
   check_cuda(cudaMalloc(&lens_, size_t(B) * sizeof(int32_t)), "cudaMalloc(seq_lens)");
 
   fill_random(q_, q_elems, mix64(seed * 2 + 1), sh.dtype, 1.0f, nullptr);
   fill_random(kv_, kv_elems, mix64(seed * 2 + 2), sh.dtype, 1.0f, nullptr);
   check_cuda(cudaMemset(out_, 0xff, out_elems * 2), "cudaMemset(out)");  // NaN in bf16 and fp16
-  check_cuda(cudaMemset(lse_, 0xff, size_t(B) * H * sizeof(float)), "cudaMemset(lse)");
+  check_cuda(cudaMemset(lse_, 0xff, size_t(B) * Q * H * sizeof(float)), "cudaMemset(lse)");
 
   // Page ids: a random permutation (Fisher-Yates on a seeded stream), dealt out in order.
   std::vector<int32_t> perm(pages);
@@ -450,7 +450,7 @@ DeviceInputs::DeviceInputs(const Shape& sh, uint64_t seed, float softmax_scale) 
   args_.seq_lens = lens_;
   args_.out = out_;
   args_.lse = lse_;
-  args_.set_dense_strides(H, 1, P);
+  args_.set_dense_strides(H, Q, P);
 }
 
 DeviceInputs::~DeviceInputs() {
@@ -466,7 +466,8 @@ DecodeConfig config_for(const Shape& sh, SplitPolicy policy) {
   DecodeConfig c;
   c.dtype = sh.dtype;
   c.num_heads = sh.heads;
-  c.q_len = 1;
+  c.q_len = sh.q_len;
+  c.causal = sh.causal;
   c.page_size = sh.page;
   c.max_batch = sh.batch();
   c.max_pages_per_seq = sh.max_pages_per_seq();
@@ -515,7 +516,8 @@ ValidationSample build_validation(const DeviceInputs& in, int max_requests, int 
     HostProblem& p = req.problem;
     p.dtype = sh.dtype;
     p.batch = 1;
-    p.q_len = 1;
+    p.q_len = sh.q_len;
+    p.causal = sh.causal;
     p.num_heads = int32_t(s.heads.size());
     p.page_size = sh.page;
     p.num_pages = used;
@@ -544,14 +546,17 @@ ValidationSample build_validation(const DeviceInputs& in, int max_requests, int 
     cudaFree(d_ids);
     cudaFree(d_pack);
 
-    p.q.resize(s.heads.size() * kHeadDimQK);
-    for (size_t h = 0; h < s.heads.size(); ++h) {
-      const uint16_t* src = static_cast<const uint16_t*>(a.q) + req.index * a.q_stride_batch +
-                            s.heads[h] * a.q_stride_head;
-      check_cuda(cudaMemcpy(p.q.data() + h * kHeadDimQK, src, kHeadDimQK * 2,
-                            cudaMemcpyDeviceToHost),
-                 "copy q row");
-    }
+    // q rows [q_len, chosen heads, 576]: every token of the chosen heads.
+    const size_t nh = s.heads.size();
+    p.q.resize(size_t(sh.q_len) * nh * kHeadDimQK);
+    for (int t = 0; t < sh.q_len; ++t)
+      for (size_t h = 0; h < nh; ++h) {
+        const uint16_t* src = static_cast<const uint16_t*>(a.q) + req.index * a.q_stride_batch +
+                              t * a.q_stride_token + s.heads[h] * a.q_stride_head;
+        check_cuda(cudaMemcpy(p.q.data() + (size_t(t) * nh + h) * kHeadDimQK, src, kHeadDimQK * 2,
+                              cudaMemcpyDeviceToHost),
+                   "copy q row");
+      }
     jobs.push_back(std::async(std::launch::async, [&req] {
       check(reference_decode(req.problem, &req.ref), "reference_decode");
     }));
@@ -567,20 +572,23 @@ ValidationResult validate(const ValidationSample& s, const DeviceInputs& in) {
   const Tolerance tol = Tolerance::for_dtype(in.shape().dtype);
   for (const auto& req : s.requests) {
     HostOutputs got;
-    got.out.resize(s.heads.size() * kHeadDimV);
-    got.lse.resize(s.heads.size());
+    const size_t nh = s.heads.size(), Q = size_t(in.shape().q_len);
+    got.out.resize(Q * nh * kHeadDimV);
+    got.lse.resize(Q * nh);
     std::vector<uint16_t> row(kHeadDimV);
-    for (size_t h = 0; h < s.heads.size(); ++h) {
-      const uint16_t* src = static_cast<const uint16_t*>(a.out) + req.index * a.out_stride_batch +
-                            s.heads[h] * a.out_stride_head;
-      check_cuda(cudaMemcpy(row.data(), src, kHeadDimV * 2, cudaMemcpyDeviceToHost), "copy out");
-      for (int d = 0; d < kHeadDimV; ++d)
-        got.out[h * kHeadDimV + d] = half_bits_to_float(in.shape().dtype, row[d]);
-      check_cuda(cudaMemcpy(&got.lse[h], a.lse + req.index * a.lse_stride_batch +
-                                             s.heads[h] * a.lse_stride_head,
-                            sizeof(float), cudaMemcpyDeviceToHost),
-                 "copy lse");
-    }
+    for (size_t t = 0; t < Q; ++t)
+      for (size_t h = 0; h < nh; ++h) {
+        const size_t r = t * nh + h;
+        const uint16_t* src = static_cast<const uint16_t*>(a.out) + req.index * a.out_stride_batch +
+                              t * a.out_stride_token + s.heads[h] * a.out_stride_head;
+        check_cuda(cudaMemcpy(row.data(), src, kHeadDimV * 2, cudaMemcpyDeviceToHost), "copy out");
+        for (int d = 0; d < kHeadDimV; ++d)
+          got.out[r * kHeadDimV + d] = half_bits_to_float(in.shape().dtype, row[d]);
+        check_cuda(cudaMemcpy(&got.lse[r], a.lse + req.index * a.lse_stride_batch +
+                                               t * a.lse_stride_token + s.heads[h] * a.lse_stride_head,
+                              sizeof(float), cudaMemcpyDeviceToHost),
+                   "copy lse");
+      }
     const CompareReport rep = compare_outputs(req.problem, got, req.ref, tol);
     result.max_out_err = std::max(result.max_out_err, rep.max_out_err);
     result.max_lse_err = std::max(result.max_lse_err, rep.max_lse_err);
@@ -681,7 +689,7 @@ PointResult measure_point(const DecodeConfig& config, const std::vector<DeviceIn
   // One untimed run on set 0: error word, schedule, outputs. Every set shares the seq_lens, so
   // the schedule left in the workspace serves the run-only graphs of every set.
   check_cuda(cudaMemsetAsync(sets[0]->args().out, 0xff,
-                             size_t(sets[0]->shape().batch()) * config.num_heads * kHeadDimV * 2,
+                             size_t(sets[0]->shape().batch()) * config.q_len * config.num_heads * kHeadDimV * 2,
                              stream),
              "poison out");
   check(decode(plan, sets[0]->args(), ws, stream), "decode");
@@ -702,7 +710,7 @@ PointResult measure_point(const DecodeConfig& config, const std::vector<DeviceIn
     }
   }
 
-  r.grid_ctas = plan.work_ctas * plan.head_blocks;
+  r.grid_ctas = plan.work_ctas * plan.row_blocks;
 #ifdef SPLITMLA_HAVE_PART1_OCCUPANCY
   {
     int per_sm = 0, grid = 0;
@@ -769,7 +777,7 @@ PointResult measure_point(const DecodeConfig& config, const std::vector<DeviceIn
     // Validate again through one more graph replay, after all the timed ones: a replay that
     // corrupts its own outputs or the workspace would otherwise go unseen.
     check_cuda(cudaMemsetAsync(sets[0]->args().out, 0xff,
-                               size_t(sets[0]->shape().batch()) * config.num_heads * kHeadDimV * 2,
+                               size_t(sets[0]->shape().batch()) * config.q_len * config.num_heads * kHeadDimV * 2,
                                stream),
                "poison out");
     cudaGraphExec_t again = capture(stream, "decode", [&] {

@@ -52,10 +52,12 @@ struct Floor {
   double bw_read_gbps = 0.0;
   double p_bf16_tflops = 0.0;
   static double bytes(int64_t tokens) { return double(tokens) * kHeadDimQK * 2.0; }
-  static double flops(int64_t tokens, int heads) {
-    return 2.0 * heads * double(tokens) * (kHeadDimQK + kHeadDimV);
+  // Every one of the q_len query tokens counted over all T rows (docs/benchmark.md).
+  static double flops(int64_t tokens, int heads, int q_len = 1) {
+    return 2.0 * heads * double(q_len) * double(tokens) * (kHeadDimQK + kHeadDimV);
   }
-  double us(int64_t tokens, int heads) const;  // max(bytes / BW_read, flops / P_bf16) in us
+  // max(bytes / BW_read, flops / P_bf16) in us
+  double us(int64_t tokens, int heads, int q_len = 1) const;
 };
 Floor measure_floor(bool quiet = false);  // both measurements, printed unless quiet
 
@@ -75,6 +77,8 @@ struct Shape {
   DType dtype = DType::kBFloat16;
   int heads = 0;
   int page = 0;
+  int q_len = 1;                  // query tokens per request
+  bool causal = true;
   std::vector<int32_t> seq_lens;  // one per request
   int batch() const { return int(seq_lens.size()); }
   int64_t total_tokens() const;

@@ -872,7 +872,7 @@ bool plan_within(Call& c, size_t budget, int64_t max_ctas, Plan* plan, PhaseStat
       st.failure(strf("make_plan (%s): %s", label_of(c, false).c_str(), status_message(s).c_str()));
       return false;
     }
-    if (plan->workspace_bytes <= budget && int64_t(plan->work_ctas) * plan->head_blocks <= max_ctas)
+    if (plan->workspace_bytes <= budget && int64_t(plan->work_ctas) * plan->row_blocks <= max_ctas)
       return true;
     ++*adjusted;
     SplitPolicy& p = c.config.policy;

@@ -24,9 +24,10 @@ struct Plan {
   int32_t device = -1;
   int32_t num_sms = 0;
   Part1Variant part1 = Part1Variant::kMmaSync;  // the part1 kernel chosen (never kAuto)
-  int32_t heads_per_cta = 0;     // 16, 32 or 64 query heads per part1 CTA
-  int32_t head_blocks = 0;       // ceil(num_heads / heads_per_cta)
-  int32_t work_ctas = 0;         // part1 grid = work_ctas * head_blocks
+  int32_t rows = 0;              // query rows per request: q_len * num_heads (token-major)
+  int32_t rows_per_cta = 0;      // 16, 32 or 64 query rows per part1 CTA
+  int32_t row_blocks = 0;        // ceil(rows / rows_per_cta)
+  int32_t work_ctas = 0;         // part1 grid = work_ctas * row_blocks
   int32_t pieces_bound = 0;      // most (request, split) pieces a run can produce
   int32_t slots_bound = 0;       // most partial-output slots (pieces of multi-split requests)
   int32_t multi_bound = 0;       // most requests that need part2
@@ -36,7 +37,7 @@ struct Plan {
   bool out_f32 = false;
   // Workspace carve-up: byte offsets, each 256-byte aligned.
   size_t off_header = 0, off_pieces = 0, off_cta_begin = 0, off_multi = 0, off_req_error = 0,
-         off_part_lse = 0, off_part_out = 0;
+         off_token_limits = 0, off_part_lse = 0, off_part_out = 0;
   size_t workspace_bytes = 0;
 };
 

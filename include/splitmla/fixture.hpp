@@ -1,4 +1,4 @@
-// SplitMLA HDF5 fixtures, format version 1 (docs/semantics.md, section 7): one decode call's
+// SplitMLA HDF5 fixtures, format versions 1 and 2 (docs/semantics.md, section 7): one decode call's
 // inputs and reference outputs in one file, readable and writable by any HDF5 tool.
 #pragma once
 
@@ -45,7 +45,7 @@ struct ReadOptions {
   uint32_t timeout_seconds = 300;
 };
 
-// Reads and validates `path` with `options`. Any deviation from format v1 (format, version,
+// Reads and validates `path` with `options`. Any deviation from format v1 or v2 (format, version,
 // dataset names, ranks, shapes, types), a dataset stored outside the file (external storage,
 // virtual dataset, soft or external link), a missing HDF5 filter or a file over the budget
 // returns kFormatError with a message naming the file and the field; a file that cannot be

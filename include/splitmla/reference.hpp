@@ -24,6 +24,7 @@ struct HostProblem {
   DType dtype = DType::kBFloat16;
   int32_t batch = 0, q_len = 1, num_heads = 0, page_size = 0;
   int32_t num_pages = 0, max_pages_per_seq = 0;
+  bool causal = true;                 // token visibility (docs/semantics.md section 1)
   double softmax_scale = 0.0;
   std::vector<uint16_t> q;            // [batch, q_len, num_heads, 576] raw dtype bits
   std::vector<uint16_t> kv_cache;     // [num_pages, page_size, 576] raw dtype bits
@@ -48,8 +49,9 @@ struct HostSplits {
 // contract's device-data faults and yield NaN rows, as on the GPU).
 Status validate_host_problem(const HostProblem& p);
 
-// Visible positions of token t of request b: max(0, seq_len - q_len + t + 1), or -1 if the
-// request's seq_len is negative or beyond max_pages_per_seq * page_size.
+// Visible positions of token t of request b: max(0, seq_len - q_len + t + 1) when causal,
+// seq_len when not, or -1 if the request's seq_len is negative or beyond
+// max_pages_per_seq * page_size.
 int64_t visible_length(const HostProblem& p, int32_t b, int32_t t) noexcept;
 
 // Direct single pass in float64.

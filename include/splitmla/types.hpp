@@ -13,6 +13,7 @@ inline constexpr int kMaxHeads = 128;
 inline constexpr int kMaxPageSize = 128;
 inline constexpr int kMaxBatch = 65536;
 inline constexpr int kMaxForcedSplits = 1024;
+inline constexpr int kMaxQLen = 16;      // query tokens per request (multi-token prediction)
 // Longest planned sequence (max_pages_per_seq * page_size): int32 positions with a tile of
 // headroom in the kernels.
 inline constexpr int kMaxSeqLen = 2147483647 - 256;
@@ -29,12 +30,13 @@ enum class SplitPolicyKind : int32_t {
 };
 
 // Which part1 kernel runs (README: "part1 variants"). kAuto picks the Hopper wgmma kernel for
-// more than 32 heads on an sm_90 device when the library was built for sm_90a, and the mma.sync
-// kernel otherwise; the other values force one (tests and studies compare them).
+// more than 32 heads and q_len = 1 on an sm_90 device when the library was built for sm_90a, and
+// the mma.sync kernel otherwise (every q_len > 1); the other values force one (tests and studies
+// compare them). Forcing kWgmma with q_len > 1 is kNotSupported.
 enum class Part1Variant : int32_t {
   kAuto = 0,
-  kMmaSync = 1,  // mma.sync m16n8k16, 16/32/64 heads per CTA: the checked baseline
-  kWgmma = 2,    // sm_90a warpgroup MMAs, 64 heads per CTA (heads padded to 64)
+  kMmaSync = 1,  // mma.sync m16n8k16, 16/32/64 query rows per CTA: the checked baseline
+  kWgmma = 2,    // sm_90a warpgroup MMAs, 64 heads per CTA (heads padded to 64), q_len = 1 only
 };
 
 // "auto" / "mma_sync" / "wgmma"; "unknown" otherwise.
@@ -54,7 +56,10 @@ struct SplitPolicy {
 struct DecodeConfig {
   DType dtype = DType::kBFloat16;
   int32_t num_heads = 0;          // 1..128
-  int32_t q_len = 1;              // only 1 is supported for now
+  int32_t q_len = 1;              // 1..16 query tokens per request, the same for the whole call
+  // Visibility of a request's q_len tokens (docs/semantics.md section 1): causal (default) lets
+  // token t see positions [0, seq_len - q_len + t + 1); not causal, every token sees all seq_len.
+  bool causal = true;
   int32_t page_size = 0;          // power of two, 1..128
   int32_t max_batch = 0;          // 1..65536: largest batch any run of this plan will see
   int32_t max_pages_per_seq = 0;  // widest block table; max_seq_len = max_pages_per_seq * page_size
@@ -62,6 +67,10 @@ struct DecodeConfig {
   int32_t device = -1;            // CUDA device ordinal; -1: the current device at plan time
   int32_t num_sms = 0;            // 0: read from the device; > 0: override (studies, CPU tests)
   Part1Variant part1 = Part1Variant::kAuto;  // part1 kernel; kAuto chooses (see Part1Variant)
+  // Query rows (q_len x num_heads, token-major) per part1 CTA of the mma.sync kernel: 0 chooses
+  // (16, 32 or 64 by the row count); 16, 32 or 64 force a tier (tests and studies: two calls
+  // are bitwise comparable only on the same tier). The wgmma kernel always takes 64.
+  int32_t rows_per_cta = 0;
 };
 
 // One decode call's tensors. Every pointer is device memory; strides are in elements.

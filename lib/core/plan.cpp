@@ -32,10 +32,10 @@ struct Carver {
 };
 
 Status carve(Plan* p) {
-  const size_t heads = static_cast<size_t>(p->config.num_heads);
+  const size_t rows = static_cast<size_t>(p->rows);  // q_len * num_heads
   const size_t slots = static_cast<size_t>(p->slots_bound);
-  // Overflow guard: slots * heads * 512 * 4 must fit comfortably in size_t.
-  if (slots > (std::numeric_limits<size_t>::max() / 8) / (heads * kHeadDimV * sizeof(float))) {
+  // Overflow guard: slots * rows * 512 * 4 must fit comfortably in size_t.
+  if (slots > (std::numeric_limits<size_t>::max() / 8) / (rows * kHeadDimV * sizeof(float))) {
     return fail(Status::kBadPolicy, "policy needs %zu partial slots, too many to address", slots);
   }
   Carver c;
@@ -44,8 +44,10 @@ Status carve(Plan* p) {
   p->off_cta_begin = c.take(sizeof(int32_t) * (static_cast<size_t>(p->work_ctas) + 1));
   p->off_multi = c.take(sizeof(kernels::MultiEntry) * static_cast<size_t>(p->multi_bound));
   p->off_req_error = c.take(sizeof(uint32_t) * static_cast<size_t>(p->config.max_batch));
-  p->off_part_lse = c.take(sizeof(float) * slots * heads);
-  p->off_part_out = c.take(sizeof(float) * slots * heads * kHeadDimV);
+  p->off_token_limits = c.take(sizeof(int32_t) * static_cast<size_t>(p->config.max_batch) *
+                               static_cast<size_t>(p->config.q_len));
+  p->off_part_lse = c.take(sizeof(float) * slots * rows);
+  p->off_part_out = c.take(sizeof(float) * slots * rows * kHeadDimV);
   p->workspace_bytes = c.offset;
   return Status::kSuccess;
 }
@@ -53,11 +55,12 @@ Status carve(Plan* p) {
 // The part1 variant for a configuration: a pure function of the config, the device's compute
 // capability (major * 10 + minor; 0 when planning without a device) and whether the sm_90a
 // kernels were built.
+// Multi-token queries (q_len > 1) run on the mma.sync kernel only.
 Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Variant* out) {
   const bool hopper = cc == 0 || cc == 90;
   switch (c.part1) {
     case Part1Variant::kMmaSync: *out = Part1Variant::kMmaSync; return Status::kSuccess;
-    case Part1Variant::kWgmma:
+    case Part1Variant::kWgmma:  // q_len and rows_per_cta were checked by can_implement
       if (!wgmma_built)
         return fail(Status::kNotSupported,
                     "part1 = %s: the library was built without sm_90a (CMAKE_CUDA_ARCHITECTURES)",
@@ -68,8 +71,10 @@ Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Varian
       *out = c.part1;
       return Status::kSuccess;
     case Part1Variant::kAuto:
-      *out = (wgmma_built && hopper && c.num_heads > 32) ? Part1Variant::kWgmma
-                                                         : Part1Variant::kMmaSync;
+      *out = (wgmma_built && hopper && c.q_len == 1 && c.num_heads > 32 &&
+              (c.rows_per_cta == 0 || c.rows_per_cta == 64))
+                 ? Part1Variant::kWgmma
+                 : Part1Variant::kMmaSync;
       return Status::kSuccess;
   }
   return fail(Status::kNotSupported, "part1 = %d, must be kAuto, kMmaSync or kWgmma",
@@ -84,9 +89,11 @@ Status can_implement(const DecodeConfig& c) {
                 static_cast<int>(c.dtype));
   if (c.num_heads < 1 || c.num_heads > kMaxHeads)
     return fail(Status::kBadNumHeads, "num_heads = %d, must be in 1..%d", c.num_heads, kMaxHeads);
-  if (c.q_len < 1) return fail(Status::kBadShape, "q_len = %d, must be >= 1", c.q_len);
-  if (c.q_len > 1)
-    return fail(Status::kNotSupported, "q_len = %d is not supported yet (only 1)", c.q_len);
+  if (c.q_len < 1 || c.q_len > kMaxQLen)
+    return fail(Status::kBadShape, "q_len = %d, must be in 1..%d", c.q_len, kMaxQLen);
+  if (c.rows_per_cta != 0 && c.rows_per_cta != 16 && c.rows_per_cta != 32 && c.rows_per_cta != 64)
+    return fail(Status::kBadShape, "rows_per_cta = %d, must be 0 (chosen), 16, 32 or 64",
+                c.rows_per_cta);
   if (!is_pow2(c.page_size) || c.page_size > kMaxPageSize)
     return fail(Status::kBadPageSize, "page_size = %d, must be a power of two in 1..%d",
                 c.page_size, kMaxPageSize);
@@ -122,6 +129,14 @@ Status can_implement(const DecodeConfig& c) {
       c.part1 != Part1Variant::kWgmma)
     return fail(Status::kNotSupported, "part1 = %d, must be kAuto, kMmaSync or kWgmma",
                 static_cast<int>(c.part1));
+  if (c.part1 == Part1Variant::kWgmma && c.q_len > 1)
+    return fail(Status::kNotSupported,
+                "part1 = %s with q_len = %d: the wgmma kernel takes q_len = 1 only (use "
+                "mma_sync or auto)", part1_variant_name(c.part1), c.q_len);
+  if (c.part1 == Part1Variant::kWgmma && c.rows_per_cta != 0 && c.rows_per_cta != 64)
+    return fail(Status::kNotSupported,
+                "part1 = %s with rows_per_cta = %d: the wgmma kernel takes 64 rows per CTA",
+                part1_variant_name(c.part1), c.rows_per_cta);
   return Status::kSuccess;
 }
 
@@ -165,19 +180,24 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
       cudaGetLastError();
   }
   SPLITMLA_TRY(choose_part1(config, cc, kernels::part1_wgmma_built(), &p.part1));
-  const int h = config.num_heads;
+  // Query rows (q_len x heads, token-major) are the M dimension of a part1 CTA.
+  const int rows = config.q_len * config.num_heads;
+  p.rows = rows;
   if (p.part1 == Part1Variant::kWgmma)
-    p.heads_per_cta = 64;
+    p.rows_per_cta = 64;
+  else if (config.rows_per_cta != 0)
+    p.rows_per_cta = config.rows_per_cta;
   else
-    p.heads_per_cta = h <= 16 ? 16 : (h <= 32 ? 32 : 64);
-  p.head_blocks = (h + p.heads_per_cta - 1) / p.heads_per_cta;
+    p.rows_per_cta = rows <= 16 ? 16 : (rows <= 32 ? 32 : 64);
+  p.row_blocks = (rows + p.rows_per_cta - 1) / p.rows_per_cta;
   const int64_t max_batch = config.max_batch;
   const int64_t max_seq = static_cast<int64_t>(config.max_pages_per_seq) * config.page_size;
   int64_t work = 0, pieces = 0, slots = 0, multi = 0, max_splits = 0;
   switch (config.policy.kind) {
     case SplitPolicyKind::kAuto: {
-      // One wave: part1 holds one CTA per SM (its shared memory is ~200 KB).
-      work = std::max<int64_t>(1, p.num_sms / p.head_blocks);
+      // One wave: part1 holds one CTA per SM (its shared memory is ~200 KB), and every work
+      // CTA is row_blocks CTAs of the grid: the cost of a piece counts its row blocks.
+      work = std::max<int64_t>(1, p.num_sms / p.row_blocks);
       pieces = max_batch + work;
       slots = 2 * work;   // pieces of multi-piece requests: sum k <= 2 * sum (k - 1) <= 2 * work
       multi = work;
@@ -198,7 +218,7 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
       break;
     }
   }
-  if (work * p.head_blocks > std::numeric_limits<int32_t>::max() ||
+  if (work * p.row_blocks > std::numeric_limits<int32_t>::max() ||
       pieces > std::numeric_limits<int32_t>::max() / 2)
     return fail(Status::kBadPolicy,
                 "policy value = %d with max_batch = %d gives %lld pieces: grid too large",
@@ -222,7 +242,7 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
       cudaGetLastError();
       return fail(Status::kDeviceMismatch, "device = %d cannot be made current", p.device);
     }
-    cudaError_t e = kernels::prepare_part1(p.part1, config.dtype, p.heads_per_cta);
+    cudaError_t e = kernels::prepare_part1(p.part1, config.dtype, p.rows_per_cta);
     const char* what = "part1";
     if (e == cudaSuccess) {
       e = kernels::load_planner();
@@ -235,8 +255,8 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
     if (current != p.device) cudaSetDevice(current);
     if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
       cudaGetLastError();
-      return fail(Status::kNotBuilt, "%s (part1 %s, dtype %s, %d heads per CTA): %s", what,
-                  part1_variant_name(p.part1), dtype_name(config.dtype), p.heads_per_cta,
+      return fail(Status::kNotBuilt, "%s (part1 %s, dtype %s, %d rows per CTA): %s", what,
+                  part1_variant_name(p.part1), dtype_name(config.dtype), p.rows_per_cta,
                   cudaGetErrorString(e));
     }
     if (e != cudaSuccess) {
@@ -304,24 +324,34 @@ Status can_implement(const Plan& plan, const DecodeArgs& a) {
   if (a.lse != nullptr && !aligned(a.lse, 4))
     return fail(Status::kMisaligned, "lse = %p, must be 4-byte aligned", static_cast<void*>(a.lse));
 
-  const int64_t h = c.num_heads;
-  const bool many_heads = h > 1, many_batch = a.batch > 1;
+  // Overlap checks for the usual nesting batch > token > head (a stride that is not used, such
+  // as a token stride with q_len = 1, may be anything >= 0).
+  const int64_t h = c.num_heads, ql = c.q_len;
+  const bool many_heads = h > 1, many_batch = a.batch > 1, many_tokens = ql > 1;
   SPLITMLA_TRY(check_stride(a.q_stride_head, kHeadDimQK, many_heads, "q_stride_head", 8));
-  SPLITMLA_TRY(check_stride(a.q_stride_token, 0, false, "q_stride_token", 8));
-  SPLITMLA_TRY(check_stride(a.q_stride_batch, (h - 1) * a.q_stride_head + kHeadDimQK, many_batch,
-                            "q_stride_batch", 8));
+  const int64_t q_token_span = (h - 1) * a.q_stride_head + kHeadDimQK;
+  SPLITMLA_TRY(check_stride(a.q_stride_token, q_token_span, many_tokens, "q_stride_token", 8));
+  SPLITMLA_TRY(check_stride(a.q_stride_batch,
+                            (many_tokens ? (ql - 1) * a.q_stride_token : 0) + q_token_span,
+                            many_batch, "q_stride_batch", 8));
   SPLITMLA_TRY(check_stride(a.kv_stride_page, static_cast<int64_t>(c.page_size) * kHeadDimQK,
                             a.num_pages > 1, "kv_stride_page", 8));
   SPLITMLA_TRY(check_stride(a.block_table_stride, a.max_pages_per_seq, many_batch,
                             "block_table_stride", 1));
   SPLITMLA_TRY(check_stride(a.out_stride_head, kHeadDimV, many_heads, "out_stride_head", 8));
-  SPLITMLA_TRY(check_stride(a.out_stride_token, 0, false, "out_stride_token", 8));
-  SPLITMLA_TRY(check_stride(a.out_stride_batch, (h - 1) * a.out_stride_head + kHeadDimV,
+  const int64_t out_token_span = (h - 1) * a.out_stride_head + kHeadDimV;
+  SPLITMLA_TRY(check_stride(a.out_stride_token, out_token_span, many_tokens, "out_stride_token", 8));
+  SPLITMLA_TRY(check_stride(a.out_stride_batch,
+                            (many_tokens ? (ql - 1) * a.out_stride_token : 0) + out_token_span,
                             many_batch, "out_stride_batch", 8));
   if (a.lse != nullptr) {
     SPLITMLA_TRY(check_stride(a.lse_stride_head, 1, many_heads, "lse_stride_head", 1));
-    SPLITMLA_TRY(check_stride(a.lse_stride_batch, (h - 1) * a.lse_stride_head + 1, many_batch,
-                              "lse_stride_batch", 1));
+    const int64_t lse_token_span = (h - 1) * a.lse_stride_head + 1;
+    SPLITMLA_TRY(check_stride(a.lse_stride_token, lse_token_span, many_tokens,
+                              "lse_stride_token", 1));
+    SPLITMLA_TRY(check_stride(a.lse_stride_batch,
+                              (many_tokens ? (ql - 1) * a.lse_stride_token : 0) + lse_token_span,
+                              many_batch, "lse_stride_batch", 1));
   }
   return Status::kSuccess;
 }

@@ -62,6 +62,7 @@ Status launched(cudaError_t e, const char* what) {
 Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, cudaStream_t s) {
   kernels::PlannerParams p{};
   p.seq_lens = a.seq_lens;
+  p.token_limits = at<int32_t>(ws, plan.off_token_limits);
   p.pieces = at<kernels::Piece>(ws, plan.off_pieces);
   p.cta_begin = at<int32_t>(ws, plan.off_cta_begin);
   p.multi = at<kernels::MultiEntry>(ws, plan.off_multi);
@@ -69,6 +70,7 @@ Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, c
   p.header = at<kernels::WsHeader>(ws, plan.off_header);
   p.batch = a.batch;
   p.q_len = plan.config.q_len;
+  p.causal = plan.config.causal ? 1 : 0;
   p.policy_kind = static_cast<int32_t>(plan.config.policy.kind);
   p.policy_value = plan.config.policy.value;
   p.work_ctas = plan.work_ctas;
@@ -81,6 +83,7 @@ Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   kernels::Part1Params p{};
   p.q = a.q;
   p.q_stride_batch = a.q_stride_batch;
+  p.q_stride_token = a.q_stride_token;
   p.q_stride_head = a.q_stride_head;
   p.kv = a.kv_cache;
   p.kv_stride_page = a.kv_stride_page;
@@ -88,9 +91,11 @@ Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.bt_stride = a.block_table_stride;
   p.out = a.out;
   p.out_stride_batch = a.out_stride_batch;
+  p.out_stride_token = a.out_stride_token;
   p.out_stride_head = a.out_stride_head;
   p.lse = a.lse;
   p.lse_stride_batch = a.lse_stride_batch;
+  p.lse_stride_token = a.lse_stride_token;
   p.lse_stride_head = a.lse_stride_head;
   p.pieces = at<kernels::Piece>(ws, plan.off_pieces);
   p.cta_begin = at<int32_t>(ws, plan.off_cta_begin);
@@ -98,16 +103,19 @@ Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.part_out = at<float>(ws, plan.off_part_out);
   p.part_lse = at<float>(ws, plan.off_part_lse);
   p.req_error = at<uint32_t>(ws, plan.off_req_error);
+  p.token_limits = at<int32_t>(ws, plan.off_token_limits);
   p.num_heads = plan.config.num_heads;
+  p.q_len = plan.config.q_len;
+  p.rows = plan.rows;
   p.num_pages = a.num_pages;
   int shift = 0;
   while ((1 << shift) < plan.config.page_size) ++shift;
   p.page_shift = shift;
-  p.head_blocks = plan.head_blocks;
+  p.head_blocks = plan.row_blocks;
   p.one_piece_per_cta = plan.config.policy.kind != SplitPolicyKind::kAuto;
   p.scale_log2 = a.softmax_scale * 1.4426950408889634f;
-  return launched(kernels::launch_part1(plan.part1, plan.config.dtype, plan.heads_per_cta, p,
-                                        plan.work_ctas * plan.head_blocks, s),
+  return launched(kernels::launch_part1(plan.part1, plan.config.dtype, plan.rows_per_cta, p,
+                                        plan.work_ctas * plan.row_blocks, s),
                   "part1 launch");
 }
 
@@ -120,15 +128,18 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.part_lse = at<float>(ws, plan.off_part_lse);
   p.out = a.out;
   p.out_stride_batch = a.out_stride_batch;
+  p.out_stride_token = a.out_stride_token;
   p.out_stride_head = a.out_stride_head;
   p.lse = a.lse;
   p.lse_stride_batch = a.lse_stride_batch;
+  p.lse_stride_token = a.lse_stride_token;
   p.lse_stride_head = a.lse_stride_head;
   p.num_heads = plan.config.num_heads;
+  p.rows = plan.rows;
   p.out_f32 = plan.out_f32 ? 1 : 0;
   const int64_t multi = std::min<int64_t>(plan.multi_bound, a.batch);
-  const int64_t pairs = multi * plan.config.num_heads;
-  // Few (request, head) pairs (small batch): spread each pair's merge over 4 blocks of 8 split
+  const int64_t pairs = multi * plan.rows;
+  // Few (request, row) pairs (small batch): spread each pair's merge over 4 blocks of 8 split
   // groups; otherwise the pairs alone fill the GPU. Static bounds only: capturable. The chunk
   // policy promises batch invariance, and the two layouts add in different orders, so it always
   // takes the narrow one.
@@ -184,10 +195,10 @@ Status part1_occupancy(const Plan& plan, int* blocks_per_sm, int* grid_ctas) {
   if (blocks_per_sm == nullptr || grid_ctas == nullptr)
     return fail(Status::kNullPointer, "blocks_per_sm or grid_ctas = nullptr");
   SPLITMLA_TRY(check_current_device(plan));
-  SPLITMLA_TRY(launched(kernels::part1_occupancy(plan.part1, plan.config.dtype, plan.heads_per_cta,
+  SPLITMLA_TRY(launched(kernels::part1_occupancy(plan.part1, plan.config.dtype, plan.rows_per_cta,
                                                  blocks_per_sm),
                         "occupancy query"));
-  *grid_ctas = plan.work_ctas * plan.head_blocks;
+  *grid_ctas = plan.work_ctas * plan.row_blocks;
   return Status::kSuccess;
 }
 

@@ -1,4 +1,4 @@
-// Dispatch from (variant, dtype, heads per CTA) to the explicit part1 instances:
+// Dispatch from (variant, dtype, query rows per CTA) to the explicit part1 instances:
 // part1_<dtype>_h<N>.cu (mma.sync baseline) and part1_wgmma_<dtype>.cu (sm_90a).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -43,28 +43,28 @@ bool part1_wgmma_built() {
     }                                                                                 \
   } while (0)
 
-cudaError_t launch_part1(Part1Variant variant, DType dtype, int heads_per_cta,
+cudaError_t launch_part1(Part1Variant variant, DType dtype, int rows_per_cta,
                          const Part1Params& p, int grid, cudaStream_t stream) {
 #define CALL(T, MT) launch_part1_instance<T, MT>(p, grid, stream)
 #define WCALL(T) launch_part1_wgmma_instance<T>(p, grid, stream)
-  SPLITMLA_DISPATCH(variant, dtype, heads_per_cta, CALL, WCALL);
+  SPLITMLA_DISPATCH(variant, dtype, rows_per_cta, CALL, WCALL);
 #undef CALL
 #undef WCALL
 }
 
-cudaError_t prepare_part1(Part1Variant variant, DType dtype, int heads_per_cta) {
+cudaError_t prepare_part1(Part1Variant variant, DType dtype, int rows_per_cta) {
 #define CALL(T, MT) prepare_part1_instance<T, MT>()
 #define WCALL(T) prepare_part1_wgmma_instance<T>()
-  SPLITMLA_DISPATCH(variant, dtype, heads_per_cta, CALL, WCALL);
+  SPLITMLA_DISPATCH(variant, dtype, rows_per_cta, CALL, WCALL);
 #undef CALL
 #undef WCALL
 }
 
-cudaError_t part1_occupancy(Part1Variant variant, DType dtype, int heads_per_cta,
+cudaError_t part1_occupancy(Part1Variant variant, DType dtype, int rows_per_cta,
                             int* blocks_per_sm) {
 #define CALL(T, MT) occupancy_part1_instance<T, MT>(blocks_per_sm)
 #define WCALL(T) occupancy_part1_wgmma_instance<T>(blocks_per_sm)
-  SPLITMLA_DISPATCH(variant, dtype, heads_per_cta, CALL, WCALL);
+  SPLITMLA_DISPATCH(variant, dtype, rows_per_cta, CALL, WCALL);
 #undef CALL
 #undef WCALL
 }

@@ -9,10 +9,13 @@
 namespace splitmla::kernels {
 
 // One contiguous range of visible positions of one request, processed by one part1 CTA row.
+// A request's pieces cut its longest row, [0, max over t of token_limits[b][t]); a row whose
+// own limit ends before `end` masks the rest, and a piece past a row's limit is an empty partial
+// for that row (o = 0, lse = -inf).
 struct Piece {
   int32_t b;      // request
   int32_t begin;  // first position (inclusive)
-  int32_t end;    // last position (exclusive); begin == end: empty split
+  int32_t end;    // last position (exclusive), clipped to the longest row; begin == end: empty
   int32_t slot;   // partial-output slot; -1: the piece is the whole request, write `out` directly
   int32_t cta;    // work CTA that owns the piece (auto policy)
   int32_t pad[3];
@@ -39,6 +42,7 @@ inline constexpr int kAutoSplitPenalty = 192;  // partial writes + merge, in cos
 
 struct PlannerParams {
   const int32_t* seq_lens;   // [batch] int32
+  int32_t* token_limits;     // [max_batch, q_len] int32: visible positions of each query token
   Piece* pieces;             // [pieces_bound]
   int32_t* cta_begin;        // [work_ctas + 1] (auto only)
   MultiEntry* multi;         // [multi_bound]
@@ -46,6 +50,7 @@ struct PlannerParams {
   WsHeader* header;
   int32_t batch;
   int32_t q_len;
+  int32_t causal;            // 1: causal visibility; 0: every token sees seq_len
   int32_t policy_kind;       // SplitPolicyKind
   int32_t policy_value;
   int32_t work_ctas;
@@ -53,6 +58,10 @@ struct PlannerParams {
   int32_t all_slots;         // 1: every request's pieces go to partial slots (fp32 out, cp)
 };
 
+// Query rows: a request's q_len x num_heads (token, head) pairs packed token-major, row
+// r = t * num_heads + h; they are the M dimension of a part1 CTA (`rows_per_cta` rows per row
+// block). With q_len = 1 a row is a head, and the fields below read as they did before rows
+// existed (the wgmma kernel, q_len = 1 only, uses them that way).
 struct Part1Params {
   const void* q;             // [batch, q_len, heads, 576] dtype
   int64_t q_stride_batch, q_stride_head;
@@ -67,41 +76,47 @@ struct Part1Params {
   const Piece* pieces;
   const int32_t* cta_begin;
   const WsHeader* header;
-  float* part_out;           // [slots, heads, 512] float
-  float* part_lse;           // [slots, heads] float, natural log
+  float* part_out;           // [slots, rows, 512] float (rows = q_len * heads)
+  float* part_lse;           // [slots, rows] float, natural log
   uint32_t* req_error;       // [max_batch]
   int32_t num_heads;
   int32_t num_pages;
   int32_t page_shift;        // log2(page_size)
-  int32_t head_blocks;
+  int32_t head_blocks;       // row blocks per work CTA: ceil(rows / rows_per_cta)
   int32_t one_piece_per_cta; // forced/chunk: piece index = work CTA index
   float scale_log2;          // softmax_scale * log2(e)
+  // Multi-token fields (the mma.sync kernel; the wgmma kernel runs q_len = 1 only).
+  const int32_t* token_limits;  // [max_batch, q_len] int32: visible positions per token
+  int64_t q_stride_token, out_stride_token, lse_stride_token;
+  int32_t q_len;
+  int32_t rows;              // q_len * num_heads
 };
 
 struct Part2Params {
   const MultiEntry* multi;
   const WsHeader* header;
-  const float* part_out;     // [slots, heads, 512]
-  const float* part_lse;     // [slots, heads]
-  void* out;
-  int64_t out_stride_batch, out_stride_head;
-  float* lse;
-  int64_t lse_stride_batch, lse_stride_head;
+  const float* part_out;     // [slots, rows, 512]
+  const float* part_lse;     // [slots, rows]
+  void* out;                 // [batch, q_len, heads, 512] dtype
+  int64_t out_stride_batch, out_stride_token, out_stride_head;
+  float* lse;                // [batch, q_len, heads] float or nullptr
+  int64_t lse_stride_batch, lse_stride_token, lse_stride_head;
   int32_t num_heads;
+  int32_t rows;              // q_len * num_heads
   int32_t out_f32;           // 1: out is float32 (context-parallel partials), else dtype
 };
 
 // Launchers (kernels/*.cu). They only launch: no allocation, no sync.
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
-cudaError_t launch_part1(Part1Variant variant, DType dtype, int heads_per_cta,
+cudaError_t launch_part1(Part1Variant variant, DType dtype, int rows_per_cta,
                          const Part1Params& p, int grid, cudaStream_t stream);
-// `pairs` = (request, head) pairs to cover; `wide` picks the layout for few pairs (part2.cu).
+// `pairs` = (request, row) pairs to cover; `wide` picks the layout for few pairs (part2.cu).
 cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
                          cudaStream_t stream);
 // Raises the dynamic shared-memory limit of the part1 instance (host call, outside capture) and
 // reports whether it was built for this device.
-cudaError_t prepare_part1(Part1Variant variant, DType dtype, int heads_per_cta);
-cudaError_t part1_occupancy(Part1Variant variant, DType dtype, int heads_per_cta,
+cudaError_t prepare_part1(Part1Variant variant, DType dtype, int rows_per_cta);
+cudaError_t part1_occupancy(Part1Variant variant, DType dtype, int rows_per_cta,
                             int* blocks_per_sm);
 // Load the planner and part2 modules now (host call at plan time): with lazy module loading
 // their first launch would otherwise load them, possibly inside a stream capture.

@@ -1,16 +1,21 @@
-// part1: for each (piece, head block) stream the piece's KV rows from the paged cache once,
+// part1: for each (piece, row block) stream the piece's KV rows from the paged cache once,
 // S = Q K^T and O += P V on tensor cores (mma.sync m16n8k16), online softmax in fp32, and write
 // the piece's normalized output and lse: straight to `out` when the piece is the whole request,
 // else to its partial slot for part2.
 //
-// CTA: 8 warps, HB = 16*MT query heads, KV tiles of BN = 32 rows in a STAGES-deep cp.async ring
+// Rows: the M dimension is the request's q_len x num_heads query rows packed token-major
+// (row r = t * num_heads + h; with q_len = 1 a row is a head). Each row masks the piece to its
+// own token's visible length (token_limits[b][t], written by the planner): a piece past a row's
+// limit leaves that row empty (o = 0, lse = -inf through the merge algebra's guards).
+//
+// CTA: 8 warps, HB = 16*MT query rows, KV tiles of BN = 32 rows in a STAGES-deep cp.async ring
 // (16-byte copies, L2 evict-first hint). Each KV row lands in shared memory once and serves both
 // products (K = all 576 columns, V = the first 512). Shared rows are 1152 bytes; 16-byte chunks
 // are XOR-swizzled by (row & 7) so ldmatrix reads are conflict-free.
 //
 // QK^T: the MT*4 (m16 x n8) score tiles are spread over the 8 warps; when there are fewer tiles
 // than warps, the 576-long reduction is split in KSPLIT parts whose sums meet in shared memory.
-// Softmax: 256/HB threads per head row. PV: warp w owns output columns [64w, 64w+64) for all HB
+// Softmax: 256/HB threads per query row. PV: warp w owns output columns [64w, 64w+64) for all HB
 // rows (MT*32 fp32 accumulators per thread).
 #pragma once
 
@@ -29,7 +34,7 @@ template <class T, int MT>
 struct Part1Traits {
   static constexpr int kThreads = 256;
   static constexpr int kWarps = 8;
-  static constexpr int HB = 16 * MT;            // heads per CTA
+  static constexpr int HB = 16 * MT;            // query rows per CTA
   static constexpr int BN = 32;                 // KV rows per tile
   static constexpr int kChunks = 72;            // 16-byte chunks per 576-element row
   static constexpr int kRowBytes = 1152;
@@ -38,11 +43,11 @@ struct Part1Traits {
   static constexpr int KSPLIT = PAIRS >= kWarps ? 1 : kWarps / PAIRS;
   static constexpr int NT_PER_WARP = PAIRS >= kWarps ? PAIRS / kWarps : 1;
   static constexpr int KSTEPS = 36 / KSPLIT;    // k16 steps per warp in QK^T
-  static constexpr int TPR = kThreads / HB;     // softmax threads per head row
+  static constexpr int TPR = kThreads / HB;     // softmax threads per query row
   static constexpr int CPT = BN / TPR;          // softmax columns per thread
   static constexpr int P_STRIDE = BN + 8;       // sP row stride in elements (conflict-free)
   static_assert(BN * 8 == kThreads, "tile copy: one thread per (row, 8-chunk lane)");
-  // 16 heads: the warp's Q fragments (KSTEPS x 4 registers) stay in registers across tiles.
+  // 16 rows: the warp's Q fragments (KSTEPS x 4 registers) stay in registers across tiles.
   static constexpr bool kQInRegs = MT == 1;
 
   struct Shared {
@@ -77,7 +82,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
   const int warp = tid >> 5, lane = tid & 31;
   const int hblk = blockIdx.x % p.head_blocks;
   const int wcta = blockIdx.x / p.head_blocks;
-  const int head0 = hblk * HB;
+  const int row0 = hblk * HB;
 
   int first, last;
   if (p.one_piece_per_cta) {
@@ -103,14 +108,17 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     const int32_t* bt = p.block_table + static_cast<int64_t>(b) * p.bt_stride;
     if (tid == 0) sm.bad = 0;
 
-    // Q of this head block (zeros for heads past num_heads).
+    // Q of this row block (zeros for rows past q_len * num_heads).
     {
       const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(b) * p.q_stride_batch;
       for (int c = tid; c < HB * Tr::kChunks; c += Tr::kThreads) {
         const int row = c / Tr::kChunks, ch = c % Tr::kChunks;
-        const int h = head0 + row;
-        const bool ok = h < p.num_heads;
-        const T* src = ok ? qb + static_cast<int64_t>(h) * p.q_stride_head + ch * 8 : qb;
+        const int r = row0 + row;
+        const bool ok = r < p.rows;
+        const int t = r / p.num_heads, h = r - t * p.num_heads;
+        const T* src = ok ? qb + static_cast<int64_t>(t) * p.q_stride_token +
+                                static_cast<int64_t>(h) * p.q_stride_head + ch * 8
+                          : qb;
         ptx::cp_async_16(sq + swz(row, ch), src, ok ? 16 : 0);
       }
       ptx::cp_async_commit();
@@ -158,9 +166,18 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     }
     fetch_page(STAGES - 1);
 
-    // Softmax state of this thread's head row (identical across the row's TPR threads).
+    // Softmax state of this thread's query row (identical across the row's TPR threads), and
+    // the row's own end: its token sees positions [begin, row_end) of the piece.
     float m_run = merge::neg_inf<float>(), l_run = 0.f;
     const int srow = tid / Tr::TPR, ssub = tid % Tr::TPR;
+    int row_end = begin;
+    {
+      const int r = row0 + srow;
+      if (r < p.rows) {
+        const int lim = p.token_limits[static_cast<int64_t>(b) * p.q_len + r / p.num_heads];
+        row_end = lim < end ? lim : end;
+      }
+    }
 
     float acc[MT][8][4];
 #pragma unroll
@@ -263,7 +280,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           float s = 0.f;
 #pragma unroll
           for (int k = 0; k < Tr::KSPLIT; ++k) s += sm.s[k][srow][col];
-          s = (pos0 + col < end) ? s * p.scale_log2 : merge::neg_inf<float>();
+          s = (pos0 + col < row_end) ? s * p.scale_log2 : merge::neg_inf<float>();
           sv[c] = s;
           mx = fmaxf(mx, s);
         }
@@ -346,11 +363,13 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int r = mt * 16 + (lane >> 2) + half * 8;
-        const int h = head0 + r;
-        if (h >= p.num_heads) continue;
+        const int row = row0 + r;
+        if (row >= p.rows) continue;
+        const int t = row / p.num_heads, h = row - t * p.num_heads;
         const float il = sm.inv_l[r];
         if (pc.slot < 0) {
           T* o = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
+                 static_cast<int64_t>(t) * p.out_stride_token +
                  static_cast<int64_t>(h) * p.out_stride_head;
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
@@ -360,7 +379,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             *reinterpret_cast<uint32_t*>(o + col) = ptx::pack2<T>(v0, v1);
           }
         } else {
-          float* o = p.part_out + (static_cast<int64_t>(pc.slot) * p.num_heads + h) * 512;
+          float* o = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * 512;
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
             const int col = warp * 64 + j * 8 + 2 * (lane & 3);
@@ -372,14 +391,17 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         }
       }
     }
-    if (tid < HB && head0 + tid < p.num_heads) {
-      const int h = head0 + tid;
+    if (tid < HB && row0 + tid < p.rows) {
+      const int row = row0 + tid;
+      const int t = row / p.num_heads, h = row - t * p.num_heads;
       const float l = bad ? nan : sm.lse[tid];
       if (pc.slot < 0) {
         if (p.lse != nullptr)
-          p.lse[static_cast<int64_t>(b) * p.lse_stride_batch + static_cast<int64_t>(h) * p.lse_stride_head] = l;
+          p.lse[static_cast<int64_t>(b) * p.lse_stride_batch +
+                static_cast<int64_t>(t) * p.lse_stride_token +
+                static_cast<int64_t>(h) * p.lse_stride_head] = l;
       } else {
-        p.part_lse[static_cast<int64_t>(pc.slot) * p.num_heads + h] = l;
+        p.part_lse[static_cast<int64_t>(pc.slot) * p.rows + row] = l;
       }
     }
     __syncthreads();  // shared memory is reused by the next piece

@@ -1,4 +1,4 @@
-// part1 instance: bf16, 16 heads per CTA.
+// part1 instance: bf16, 16 query rows per CTA.
 #include "kernels/part1.cuh"
 
 namespace splitmla::kernels {

@@ -1,4 +1,4 @@
-// part1 instance: fp16, 32 heads per CTA.
+// part1 instance: fp16, 32 query rows per CTA.
 #include "kernels/part1.cuh"
 
 namespace splitmla::kernels {

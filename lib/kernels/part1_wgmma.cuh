@@ -9,9 +9,12 @@
 //   WG0 (math): S = Q K^T (36 x wgmma m64n64k16, both operands in shared memory), the softmax in
 //       registers (a head row lives in one lane quad), P to shared memory, and the left half of
 //       the output O[:, 0:256] += P V (4 x m64n256k16 with P from registers).
-//   WG1 (loader): cp.async copies of Q and of every KV tile (one block-table lookup per thread
-//       per tile, rows past the piece end and bad page ids zero-filled), then the right half
-//       O[:, 256:512] += P V (4 x m64n256k16, P read from shared memory).
+//   WG1 (loader): cp.async copies of Q; KV tiles by bulk tensor copies (TMA) when pages hold 8
+//       rows or more (lane k of its first warp looks up run k of the tile, R = min(page, 64) rows
+//       in one page, and issues its 9 boxes of 64 columns; bad page ids and runs past the end load the
+//       out-of-bounds page, which is zero-filled), else by cp.async (one block-table lookup per
+//       thread per tile, rows past the piece end and bad page ids zero-filled); then the right
+//       half O[:, 256:512] += P V (4 x m64n256k16, P read from shared memory).
 // Shared layout of Q and of each KV tile: 9 planar groups of 64 columns, each group 64 rows of
 // 128 bytes with 16-byte chunks XORed by (row & 7): the 128B-swizzled K-major layout wgmma reads
 // directly; V is the same bytes read as an MN-major (transposed) operand. P lives in group 8
@@ -21,10 +24,13 @@
 // may refill it). Phases follow the CTA's running tile count, across pieces.
 #pragma once
 
+#include <cuda.h>  // CUtensorMap and its encoder's types (the encoder is reached through cudart)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cudaTypedefs.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "core/merge.hpp"
 #include "kernels/params.hpp"
@@ -59,9 +65,22 @@ struct Part1WgmmaTraits {
   static_assert(kSmemBytes <= 232448, "part1 wgmma shared memory exceeds the 227 KB limit");
 };
 
+// The kernel's parameters: the common ones and a tensor map of the KV cache for the bulk tensor
+// copies (TMA) that load tiles when pages hold 8 rows or more.
+struct Part1WgmmaParams {
+  Part1Params p;
+  // KV cache as {576 columns, page_size rows, num_pages pages}; box {64, min(page_size, 64), 1}
+  // (one 64-column group of a page's rows, up to 8 KB), 128B swizzle, out-of-bounds boxes
+  // zero-filled.
+  CUtensorMap kv_map;  // 64-byte aligned by its type
+  int32_t kv_tma;  // 1: tiles load through kv_map; 0: cp.async (pages of 1..4 rows, odd strides)
+};
+
 template <class T>
-__global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_constant__ Part1Params p) {
+__global__ void __launch_bounds__(256, 1)
+    part1_wgmma_kernel(const __grid_constant__ Part1WgmmaParams wp) {
 #if SPLITMLA_SM90A
+  const Part1Params& p = wp.p;
   using Tr = Part1WgmmaTraits<T>;
   constexpr int BN = Tr::BN;
   constexpr uint32_t G = Tr::kGroupBytes;
@@ -123,7 +142,15 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_consta
     const int b = __shfl_sync(0xffffffffu, pc.b, 0);
     const int begin = __shfl_sync(0xffffffffu, pc.begin, 0);
     const int end = __shfl_sync(0xffffffffu, pc.end, 0);
-    const int ntiles = (end - begin + BN - 1) / BN;
+    // Tiles cover [w0, w0 + 64 * ntiles). With TMA, w0 is `begin` rounded down to R = min(page,
+    // 64) rows, so each R-row run of a tile lies in one page and is one box; rows before `begin`
+    // and from `end` on are masked in S and zeroed in V (their bytes belong to other positions).
+    const bool tma = wp.kv_tma != 0;
+    const int run_shift = p.page_shift < 6 ? p.page_shift : 6;  // TMA box rows: min(page, 64)
+    const int runs = BN >> run_shift;                            // boxes per column group
+    const int w0 = tma ? (begin & ~((1 << run_shift) - 1)) : begin;
+    const int lo = begin - w0;
+    const int ntiles = end > begin ? (end - w0 + BN - 1) / BN : 0;
     if (tid == 0) *bad_flag = 0;
     __syncthreads();  // previous piece fully retired; the flag reset visible to the loader
 
@@ -142,14 +169,39 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_consta
       // in global memory (full sectors).
       const int lsub = wt & 1, rsel = (wt >> 1) & 15;
       const int lrow = (wt >> 5) * 16 + (rsel >> 3) * 8 + (rsel & 3) * 2 + ((rsel >> 2) & 1);
-      // Block-table entry of this thread's row in tile t (0 when the row is past the end).
+      // Block-table entry of this thread's row in tile t (0 when the row is past the end); with
+      // TMA, lane k < 8 of the first warp looks up run k (rows 8k..8k+7) and runs past the end get
+      // the out-of-bounds page `num_pages` (zero fill).
       auto lookup = [&](int t) {
-        const int pos = begin + t * BN + lrow;
-        return pos < end ? __ldg(bt + (pos >> p.page_shift)) : 0;
+        if (tma && wt >= runs) return 0;
+        const int pos = w0 + t * BN + (tma ? (wt << run_shift) : lrow);
+        return pos < end ? __ldg(bt + (pos >> p.page_shift)) : (tma ? p.num_pages : 0);
       };
       auto issue_tile = [&](int t, int page) {
         const uint32_t g = tile_seq + t, s = g & 1;
         if (g >= 2) sm90::mbar_wait(empty0 + 8 * s, ((g >> 1) - 1) & 1);
+        if (tma) {
+          if (wt < runs) {
+            const int pos = w0 + t * BN + (wt << run_shift);
+            int pg = page;
+            if (static_cast<unsigned>(pg) >= static_cast<unsigned>(p.num_pages)) {
+              if (pos < end) atomicOr(bad_flag, 1);
+              pg = p.num_pages;  // out of bounds: the box is zero-filled
+            }
+            // Lane 0 raises the byte count before its own arrival; boxes of other lanes that
+            // complete first only drive the count negative for a while (the phase cannot finish
+            // before lane 0 arrives). A __syncwarp here made ptxas serialize the wgmmas (C7518).
+            if (wt == 0) sm90::mbar_expect_tx(full0 + 8 * s, Tr::kTileBytes);
+            const uint32_t dst = skv0 + s * Tr::kTileBytes + (wt << run_shift) * 128;
+#pragma unroll
+            for (int grp = 0; grp < 9; ++grp)
+              sm90::tma_load_3d(dst + grp * G, &wp.kv_map, full0 + 8 * s, 64 * grp, pos & page_mask,
+                                pg, evict_first);
+          }
+          // Every loader thread arrives once its own cp.asyncs (Q, with tile 0) have landed.
+          sm90::mbar_arrive_cp_async(full0 + 8 * s);
+          return;
+        }
         const int pos = begin + t * BN + lrow;
         const T* src = kv;
         int bytes = 0;
@@ -239,14 +291,32 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_consta
         for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
 
         // ---- online softmax of the tile (base 2); masked columns are -inf ----
-        const int valid = end - (begin + t * BN);
+        const int valid = end - (w0 + t * BN);  // columns [lo_t, valid) are visible
+        const int lo_t = t == 0 ? lo : 0;
+        if (tma && (lo_t > 0 || valid < BN)) {
+          // V rows of masked columns hold other positions' bytes (NaN allowed): P is 0 there, and
+          // 0 x NaN would poison O. Zero them (groups 0..7) before either half's PV reads them.
+          uint8_t* tile = &sm.kv[s][0];
+          const int vend = valid < BN ? valid : BN;
+          for (int i = wt; i < 8 * BN; i += 128) {
+            const int grp = i / BN, r = i % BN;
+            if (r < lo_t || r >= vend) {
+              uint4* row = reinterpret_cast<uint4*>(tile + grp * G + r * 128);
+#pragma unroll
+              for (int c = 0; c < 8; ++c) row[c] = make_uint4(0u, 0u, 0u, 0u);
+            }
+          }
+          sm90::fence_proxy_async();
+          sm90::named_barrier_sync(1, 128);  // every row zeroed before this warpgroup's PV
+        }
         float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
         float sv[32];
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const bool in = 8 * j + 2 * q4 + e < valid;
+            const int col = 8 * j + 2 * q4 + e;
+            const bool in = col >= lo_t && col < valid;
             const float sa = in ? sacc[4 * j + e] * p.scale_log2 : merge::neg_inf<float>();
             const float sb = in ? sacc[4 * j + 2 + e] * p.scale_log2 : merge::neg_inf<float>();
             sv[4 * j + e] = sa;
@@ -385,9 +455,46 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_kernel(const __grid_consta
 #endif
 }
 
+// Encodes the KV tensor map for TMA tile loads; false (use cp.async) for pages of fewer than 8
+// rows, page strides that are not a multiple of 16 bytes, a driver without the encoder, or
+// SPLITMLA_WGMMA_TMA=0 in the environment (read once; for comparing the two loaders).
+inline bool encode_kv_map(const Part1Params& p, int elem_bytes, CUtensorMap* map) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    const char* env = std::getenv("SPLITMLA_WGMMA_TMA");
+    if (env != nullptr && env[0] == '0') return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
+                                         &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      fn = nullptr;
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  const int64_t page_size = int64_t{1} << p.page_shift;
+  const int64_t page_bytes = p.kv_stride_page * elem_bytes;
+  if (encode == nullptr || page_size < 8 || p.num_pages < 1 || page_bytes % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(p.kv) % 16 != 0)
+    return false;
+  const cuuint64_t dims[3] = {576, static_cast<cuuint64_t>(page_size),
+                              static_cast<cuuint64_t>(p.num_pages)};
+  const cuuint64_t strides[2] = {576u * static_cast<cuuint64_t>(elem_bytes),
+                                 static_cast<cuuint64_t>(page_bytes)};
+  const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(page_size < 64 ? page_size : 64), 1};
+  const cuuint32_t estride[3] = {1, 1, 1};
+  return encode(map, elem_bytes == 2 ? CU_TENSOR_MAP_DATA_TYPE_UINT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8,
+                3, const_cast<void*>(p.kv), dims, strides, box, estride,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 template <class T>
 cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStream_t stream) {
-  part1_wgmma_kernel<T><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(p);
+  Part1WgmmaParams wp{};
+  wp.p = p;
+  wp.kv_tma = encode_kv_map(p, sizeof(T), &wp.kv_map) ? 1 : 0;
+  part1_wgmma_kernel<T><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(wp);
   return cudaGetLastError();
 }
 

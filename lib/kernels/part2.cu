@@ -1,4 +1,4 @@
-// part2: merge the partial outputs of each (multi-split request, head) with the shared merge
+// part2: merge the partial outputs of each (multi-split request, query row) with the shared merge
 // algebra (lib/core/merge.hpp): empty splits (lse = -inf) weigh nothing, all-empty gives out = 0
 // and lse = -inf, any NaN split makes the row NaN. Deterministic: fixed order, no atomics.
 #include <cuda_bf16.h>
@@ -12,9 +12,9 @@ namespace splitmla::kernels {
 namespace {
 
 // Two layouts, chosen on the host from static bounds (never from device data):
-//  narrow: one 128-thread block per (request, head), one group of 128 threads x 4 columns;
-//          for when (request, head) pairs alone fill the GPU;
-//  wide:   one 256-thread block per (request, head, 128-column quarter), 8 groups of 32 threads
+//  narrow: one 128-thread block per (request, row), one group of 128 threads x 4 columns;
+//          for when (request, row) pairs alone fill the GPU;
+//  wide:   one 256-thread block per (request, row, 128-column quarter), 8 groups of 32 threads
 //          each merging splits g, g+8, ...; for few pairs with many splits (small batch).
 // Group partial sums meet in shared memory and are added in group order: deterministic, and
 // independent of the other requests.
@@ -34,11 +34,11 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
   constexpr int kGroups = L::kGroups, kQuarters = L::kQuarters, kColsPerBlock = L::kColsPerBlock;
   const int quarter = blockIdx.x % kQuarters;
   const int jh = blockIdx.x / kQuarters;
-  const int j = jh / p.num_heads;
-  const int h = jh % p.num_heads;
+  const int j = jh / p.rows;
+  const int row = jh % p.rows;  // row = t * num_heads + h
   if (j >= p.header->num_multi) return;
   const MultiEntry e = p.multi[j];
-  const float* lse = p.part_lse + static_cast<int64_t>(e.first_slot) * p.num_heads + h;
+  const float* lse = p.part_lse + static_cast<int64_t>(e.first_slot) * p.rows + row;
   const int tid = threadIdx.x, g = tid / L::kGroupThreads, lane = tid % L::kGroupThreads;
 
   // The max over every split's lse (and whether any is NaN), shared by the block.
@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
   __shared__ float s_m[kWarps];
   __shared__ int s_nan[kWarps];
   merge::MergeState<float> st;
-  for (int s = tid; s < e.count; s += L::kThreads) st.see_lse(lse[static_cast<int64_t>(s) * p.num_heads]);
+  for (int s = tid; s < e.count; s += L::kThreads) st.see_lse(lse[static_cast<int64_t>(s) * p.rows]);
   float m = st.m;
   int nan = st.nan;
 #pragma unroll
@@ -68,13 +68,13 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
   }
 
   const int col = quarter * kColsPerBlock + lane * 4;
-  const float* po = p.part_out + (static_cast<int64_t>(e.first_slot) * p.num_heads + h) * 512 + col;
-  const int64_t slot_stride = static_cast<int64_t>(p.num_heads) * 512;
+  const float* po = p.part_out + (static_cast<int64_t>(e.first_slot) * p.rows + row) * 512 + col;
+  const int64_t slot_stride = static_cast<int64_t>(p.rows) * 512;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
   float wsum = 0.f;
 #pragma unroll 4
   for (int s = g; s < e.count; s += kGroups) {
-    const float w = st.weight(lse[static_cast<int64_t>(s) * p.num_heads]);
+    const float w = st.weight(lse[static_cast<int64_t>(s) * p.rows]);
     wsum += w;
     if (w == 0.f) continue;  // empty split: its o may hold anything
     const float4 o = *reinterpret_cast<const float4*>(po + s * slot_stride);
@@ -105,8 +105,10 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
   } else {
     st.add_weight(wsum);
   }
+  const int t = row / p.num_heads, h = row - t * p.num_heads;
   const int64_t out_at = static_cast<int64_t>(e.b) * p.out_stride_batch +
-                        static_cast<int64_t>(h) * p.out_stride_head + col;
+                         static_cast<int64_t>(t) * p.out_stride_token +
+                         static_cast<int64_t>(h) * p.out_stride_head + col;
   if (p.out_f32) {
     *reinterpret_cast<float4*>(static_cast<float*>(p.out) + out_at) =
         make_float4(st.out(acc.x), st.out(acc.y), st.out(acc.z), st.out(acc.w));
@@ -119,6 +121,7 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
   }
   if (quarter == 0 && lane == 0 && p.lse != nullptr)
     p.lse[static_cast<int64_t>(e.b) * p.lse_stride_batch +
+          static_cast<int64_t>(t) * p.lse_stride_token +
           static_cast<int64_t>(h) * p.lse_stride_head] = st.lse();
 }
 

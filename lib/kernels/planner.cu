@@ -2,6 +2,11 @@
 // per-CTA piece ranges, the list of requests part2 must merge) into the workspace. Keeping this
 // on the device makes plan + run one capturable graph whose grids depend only on planned bounds.
 //
+// First it writes the per-token visible lengths (token_limits, [batch, q_len]); every request
+// is then cut along its longest row n = max over t of token_limits[b][t] (a piece past a shorter
+// row's limit is an empty partial for that row). The cost of a piece is its tokens: each of the
+// plan's row blocks streams them, and work_ctas = SMs / row_blocks already counts the blocks.
+//
 // Policies (README, "Split policies"):
 //   forced S : request b gets S pieces of ceil(n/S) positions (the last may be short or empty).
 //   chunk C  : request b gets max(1, ceil(n/C)) pieces of C positions.
@@ -14,6 +19,7 @@
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
+#include "core/visibility.hpp"
 #include "kernels/params.hpp"
 
 namespace splitmla::kernels {
@@ -35,11 +41,29 @@ struct CountsSum {
   }
 };
 
-// Visible length of request b's (only) query token, or -1 for a bad seq_len.
-__device__ __forceinline__ int64_t visible(const PlannerParams& p, int b) {
+// The per-token visible lengths of request b: the one place they are computed. Writes
+// token_limits[b][t] for every token (0 for each token of a request with a bad seq_len) and
+// returns false for a bad seq_len. Everything downstream (the split rule below, part1's row
+// masks) reads only the array, so a caller that needs other limits (per-rank shards of a
+// context-parallel decode) changes this function alone.
+__device__ __forceinline__ bool write_token_limits(const PlannerParams& p, int b) {
   const int64_t s = p.seq_lens[b];
-  if (s < 0 || s > p.capacity) return -1;
-  return s >= p.q_len ? s - p.q_len + 1 : 0;
+  int32_t* lim = p.token_limits + static_cast<int64_t>(b) * p.q_len;
+  bool ok = true;
+  for (int t = 0; t < p.q_len; ++t) {
+    const int64_t n = visibility::token_limit(s, p.capacity, p.q_len, t, p.causal != 0);
+    if (n < 0) ok = false;
+    lim[t] = static_cast<int32_t>(n < 0 ? 0 : n);
+  }
+  return ok;
+}
+
+// The longest row of request b (the range its pieces cut), from the token-limit array.
+__device__ __forceinline__ int64_t longest_row(const PlannerParams& p, int b) {
+  const int32_t* lim = p.token_limits + static_cast<int64_t>(b) * p.q_len;
+  int32_t n = 0;
+  for (int t = 0; t < p.q_len; ++t) n = lim[t] > n ? lim[t] : n;
+  return n;
 }
 
 __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant__ PlannerParams p) {
@@ -60,13 +84,18 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
   const bool is_auto = p.policy_kind == static_cast<int>(SplitPolicyKind::kAuto);
   const bool is_forced = p.policy_kind == static_cast<int>(SplitPolicyKind::kForced);
 
+  // Pass 0: per-token visible lengths and per-request error flags. Every later pass reads the
+  // array (each thread its own requests; the barrier makes that order explicit).
+  for (int b = tid; b < p.batch; b += kThreads)
+    p.req_error[b] = write_token_limits(p, b) ? 0u : kErrBadSeqLen;
+  __syncthreads();
+
   // Pass 1 (auto): total cost, then the share of one work CTA.
   long long per = 1;
   if (is_auto) {
     long long mine = 0;
     for (int b = tid; b < p.batch; b += kThreads) {
-      const int64_t n = visible(p, b);
-      mine += (n > 0 ? n : 0) + kAutoRequestOverhead;
+      mine += longest_row(p, b) + kAutoRequestOverhead;
     }
     const long long total = CostReduce(tmp.reduce).Sum(mine);
     if (tid == 0) s_total = total;
@@ -83,8 +112,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
       long long carry_w = 0;
       for (int base = 0; base < p.batch; base += kThreads) {
         const int b = base + tid;
-        const int64_t vis = b < p.batch ? visible(p, b) : 0;
-        const long long cost = b < p.batch ? (vis > 0 ? vis : 0) + kAutoRequestOverhead : 0;
+        const long long cost = b < p.batch ? longest_row(p, b) + kAutoRequestOverhead : 0;
         long long origin = 0, aggregate = 0;
         CostScan(tmp.cost).ExclusiveSum(cost, origin, aggregate);
         __syncthreads();
@@ -114,8 +142,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
   for (int base = 0; base < p.batch; base += kThreads) {
     const int b = base + tid;
     const bool live = b < p.batch;
-    const int64_t vis = live ? visible(p, b) : 0;
-    const int64_t n = vis > 0 ? vis : 0;
+    const int64_t n = live ? longest_row(p, b) : 0;
 
     // Auto: where this request's cost interval starts (every thread takes part in the scan).
     long long origin = 0;
@@ -159,7 +186,6 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     carry = CountsSum()(carry, aggregate);
 
     if (live) {
-      p.req_error[b] = vis < 0 ? kErrBadSeqLen : 0u;
       if (multi) p.multi[offs.multi] = MultiEntry{b, offs.slots, k, 0};
       const long long chunk =
           is_forced ? (n + p.policy_value - 1) / p.policy_value : static_cast<long long>(p.policy_value);

@@ -75,6 +75,31 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
 #endif
 }
 
+// Adds `bytes` to the transaction count the current phase of `bar` waits for (no arrival).
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  SPLITMLA_SM90_ASM("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(bar),
+                    "r"(bytes)
+                    : "memory");
+}
+
+// Bulk tensor copy (TMA) of one box of a 3-D tensor map into shared memory; completion adds the
+// box's bytes (zeros for out-of-bounds elements included) to `bar`'s transaction count.
+// `tmap` is the generic address of a CUtensorMap in kernel-parameter (__grid_constant__) space.
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* tmap, uint32_t bar, int c0,
+                                            int c1, int c2, uint64_t policy) {
+  SPLITMLA_SM90_ASM(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1, {%3, %4, %5}], [%2], %6;\n" ::"r"(dst),
+      "l"(tmap), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "l"(policy)
+      : "memory");
+}
+
+// Barrier among `count` threads (a multiple of 32) of the CTA on hardware barrier `id` (1..15;
+// 0 is __syncthreads).
+__device__ __forceinline__ void named_barrier_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+
 // One warpgroup MMA, m64nNk16, fp32 accumulate, T = bf16 or fp16 operands.
 //   qk_ss: S[64 x 64]  (+)= A[64 x 16] * B[16 x 64],  A and B K-major in shared memory.
 //   pv_ss: O[64 x 256] (+)= A[64 x 16] * B[16 x 256], A K-major, B MN-major (transposed) in smem.

@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/guard.hpp"
 #include "core/merge.hpp"
+#include "core/visibility.hpp"
 #include "reference/reference_f64.hpp"
 #include "splitmla/reference.hpp"
 
@@ -50,7 +51,12 @@ class RequestRows {
   // False when the request's device data is bad (its outputs are then NaN).
   bool load(const HostProblem& p, int32_t b) {
     p_ = &p;
-    n_ = visible_length(p, b, p.q_len - 1);  // the last token sees the most
+    n_ = 0;  // the longest row's positions (the last token's when causal)
+    for (int32_t t = 0; t < p.q_len; ++t) {
+      const int64_t nt = visible_length(p, b, t);
+      if (nt < 0) return false;
+      n_ = std::max(n_, nt);
+    }
     if (n_ < 0) return false;
     const int64_t pages = (n_ + p.page_size - 1) / p.page_size;
     table_ = p.block_table.data() + int64_t{b} * p.max_pages_per_seq;
@@ -321,10 +327,8 @@ Status validate_host_problem(const HostProblem& p) {
 
 int64_t visible_length(const HostProblem& p, int32_t b, int32_t t) noexcept {
   if (b < 0 || static_cast<size_t>(b) >= p.seq_lens.size()) return -1;
-  const int64_t seq_len = p.seq_lens[b];
   const int64_t capacity = int64_t{p.max_pages_per_seq} * p.page_size;
-  if (seq_len < 0 || seq_len > capacity) return -1;
-  return std::max<int64_t>(0, seq_len - p.q_len + t + 1);
+  return visibility::token_limit(p.seq_lens[b], capacity, p.q_len, t, p.causal);
 }
 
 Status reference_decode(const HostProblem& p, HostOutputs* out) {

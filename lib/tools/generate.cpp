@@ -72,6 +72,33 @@ std::vector<CaseSpec> fixture_set(const std::string& set_name) {
              "request 1: page id -5 in its visible range; request 2: seq_len one past its "
              "table; their rows are NaN and the device must flag exactly those two",
              true}};
+  if (set_name == "multitoken")
+    // Positional fields after `why`: bad_data, q_len, causal. Lengths below, at and above q_len
+    // (causal: the first tokens of a short request see nothing), page and split boundaries.
+    return {
+        {"mt_h16_p16_bf16_q2", bf, 16, 16, {0, 1, 2, 3, 16, 17, 33, 100}, 1, 0, 1.0,
+         "q_len 2, causal: token 0 sees seq_len - 1 positions; lengths 0 and 1 leave token 0 "
+         "empty; 32 rows per request",
+         false, 2, true},
+        {"mt_h3_p1_fp16_q4_s3", fp, 3, 1, {0, 1, 3, 4, 5, 9}, 2, 3, 1.0,
+         "q_len 4, causal, one token per page, 3 heads; lengths around q_len; 3 splits per row",
+         false, 4, true},
+        {"mt_h64_p64_bf16_q2_nc", bf, 64, 64, {1, 65, 200}, 1, 0, 1.0,
+         "q_len 2, not causal (both tokens see seq_len), 64 heads, page-boundary lengths",
+         false, 2, false},
+        {"mt_h8_p16_bf16_q16", bf, 8, 16, {0, 15, 17, 40}, 1, 0, 1.0,
+         "q_len 16 (the largest), causal, 8 heads: 128 rows; lengths below, at and above q_len",
+         false, 16, true},
+        {"mt_h8_p16_fp16_q16_nc", fp, 8, 16, {1, 16, 33}, 1, 0, 1.0,
+         "q_len 16, not causal, fp16",
+         false, 16, false},
+        {"mt_h63_p128_bf16_q3", bf, 63, 128, {2, 4, 129}, 0, 0, 1.0,
+         "q_len 3, causal, 63 heads (189 rows: row blocks straddle tokens), page size 128",
+         false, 3, true},
+        {"mt_h1_p2_bf16_q7_nc_s5", bf, 1, 2, {0, 1, 6, 7, 8, 30}, 2, 5, 1.0,
+         "q_len 7, not causal, one head, page size 2, 5 splits (many empty)",
+         false, 7, false},
+    };
   if (set_name != "default") return {};
   return {
       {"h1_p1_bf16", bf, 1, 1, {0, 1, 2, 3, 5, 17, 64}, 3, 0, 1.0,
@@ -110,12 +137,13 @@ std::vector<CaseSpec> fixture_set(const std::string& set_name) {
   };
 }
 
-Status build_case(const CaseSpec& spec, uint64_t seed, Fixture* f) {
+Status build_case(const CaseSpec& spec, uint64_t seed, const std::string& set_name, Fixture* f) {
   Rng rng(seed ^ name_hash(spec.name));
   HostProblem p;
   p.dtype = spec.dtype;
   p.batch = static_cast<int32_t>(spec.seq_lens.size());
-  p.q_len = 1;
+  p.q_len = spec.q_len;
+  p.causal = spec.causal;
   p.num_heads = spec.num_heads;
   p.page_size = spec.page_size;
   p.softmax_scale = deepseek_softmax_scale();
@@ -187,8 +215,8 @@ Status build_case(const CaseSpec& spec, uint64_t seed, Fixture* f) {
   out.seed = static_cast<int64_t>(seed);
   char desc[512];
   std::snprintf(desc, sizeof(desc),
-                "splitmla_fixture generate --seed %llu --set default, case %s: %s",
-                static_cast<unsigned long long>(seed), spec.name, spec.why);
+                "splitmla_fixture generate --seed %llu --set %s, case %s: %s",
+                static_cast<unsigned long long>(seed), set_name.c_str(), spec.name, spec.why);
   out.description = desc;
   Status s = reference_decode(out.problem, &out.reference);
   if (s != Status::kSuccess) return s;

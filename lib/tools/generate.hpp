@@ -23,16 +23,20 @@ struct CaseSpec {
   const char* why;              // what the case exercises (goes into `description`)
   bool bad_data = false;        // request 1 gets a bad page id in its visible range and
                                 // request 2 a seq_len one past its table (NaN rows, error flags)
+  int32_t q_len = 1;            // query tokens per request
+  bool causal = true;           // token visibility (false: every token sees seq_len)
 };
 
-// The cases of a named set ("default"; "faults": bad device data the contract turns into NaN
-// rows); empty when the name is unknown.
+// The cases of a named set ("default": q_len = 1, format version 1 files; "multitoken": q_len > 1,
+// causal and not; "faults": bad device data the contract turns into NaN rows); empty when the
+// name is unknown.
 std::vector<CaseSpec> fixture_set(const std::string& set_name);
 
 // Builds one fixture: page ids a seeded permutation, NaN in every KV row no request may read,
 // out-of-range / negative / poisoned page ids in every table entry past a row's need, the
 // reference from reference_decode (and reference_split_partials when num_splits > 0).
-Status build_case(const CaseSpec& spec, uint64_t seed, Fixture* f);
+// `set_name` goes into the description (the command that remakes the file).
+Status build_case(const CaseSpec& spec, uint64_t seed, const std::string& set_name, Fixture* f);
 
 // DeepSeek-V3's softmax scale: mscale^2 / sqrt(192), mscale = 0.1 * ln(40) + 1 (YaRN factor 40).
 double deepseek_softmax_scale();

@@ -1,6 +1,6 @@
 // splitmla_fixture: make, replay and inspect HDF5 fixtures (docs/semantics.md section 7).
 //
-//   splitmla_fixture generate --out DIR --seed N [--set default|faults]
+//   splitmla_fixture generate --out DIR --seed N [--set default|multitoken|faults]
 //   splitmla_fixture replay [--backend cpu|gpu|both] [--policy auto|forced:N|chunk:N] FILE...
 //   splitmla_fixture inspect FILE...
 //   splitmla_fixture [COMMAND] --help | --version
@@ -35,7 +35,7 @@ using cli::kExitSkipped;
 
 constexpr const char* kSynopsis =
     "splitmla_fixture COMMAND [options]\n"
-    "  splitmla_fixture generate --out DIR --seed N [--set default|faults]\n"
+    "  splitmla_fixture generate --out DIR --seed N [--set default|multitoken|faults]\n"
     "  splitmla_fixture replay [--backend cpu|gpu|both] [--policy auto|forced:N|chunk:N] FILE...\n"
     "  splitmla_fixture inspect FILE...\n"
     "  splitmla_fixture COMMAND --help";
@@ -45,7 +45,7 @@ int cmd_generate(int argc, char** argv) {
   uint64_t seed = 0;
   bool have_seed = false;
   cli::Parser cmd("splitmla_fixture generate",
-                  "splitmla_fixture generate --out DIR --seed N [--set default|faults]",
+                  "splitmla_fixture generate --out DIR --seed N [--set default|multitoken|faults]",
                   "Writes the committed fixture set, made from a seed, into DIR (each file read "
                   "back and replayed on the CPU reference).");
   cmd.option("--out", "DIR", "folder to write the fixtures to (created)", &out_dir)
@@ -57,12 +57,13 @@ int cmd_generate(int argc, char** argv) {
                 have_seed = true;
                 return std::string();
               })
-      .option("--set", "NAME", "which set of cases: default, or faults (bad device data)", &set);
+      .option("--set", "NAME", "which set of cases: default, multitoken (q_len > 1, causal and not), or faults (bad "
+              "device data)", &set);
   const int rc = cmd.parse(argc, argv, 0);
   if (rc >= 0) return rc;
   if (out_dir.empty() || !have_seed) return cmd.usage_error("--out DIR and --seed N are required");
   const std::vector<tools::CaseSpec> cases = tools::fixture_set(set);
-  if (cases.empty()) return cmd.usage_error("--set " + set + ": unknown (known: default, faults)");
+  if (cases.empty()) return cmd.usage_error("--set " + set + ": unknown (known: default, multitoken, faults)");
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) {
@@ -75,7 +76,7 @@ int cmd_generate(int argc, char** argv) {
   for (const tools::CaseSpec& c : cases) {
     const std::string path = out_dir + "/" + c.name + ".h5";
     Fixture f;
-    Status s = tools::build_case(c, seed, &f);
+    Status s = tools::build_case(c, seed, set, &f);
     if (s == Status::kSuccess) s = write_fixture(path, f);
     // Self-check: the file reads back and replays on the CPU reference.
     std::string report;
@@ -249,8 +250,9 @@ int cmd_inspect(int argc, char** argv) {
     }
     const HostProblem& p = f.problem;
     std::printf("%s\n", path.c_str());
-    std::printf("  format: splitmla-fixture, version 1\n");
-    std::printf("  dtype: %s\n  softmax_scale: %.17g\n", dtype_name(p.dtype), p.softmax_scale);
+    std::printf("  format: splitmla-fixture\n");
+    std::printf("  dtype: %s\n  kv_format: %s\n  causal: %d\n  softmax_scale: %.17g\n",
+                dtype_name(p.dtype), dtype_name(p.dtype), p.causal ? 1 : 0, p.softmax_scale);
     std::printf("  page_size: %d\n  num_heads: %d\n  q_len: %d\n", p.page_size, p.num_heads,
                 p.q_len);
     std::printf("  head_dim_qk: %d\n  head_dim_v: %d\n", kHeadDimQK, kHeadDimV);
@@ -282,7 +284,7 @@ int cmd_inspect(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   cli::Parser top("splitmla_fixture", kSynopsis,
-                  "Makes, replays and inspects SplitMLA's HDF5 fixtures (format version 1).");
+                  "Makes, replays and inspects SplitMLA's HDF5 fixtures (format versions 1 and 2).");
   if (argc < 2) return top.usage_error("no command given");
   const std::string cmd = argv[1];
   if (cmd == "generate") return cmd_generate(argc - 2, argv + 2);

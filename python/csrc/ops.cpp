@@ -63,12 +63,12 @@ void check(const char* op, Status s) {
 // more than a lookup. This caches plain data only; the workspace stays the caller's.
 struct PlanKey {
   int dtype, num_heads, q_len, page_size, max_batch, max_pages, kind, value, device, num_sms,
-      part1;
+      part1, causal;
   bool operator<(const PlanKey& o) const {
     return std::tie(dtype, num_heads, q_len, page_size, max_batch, max_pages, kind, value, device,
-                    num_sms, part1) < std::tie(o.dtype, o.num_heads, o.q_len, o.page_size,
-                                               o.max_batch, o.max_pages, o.kind, o.value, o.device,
-                                               o.num_sms, o.part1);
+                    num_sms, part1, causal) < std::tie(o.dtype, o.num_heads, o.q_len, o.page_size,
+                                                       o.max_batch, o.max_pages, o.kind, o.value,
+                                                       o.device, o.num_sms, o.part1, o.causal);
   }
 };
 
@@ -77,7 +77,7 @@ Status cached_plan(const splitmla::DecodeConfig& c, splitmla::Plan* plan) {
   static std::map<PlanKey, splitmla::Plan> cache;
   const PlanKey key{static_cast<int>(c.dtype), c.num_heads, c.q_len, c.page_size, c.max_batch,
                     c.max_pages_per_seq, static_cast<int>(c.policy.kind), c.policy.value,
-                    c.device, c.num_sms, static_cast<int>(c.part1)};
+                    c.device, c.num_sms, static_cast<int>(c.part1), c.causal ? 1 : 0};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) {
@@ -105,6 +105,7 @@ splitmla::DType to_dtype(const char* op, const char* name, at::ScalarType t) {
 // The static fields of a plan, as the ops receive them.
 struct PlanFields {
   int64_t max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1;
+  bool causal = true;  // token visibility when q_len > 1 (the workspace does not depend on it)
 };
 
 splitmla::DecodeConfig make_config(const char* op, splitmla::DType dtype, int64_t num_heads,
@@ -121,6 +122,7 @@ splitmla::DecodeConfig make_config(const char* op, splitmla::DType dtype, int64_
   c.policy.value = to_i32(op, "policy_value", f.policy_value);
   c.num_sms = to_i32(op, "num_sms", f.num_sms);
   c.part1 = static_cast<splitmla::Part1Variant>(to_i32(op, "part1", f.part1));
+  c.causal = f.causal;
   c.device = device;
   return c;
 }
@@ -255,6 +257,7 @@ void run_cpu(const char* op, const Call& c, const at::Tensor& q, const at::Tenso
   p.dtype = c.config.dtype;
   p.batch = c.args.batch;
   p.q_len = c.config.q_len;
+  p.causal = c.config.causal;
   p.num_heads = c.config.num_heads;
   p.page_size = c.config.page_size;
   p.num_pages = c.args.num_pages;
@@ -285,10 +288,10 @@ void decode_out_impl(const at::Tensor& q, const at::Tensor& kv_cache, const at::
                      int64_t policy_value, int64_t num_sms, int64_t part1, double softmax_scale,
                      const c10::optional<at::Tensor>& kv_scale, bool causal) {
   const char* op = "decode_out";
-  // causal only changes which positions a query token sees when q_len > 1 (CONTRACT.md
-  // section 1); the library has q_len = 1 only, which make_plan enforces with its own status.
-  (void)causal;
-  const PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1};
+  // causal: which positions each of the q_len query tokens sees (with q_len = 1 both rules
+  // give seq_len); it is part of the plan, so it selects the cached plan too.
+  const PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1,
+                     causal};
   Call c = prepare(op, q, kv_cache, block_table, seq_lens, out, lse, f, softmax_scale, kv_scale);
   if (q.is_cpu() && c.config.num_sms == 0) {
     TORCH_CHECK_VALUE(false, "splitmla.", op, ": num_sms = 0 asks the device, and q is on the "
@@ -346,7 +349,8 @@ std::tuple<at::Tensor, at::Tensor> decode_impl(
   {
     const c10::cuda::OptionalCUDAGuard guard(
         q.is_cuda() ? c10::optional<c10::Device>(q.device()) : c10::nullopt);
-    const PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1};
+    const PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1,
+                       causal};
     splitmla::Plan plan;
     check("decode", cached_plan(make_config("decode", dtype, heads, q_len, kv_cache.size(1), f,
                                             device),

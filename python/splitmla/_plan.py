@@ -38,6 +38,7 @@ class Plan:
     part1: int
     device: torch.device
     workspace_bytes: int
+    q_len: int = 1  # query tokens per request the workspace was sized for (1..16)
 
     def op_args(self) -> Tuple[int, int, int, int, int, int]:
         """The plan fields in the order ``decode_out`` / ``decode`` take them."""
@@ -83,7 +84,9 @@ def make_plan(num_heads: int, page_size: int, max_batch: int, max_pages_per_seq:
     ``device``: where the decode will run (default: the current CUDA device if there is one,
     else the CPU, whose op runs the float64 reference). ``num_sms``: the SM count to plan for
     (default: the device's; 132 for the CPU). ``policy``: ``'auto'``, ``('forced', n)`` or
-    ``('chunk', tokens)``. ``part1``: ``'auto'``, ``'mma_sync'`` or ``'wgmma'``.
+    ``('chunk', tokens)``. ``part1``: ``'auto'``, ``'mma_sync'`` or ``'wgmma'`` (the wgmma
+    kernel takes ``q_len`` 1 only). ``q_len``: query tokens per request, 1..16 (the workspace
+    grows with it; the ops read q_len from ``q`` and ``causal`` per call).
     Raises ValueError / NotImplementedError naming the bad field (the library's status message).
     """
     if device is None:
@@ -102,7 +105,7 @@ def make_plan(num_heads: int, page_size: int, max_batch: int, max_pages_per_seq:
         int(num_heads), int(page_size), int(max_batch), int(max_pages_per_seq), dtype, kind,
         value, sms, PART1_VARIANTS[part1], dev_index, int(q_len))
     return Plan(int(num_heads), int(page_size), int(max_batch), int(max_pages_per_seq), dtype,
-                kind, value, sms, PART1_VARIANTS[part1], device, int(nbytes))
+                kind, value, sms, PART1_VARIANTS[part1], device, int(nbytes), int(q_len))
 
 
 def workspace_size(*args, **kwargs) -> int:

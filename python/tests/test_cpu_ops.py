@@ -198,17 +198,33 @@ def test_plan_errors_name_field_and_value():
         make_plan(16, 48, 1, 1)
     with pytest.raises(ValueError, match=r"kBadPolicy: policy.value = 0 \(forced splits\)"):
         make_plan(16, 64, 1, 1, policy=("forced", 0))
-    with pytest.raises(NotImplementedError, match=r"kNotSupported: q_len = 2 is not supported yet"):
-        make_plan(16, 64, 1, 1, q_len=2)
+    with pytest.raises(ValueError, match=r"kBadShape: q_len = 17, must be in 1\.\.16"):
+        make_plan(16, 64, 1, 1, q_len=17)
+    with pytest.raises(NotImplementedError, match=r"kNotSupported: part1 = wgmma with q_len = 2"):
+        make_plan(16, 64, 1, 1, q_len=2, part1="wgmma")
 
 
-def test_q_len_above_one_is_refused_with_the_library_status():
-    q, kv, table, sl = make_problem(1, 2, 8, [4])
-    plan = make_plan(2, 8, 1, table.shape[1])
-    q2 = torch.cat([q, q], dim=1)
+def test_q_len_above_one_follows_the_causal_rule():
+    """q_len 2: token t sees seq_len - 2 + t + 1 positions when causal, seq_len when not; each
+    token's row equals a q_len 1 decode over its own positions (the CPU op is the reference)."""
+    q, kv, table, sl = make_problem(2, 3, 4, [6, 1])
+    plan = make_plan(3, 4, 2, table.shape[1], q_len=2)
+    assert plan.q_len == 2
+    q2 = torch.cat([q, q.flip(-1)], dim=1)
     for causal in (True, False):
-        with pytest.raises(NotImplementedError, match=r"q_len = 2 is not supported yet \(only 1\)"):
-            torch.ops.splitmla.decode(q2, kv, table, sl, *plan.op_args(), SCALE, causal=causal)
+        out, lse = torch.ops.splitmla.decode(q2, kv, table, sl, *plan.op_args(), SCALE, causal=causal)
+        assert out.shape == (2, 2, 3, 512) and lse.shape == (2, 2, 3)
+        for t in range(2):
+            lens = sl if not causal else torch.clamp(sl - 2 + t + 1, min=0).to(torch.int32)
+            plan1 = make_plan(3, 4, 2, table.shape[1])
+            o1, l1 = torch.ops.splitmla.decode(q2[:, t:t + 1].contiguous(), kv, table, lens,
+                                               *plan1.op_args(), SCALE)
+            assert torch.equal(out[:, t:t + 1], o1), (causal, t)
+            assert torch.equal(lse[:, t:t + 1], l1), (causal, t)
+        if causal:  # request 1 (seq_len 1): token 0 sees nothing
+            assert bool((out[1, 0] == 0).all()) and bool(torch.isneginf(lse[1, 0]).all())
+        else:
+            assert bool(torch.isfinite(lse).all())
 
 
 def test_workspace_too_small_and_kv_scale_refused():

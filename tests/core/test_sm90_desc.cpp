@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(auto_keeps_mma_sync_up_to_32_heads) {
   BOOST_TEST_REQUIRE(splitmla::make_plan(config(16, splitmla::Part1Variant::kAuto), &p) ==
                      splitmla::Status::kSuccess);
   BOOST_TEST((p.part1 == splitmla::Part1Variant::kMmaSync));
-  BOOST_TEST(p.heads_per_cta == 16);
+  BOOST_TEST(p.rows_per_cta == 16);
 }
 
 BOOST_AUTO_TEST_CASE(forced_mma_sync_serves_128_heads_in_two_blocks) {
@@ -117,8 +117,8 @@ BOOST_AUTO_TEST_CASE(forced_mma_sync_serves_128_heads_in_two_blocks) {
   BOOST_TEST_REQUIRE(splitmla::make_plan(config(128, splitmla::Part1Variant::kMmaSync), &p) ==
                      splitmla::Status::kSuccess);
   BOOST_TEST((p.part1 == splitmla::Part1Variant::kMmaSync));
-  BOOST_TEST(p.heads_per_cta == 64);
-  BOOST_TEST(p.head_blocks == 2);
+  BOOST_TEST(p.rows_per_cta == 64);
+  BOOST_TEST(p.row_blocks == 2);
 }
 
 BOOST_AUTO_TEST_CASE(wgmma_is_chosen_for_many_heads_only_when_built) {
@@ -129,10 +129,10 @@ BOOST_AUTO_TEST_CASE(wgmma_is_chosen_for_many_heads_only_when_built) {
   const splitmla::Status s3 = splitmla::make_plan(config(3, splitmla::Part1Variant::kWgmma), &forced);
 #if defined(SPLITMLA_HAVE_SM90A)
   BOOST_TEST((p.part1 == splitmla::Part1Variant::kWgmma));
-  BOOST_TEST(p.head_blocks == 2);
+  BOOST_TEST(p.row_blocks == 2);
   BOOST_TEST_REQUIRE(s3 == splitmla::Status::kSuccess);
   BOOST_TEST((forced.part1 == splitmla::Part1Variant::kWgmma));
-  BOOST_TEST(forced.heads_per_cta == 64);  // 3 heads padded to one 64-row block
+  BOOST_TEST(forced.rows_per_cta == 64);  // 3 heads padded to one 64-row block
 #else
   BOOST_TEST((p.part1 == splitmla::Part1Variant::kMmaSync));
   BOOST_TEST(s3 == splitmla::Status::kNotSupported);

@@ -225,6 +225,8 @@ struct GenSpec {
   double softmax_scale = 0.0;   // 0: random in [0.05, 0.25]
   int32_t max_pages_per_seq = 0;  // 0: widest request + 2 poisoned entries
   int32_t num_pages = 0;          // 0: pages used + 3 unused (NaN) pages
+  int32_t q_len = 1;              // query tokens per request
+  bool causal = true;
 };
 
 // Out-of-range page ids that fill the table entries no visible position needs.
@@ -247,7 +249,8 @@ inline HostProblem make_problem(const GenSpec& g) {
   HostProblem p;
   p.dtype = g.dtype;
   p.batch = static_cast<int32_t>(g.lens.size());
-  p.q_len = 1;
+  p.q_len = g.q_len;
+  p.causal = g.causal;
   p.num_heads = g.num_heads;
   p.page_size = g.page_size;
   Rng rng(g.seed);
@@ -268,8 +271,9 @@ inline HostProblem make_problem(const GenSpec& g) {
   const DType d = g.dtype;
   auto bits = [d](float v) { return splitmla::float_to_half_bits(d, v); };
   const size_t H = static_cast<size_t>(g.num_heads);
+  const size_t QH = static_cast<size_t>(g.q_len) * H;  // query rows per request
 
-  p.q.resize(static_cast<size_t>(p.batch) * H * kHeadDimQK);
+  p.q.resize(static_cast<size_t>(p.batch) * QH * kHeadDimQK);
   for (auto& x : p.q) x = bits(rng.sym());
 
   // Shuffled page ids.
@@ -291,7 +295,7 @@ inline HostProblem make_problem(const GenSpec& g) {
     next_page += static_cast<size_t>(need);
     for (int c = 0; c < kHeadDimQK; ++c) {
       mu[static_cast<size_t>(c)] = 0.8f * rng.sym();
-      q0[static_cast<size_t>(c)] = splitmla::half_bits_to_float(d, p.q[static_cast<size_t>(b) * H * kHeadDimQK + c]);
+      q0[static_cast<size_t>(c)] = splitmla::half_bits_to_float(d, p.q[static_cast<size_t>(b) * QH * kHeadDimQK + c]);
     }
     const int32_t hot_a = rng.below(len), hot_b = rng.below(len);
     for (int32_t pos = 0; pos < len; ++pos) {
@@ -327,6 +331,8 @@ struct Layout {
   int64_t out_pad_head = 0, out_pad_batch = 0;
   int64_t lse_stride_head = 1, lse_pad_batch = 0;
 
+  int64_t q_pad_token = 0, out_pad_token = 0, lse_pad_token = 0;  // between tokens (q_len > 1)
+
   static Layout dense() { return {}; }
   static Layout padded() {
     Layout l;
@@ -338,6 +344,9 @@ struct Layout {
     l.out_pad_batch = 520;
     l.lse_stride_head = 2;
     l.lse_pad_batch = 3;
+    l.q_pad_token = 24;
+    l.out_pad_token = 16;
+    l.lse_pad_token = 5;
     return l;
   }
 };
@@ -363,35 +372,38 @@ struct DeviceProblem {
     if (!first) {
       BOOST_REQUIRE(p.batch == host.batch && p.num_heads == host.num_heads &&
                     p.page_size == host.page_size && p.num_pages == host.num_pages &&
-                    p.max_pages_per_seq == host.max_pages_per_seq && p.dtype == host.dtype);
+                    p.max_pages_per_seq == host.max_pages_per_seq && p.dtype == host.dtype &&
+                    p.q_len == host.q_len);
     }
     host = p;
     layout = l;
     with_lse = lse_on;
-    const int64_t H = p.num_heads;
+    const int64_t H = p.num_heads, T = p.q_len;
     splitmla::DecodeArgs a{};
     a.batch = p.batch;
     a.num_pages = p.num_pages;
     a.max_pages_per_seq = p.max_pages_per_seq;
     a.softmax_scale = static_cast<float>(p.softmax_scale);
     a.q_stride_head = kHeadDimQK + l.q_pad_head;
-    a.q_stride_token = H * a.q_stride_head;
-    a.q_stride_batch = a.q_stride_token + l.q_pad_batch;
+    a.q_stride_token = H * a.q_stride_head + (T > 1 ? l.q_pad_token : 0);
+    a.q_stride_batch = T * a.q_stride_token + l.q_pad_batch;
     a.kv_stride_page = static_cast<int64_t>(p.page_size) * kHeadDimQK + l.kv_pad_page;
     a.block_table_stride = p.max_pages_per_seq + l.bt_pad;
     a.out_stride_head = kHeadDimV + l.out_pad_head;
-    a.out_stride_token = H * a.out_stride_head;
-    a.out_stride_batch = a.out_stride_token + l.out_pad_batch;
+    a.out_stride_token = H * a.out_stride_head + (T > 1 ? l.out_pad_token : 0);
+    a.out_stride_batch = T * a.out_stride_token + l.out_pad_batch;
     a.lse_stride_head = l.lse_stride_head;
-    a.lse_stride_token = H * l.lse_stride_head;
-    a.lse_stride_batch = a.lse_stride_token + l.lse_pad_batch;
+    a.lse_stride_token = H * l.lse_stride_head + (T > 1 ? l.lse_pad_token : 0);
+    a.lse_stride_batch = T * a.lse_stride_token + l.lse_pad_batch;
     args = a;
 
     std::vector<uint16_t> hq(static_cast<size_t>(q_elems()), kPoisonHalf);
     for (int32_t b = 0; b < p.batch; ++b)
-      for (int64_t h = 0; h < H; ++h)
-        std::memcpy(&hq[static_cast<size_t>(b * a.q_stride_batch + h * a.q_stride_head)],
-                    &p.q[(static_cast<size_t>(b) * H + h) * kHeadDimQK], kHeadDimQK * sizeof(uint16_t));
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t h = 0; h < H; ++h)
+          std::memcpy(&hq[static_cast<size_t>(b * a.q_stride_batch + t * a.q_stride_token + h * a.q_stride_head)],
+                      &p.q[((static_cast<size_t>(b) * T + t) * H + h) * kHeadDimQK],
+                      kHeadDimQK * sizeof(uint16_t));
     std::vector<uint16_t> hkv(static_cast<size_t>(a.kv_stride_page * p.num_pages), kPoisonHalf);
     const size_t page_elems = static_cast<size_t>(p.page_size) * kHeadDimQK;
     for (int32_t pg = 0; pg < p.num_pages; ++pg)
@@ -446,8 +458,8 @@ struct DeviceProblem {
 // What one run produced: the raw output bits and lse in the logical dense layout, plus whether
 // every pad element kept its poison.
 struct RunResult {
-  std::vector<uint16_t> out_bits;  // [batch, 1, heads, 512]
-  std::vector<float> lse;          // [batch, 1, heads]; empty when the run had no lse pointer
+  std::vector<uint16_t> out_bits;  // [batch, q_len, heads, 512]
+  std::vector<float> lse;          // [batch, q_len, heads]; empty when the run had no lse pointer
   int64_t pads_touched = 0;
   HostOutputs as_outputs(DType d) const {
     HostOutputs o;
@@ -468,44 +480,52 @@ inline bool same_bits(const RunResult& a, const RunResult& b) {
 inline RunResult read_back(DeviceProblem& dp) {
   RunResult r;
   const auto& a = dp.args;
-  const int64_t H = dp.host.num_heads;
+  const int64_t H = dp.host.num_heads, T = dp.host.q_len;
   const std::vector<uint16_t> hout = dp.out.download<uint16_t>();
   std::vector<char> used(hout.size(), 0);
-  r.out_bits.resize(static_cast<size_t>(dp.host.batch * H * kHeadDimV));
+  r.out_bits.resize(static_cast<size_t>(dp.host.batch * T * H * kHeadDimV));
   for (int32_t b = 0; b < dp.host.batch; ++b)
-    for (int64_t h = 0; h < H; ++h) {
-      const size_t src = static_cast<size_t>(b * a.out_stride_batch + h * a.out_stride_head);
-      std::memcpy(&r.out_bits[(static_cast<size_t>(b) * H + h) * kHeadDimV], &hout[src],
-                  kHeadDimV * sizeof(uint16_t));
-      std::fill(used.begin() + static_cast<std::ptrdiff_t>(src),
-                used.begin() + static_cast<std::ptrdiff_t>(src + kHeadDimV), 1);
-    }
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < H; ++h) {
+        const size_t src = static_cast<size_t>(b * a.out_stride_batch + t * a.out_stride_token +
+                                               h * a.out_stride_head);
+        std::memcpy(&r.out_bits[((static_cast<size_t>(b) * T + t) * H + h) * kHeadDimV], &hout[src],
+                    kHeadDimV * sizeof(uint16_t));
+        std::fill(used.begin() + static_cast<std::ptrdiff_t>(src),
+                  used.begin() + static_cast<std::ptrdiff_t>(src + kHeadDimV), 1);
+      }
   for (size_t i = 0; i < hout.size(); ++i)
     if (!used[i] && hout[i] != kPoisonHalf) ++r.pads_touched;
 
   const std::vector<uint32_t> hlse = dp.lse.download<uint32_t>();
   std::vector<char> lused(hlse.size(), 0);
   if (dp.with_lse) {
-    r.lse.resize(static_cast<size_t>(dp.host.batch * H));
+    r.lse.resize(static_cast<size_t>(dp.host.batch * T * H));
     for (int32_t b = 0; b < dp.host.batch; ++b)
-      for (int64_t h = 0; h < H; ++h) {
-        const size_t src = static_cast<size_t>(b * a.lse_stride_batch + h * a.lse_stride_head);
-        std::memcpy(&r.lse[static_cast<size_t>(b * H + h)], &hlse[src], sizeof(float));
-        lused[src] = 1;
-      }
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t h = 0; h < H; ++h) {
+          const size_t src = static_cast<size_t>(b * a.lse_stride_batch + t * a.lse_stride_token +
+                                                 h * a.lse_stride_head);
+          std::memcpy(&r.lse[static_cast<size_t>((b * T + t) * H + h)], &hlse[src], sizeof(float));
+          lused[src] = 1;
+        }
   }
   for (size_t i = 0; i < hlse.size(); ++i)
     if (!lused[i] && hlse[i] != 0xFFFFFFFFu) ++r.pads_touched;
   return r;
 }
 
-// Makes a plan for the device problem's extents with `policy` (max_batch defaults to its batch).
+// Makes a plan for the device problem's extents (q_len and causal included) with `policy`
+// (max_batch defaults to its batch; rows_per_cta 0 lets the plan choose).
 inline splitmla::Plan plan_for(const HostProblem& p, splitmla::SplitPolicy policy, int32_t max_batch = 0,
-                               splitmla::Part1Variant part1 = splitmla::Part1Variant::kAuto) {
+                               splitmla::Part1Variant part1 = splitmla::Part1Variant::kAuto,
+                               int32_t rows_per_cta = 0) {
   splitmla::DecodeConfig c;
   c.dtype = p.dtype;
   c.num_heads = p.num_heads;
-  c.q_len = 1;
+  c.q_len = p.q_len;
+  c.causal = p.causal;
+  c.rows_per_cta = rows_per_cta;
   c.page_size = p.page_size;
   c.max_batch = max_batch > 0 ? max_batch : p.batch;
   c.max_pages_per_seq = p.max_pages_per_seq;
@@ -553,7 +573,8 @@ inline const char* policy_text(splitmla::SplitPolicy p, std::string* buf) {
 }
 
 inline std::string describe(const HostProblem& p) {
-  std::string s = std::string(splitmla::dtype_name(p.dtype)) + " heads=" + std::to_string(p.num_heads) +
+  std::string s = std::string(splitmla::dtype_name(p.dtype)) + " q_len=" + std::to_string(p.q_len) +
+                  (p.causal ? " causal" : " non-causal") + " heads=" + std::to_string(p.num_heads) +
                   " page=" + std::to_string(p.page_size) + " batch=" + std::to_string(p.batch) + " lens=[";
   for (size_t i = 0; i < p.seq_lens.size() && i < 24; ++i) s += (i ? "," : "") + std::to_string(p.seq_lens[i]);
   if (p.seq_lens.size() > 24) s += ",...";

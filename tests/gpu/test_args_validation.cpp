@@ -89,7 +89,18 @@ std::vector<Row<DecodeConfig>> config_rows() {
       {"page_size 256", [](DecodeConfig& c) { c.page_size = 256; }, S::kBadPageSize, {"page_size"}, "256"},
       {"page_size 0", [](DecodeConfig& c) { c.page_size = 0; }, S::kBadPageSize, {"page_size"}, "0"},
       {"page_size 48", [](DecodeConfig& c) { c.page_size = 48; }, S::kBadPageSize, {"page_size"}, "48"},
-      {"q_len 2", [](DecodeConfig& c) { c.q_len = 2; }, S::kNotSupported, {"q_len"}, "2"},
+      {"q_len 0", [](DecodeConfig& c) { c.q_len = 0; }, S::kBadShape, {"q_len"}, "0"},
+      {"q_len 17", [](DecodeConfig& c) { c.q_len = 17; }, S::kBadShape, {"q_len"}, "17"},
+      {"q_len -2", [](DecodeConfig& c) { c.q_len = -2; }, S::kBadShape, {"q_len"}, "-2"},
+      {"q_len 2 on the wgmma kernel", [](DecodeConfig& c) {
+         c.q_len = 2;
+         c.part1 = splitmla::Part1Variant::kWgmma;
+       }, S::kNotSupported, {"q_len"}, "2"},
+      {"rows_per_cta 48", [](DecodeConfig& c) { c.rows_per_cta = 48; }, S::kBadShape, {"rows_per_cta"}, "48"},
+      {"rows_per_cta 16 on the wgmma kernel", [](DecodeConfig& c) {
+         c.rows_per_cta = 16;
+         c.part1 = splitmla::Part1Variant::kWgmma;
+       }, S::kNotSupported, {"rows_per_cta"}, "16"},
       {"max_batch 0", [](DecodeConfig& c) { c.max_batch = 0; }, S::kBadBatch, {"max_batch"}, "0"},
       {"max_batch 70000", [](DecodeConfig& c) { c.max_batch = 70000; }, S::kBadBatch, {"max_batch"}, "70000"},
       {"max_batch 65537", [](DecodeConfig& c) { c.max_batch = 65537; }, S::kBadBatch, {"max_batch"}, "65537"},
@@ -284,6 +295,58 @@ BOOST_AUTO_TEST_CASE(bad_args_are_rejected_with_field_and_value,
       check_message(s, row.fields, row.value);
     }
   }
+}
+
+// With q_len > 1 the token strides are used: they must not overlap the heads of one token, and
+// the batch stride must cover every token. With q_len = 1 they are never read (any value >= 0).
+BOOST_AUTO_TEST_CASE(token_strides_are_checked_when_q_len_is_above_1,
+                     *boost::unit_test::precondition(host_plan_available)) {
+  using S = Status;
+  using A = DecodeArgs;
+  DecodeConfig c = base_config();
+  c.q_len = 2;
+  splitmla::Plan plan;
+  const Status ps = splitmla::make_plan(c, &plan);
+  BOOST_REQUIRE_MESSAGE(ps == S::kSuccess, splitmla::status_message(ps));
+  BOOST_TEST(plan.rows == 2 * kHeads);
+  A dense = fake_args();
+  dense.set_dense_strides(kHeads, 2, kPage);
+  const Status ok = splitmla::can_implement(plan, dense);
+  BOOST_REQUIRE_MESSAGE(ok == S::kSuccess, "dense q_len 2 args rejected: " << splitmla::status_message(ok));
+  const int64_t qt = int64_t{kHeads} * kHeadDimQK, ot = int64_t{kHeads} * kHeadDimV;
+  const std::vector<Row<DecodeArgs>> rows = {
+      {"q tokens overlap", [qt](A& a) { a.q_stride_token = qt - kHeadDimQK; }, S::kBadStride,
+       {"q_stride_token"}, std::to_string(qt - kHeadDimQK)},
+      {"q_stride_token +4", [qt](A& a) { a.q_stride_token = qt + 4; }, S::kMisaligned,
+       {"q_stride_token"}, std::to_string(qt + 4)},
+      {"q batch covers one token only", [qt](A& a) { a.q_stride_batch = qt; }, S::kBadStride,
+       {"q_stride_batch"}, std::to_string(qt)},
+      {"out tokens overlap", [ot](A& a) { a.out_stride_token = ot - 8; }, S::kBadStride,
+       {"out_stride_token"}, std::to_string(ot - 8)},
+      {"out batch covers one token only", [ot](A& a) { a.out_stride_batch = ot; }, S::kBadStride,
+       {"out_stride_batch"}, std::to_string(ot)},
+      {"lse_stride_token 0", [](A& a) { a.lse_stride_token = 0; }, S::kBadStride,
+       {"lse_stride_token"}, "0"},
+      {"lse batch covers one token only", [](A& a) { a.lse_stride_batch = kHeads; }, S::kBadStride,
+       {"lse_stride_batch"}, std::to_string(kHeads)},
+  };
+  for (const auto& row : rows) {
+    BOOST_TEST_CONTEXT("args: " << row.what) {
+      A a = dense;
+      row.mutate(a);
+      const Status s = splitmla::can_implement(plan, a);
+      BOOST_TEST(s == row.expect, "can_implement -> " << splitmla::status_message(s) << ", expected "
+                                                      << splitmla::status_name(row.expect));
+      check_message(s, row.fields, row.value);
+    }
+  }
+  // q_len = 1: the token strides are not read.
+  splitmla::Plan one;
+  BOOST_REQUIRE(host_plan(&one));
+  A a = fake_args();
+  a.q_stride_token = a.out_stride_token = a.lse_stride_token = 0;
+  const Status s1 = splitmla::can_implement(one, a);
+  BOOST_TEST(s1 == S::kSuccess, splitmla::status_message(s1));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

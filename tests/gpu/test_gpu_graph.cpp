@@ -24,7 +24,8 @@ struct Graph {
 
 // Three data sets with the same extents: lengths from 0 up to the full capacity.
 std::vector<HostProblem> replay_data(DType dtype, int32_t heads, int32_t page, int32_t batch,
-                                     int32_t mpps, uint64_t seed) {
+                                     int32_t mpps, uint64_t seed, int32_t q_len = 1,
+                                     bool causal = true) {
   std::vector<HostProblem> v;
   Rng rng(seed);
   const int32_t cap = mpps * page;
@@ -36,6 +37,8 @@ std::vector<HostProblem> replay_data(DType dtype, int32_t heads, int32_t page, i
     g.max_pages_per_seq = mpps;
     g.num_pages = batch * mpps + 1;
     g.softmax_scale = 0.1;  // the scale is a captured argument: it stays the same
+    g.q_len = q_len;
+    g.causal = causal;
     for (int32_t b = 0; b < batch; ++b) {
       const int32_t pick = rng.below(6);
       g.lens.push_back(pick == 0 ? 0 : pick == 1 ? cap : pick == 2 ? page * rng.between(1, mpps) - 1
@@ -51,14 +54,15 @@ std::vector<HostProblem> replay_data(DType dtype, int32_t heads, int32_t page, i
 }
 
 void graph_case(DType dtype, int32_t heads, int32_t page, int32_t batch, int32_t mpps,
-                SplitPolicy pol, uint64_t seed) {
+                SplitPolicy pol, uint64_t seed, int32_t q_len = 1, bool causal = true) {
   std::string ptxt;
   BOOST_TEST_MESSAGE("graph case heads=" << heads << " page=" << page << " batch=" << batch
+                                          << " q_len=" << q_len << (causal ? " causal" : " non-causal")
                                           << " policy=" << policy_text(pol, &ptxt));
   Stream stream;
   splitmla::ScratchPool pool;
   GPUTEST_REQUIRE_OK(pool.init());
-  const std::vector<HostProblem> data = replay_data(dtype, heads, page, batch, mpps, seed);
+  const std::vector<HostProblem> data = replay_data(dtype, heads, page, batch, mpps, seed, q_len, causal);
   const splitmla::Plan plan = plan_for(data[0], pol);
   GPUTEST_REQUIRE_OK(pool.reserve_for(plan));
   splitmla::Workspace ws;
@@ -114,6 +118,21 @@ BOOST_AUTO_TEST_CASE(auto_policy_graph_replays_match_eager_and_reference, *needs
 BOOST_AUTO_TEST_CASE(forced_and_chunk_graph_replays_match_eager_and_reference, *needs_gpu()) {
   graph_case(DType::kFloat16, 16, 16, 8, 64, SplitPolicy::forced(7), 4);
   graph_case(DType::kBFloat16, 64, 128, 4, 8, SplitPolicy::chunk(64), 5);
+}
+
+// q_len = 2 (and more) in a graph: the per-token limits are computed on the device from the new
+// seq_lens of every replay (lengths 0, 1 and up to the capacity: a token with no visible position
+// next to one with many), causal and not, under every policy.
+BOOST_AUTO_TEST_CASE(q_len_2_graph_replays_with_changing_lengths, *needs_gpu()) {
+  graph_case(DType::kBFloat16, 16, 16, 8, 64, SplitPolicy::automatic(), 11, 2, true);
+  graph_case(DType::kFloat16, 128, 64, 5, 8, SplitPolicy::automatic(), 12, 2, true);
+  graph_case(DType::kBFloat16, 64, 32, 6, 16, SplitPolicy::forced(5), 13, 2, false);
+  graph_case(DType::kFloat16, 3, 1, 17, 200, SplitPolicy::chunk(32), 14, 2, true);
+}
+
+BOOST_AUTO_TEST_CASE(q_len_16_and_7_graph_replays, *needs_gpu()) {
+  graph_case(DType::kBFloat16, 8, 16, 4, 16, SplitPolicy::automatic(), 15, 16, true);
+  graph_case(DType::kFloat16, 1, 128, 9, 3, SplitPolicy::forced(3), 16, 7, false);
 }
 
 // Lengths change between replays from none to all: the same graph serves a batch whose

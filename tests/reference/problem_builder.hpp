@@ -24,6 +24,7 @@ struct Spec {
   int32_t num_heads = 1;
   int32_t page_size = 16;
   int32_t q_len = 1;
+  bool causal = true;
   std::vector<int32_t> seq_lens{1};
   double softmax_scale = 0.0721687836;  // 1/sqrt(192), as DeepSeek without mscale
   uint64_t seed = 1;
@@ -49,6 +50,7 @@ inline splitmla::HostProblem make_problem(const Spec& s, bool poison) {
   p.dtype = s.dtype;
   p.batch = static_cast<int32_t>(s.seq_lens.size());
   p.q_len = s.q_len;
+  p.causal = s.causal;
   p.num_heads = s.num_heads;
   p.page_size = s.page_size;
   p.softmax_scale = s.softmax_scale;

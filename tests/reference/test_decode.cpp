@@ -201,35 +201,64 @@ BOOST_AUTO_TEST_CASE(visible_length_follows_the_causal_rule) {
   BOOST_TEST(splitmla::visible_length(p, -1, 0) == -1);
 }
 
-// With q_len = 3, token t of a request equals a q_len = 1 decode of the same query row over the
-// first n_t positions, bit for bit; a token with nothing visible is empty.
-BOOST_AUTO_TEST_CASE(multi_token_rows_match_single_token_decodes) {
+// Not causal: every token sees the whole seq_len (a block of draft tokens that see each other);
+// a bad seq_len is still -1.
+BOOST_AUTO_TEST_CASE(visible_length_without_causal_is_seq_len_for_every_token) {
   reftest::Spec spec;
-  spec.num_heads = 2;
   spec.page_size = 4;
   spec.q_len = 3;
-  spec.seq_lens = {5, 1, 2, 0, 17};
-  spec.seed = 11;
-  const HostProblem p = reftest::make_problem(spec, true);
-  const HostOutputs all = decode(p);
-  for (int32_t b = 0; b < p.batch; ++b) {
-    for (int32_t t = 0; t < p.q_len; ++t) {
-      HostProblem one = p;
-      one.batch = 1;
-      one.q_len = 1;
-      one.seq_lens = {static_cast<int32_t>(splitmla::visible_length(p, b, t))};
-      const size_t q0 = reftest::row_index(p, b, t, 0) * kHeadDimQK;
-      one.q.assign(p.q.begin() + q0, p.q.begin() + q0 + p.num_heads * kHeadDimQK);
-      const size_t t0 = static_cast<size_t>(b) * p.max_pages_per_seq;
-      one.block_table.assign(p.block_table.begin() + t0,
-                             p.block_table.begin() + t0 + p.max_pages_per_seq);
-      const HostOutputs single = decode(one);
-      const size_t r0 = reftest::row_index(p, b, t, 0);
-      const std::vector<float> lse(all.lse.begin() + r0, all.lse.begin() + r0 + p.num_heads);
-      const std::vector<float> out(all.out.begin() + r0 * kHeadDimV,
-                                   all.out.begin() + (r0 + p.num_heads) * kHeadDimV);
-      BOOST_TEST(reftest::same_bits(lse, single.lse), "b=" << b << " t=" << t);
-      BOOST_TEST(reftest::same_bits(out, single.out), "b=" << b << " t=" << t);
+  spec.causal = false;
+  spec.seq_lens = {5, 1, 8, 0, 2};
+  spec.spare_entries = 0;
+  HostProblem p = reftest::make_problem(spec, false);
+  BOOST_TEST(!p.causal);
+  for (int32_t t = 0; t < 3; ++t)
+    for (int32_t b = 0; b < p.batch; ++b)
+      BOOST_TEST(splitmla::visible_length(p, b, t) == p.seq_lens[static_cast<size_t>(b)]);
+  p.seq_lens[0] = 9;
+  BOOST_TEST(splitmla::visible_length(p, 0, 1) == -1);
+  // q_len = 1: both rules give seq_len.
+  p.q_len = 1;
+  p.seq_lens[0] = 5;
+  const int64_t non_causal = splitmla::visible_length(p, 0, 0);
+  p.causal = true;
+  BOOST_TEST(splitmla::visible_length(p, 0, 0) == non_causal);
+}
+
+// With q_len = 3, token t of a request equals a q_len = 1 decode of the same query row over the
+// first n_t positions, bit for bit; a token with nothing visible is empty. Causal and not.
+BOOST_AUTO_TEST_CASE(multi_token_rows_match_single_token_decodes) {
+  for (const bool causal : {true, false}) {
+    BOOST_TEST_CONTEXT("causal = " << causal) {
+      reftest::Spec spec;
+      spec.num_heads = 2;
+      spec.page_size = 4;
+      spec.q_len = 3;
+      spec.causal = causal;
+      spec.seq_lens = {5, 1, 2, 0, 17};
+      spec.seed = 11;
+      const HostProblem p = reftest::make_problem(spec, true);
+      const HostOutputs all = decode(p);
+      for (int32_t b = 0; b < p.batch; ++b) {
+        for (int32_t t = 0; t < p.q_len; ++t) {
+          HostProblem one = p;
+          one.batch = 1;
+          one.q_len = 1;
+          one.seq_lens = {static_cast<int32_t>(splitmla::visible_length(p, b, t))};
+          const size_t q0 = reftest::row_index(p, b, t, 0) * kHeadDimQK;
+          one.q.assign(p.q.begin() + q0, p.q.begin() + q0 + p.num_heads * kHeadDimQK);
+          const size_t t0 = static_cast<size_t>(b) * p.max_pages_per_seq;
+          one.block_table.assign(p.block_table.begin() + t0,
+                                 p.block_table.begin() + t0 + p.max_pages_per_seq);
+          const HostOutputs single = decode(one);
+          const size_t r0 = reftest::row_index(p, b, t, 0);
+          const std::vector<float> lse(all.lse.begin() + r0, all.lse.begin() + r0 + p.num_heads);
+          const std::vector<float> out(all.out.begin() + r0 * kHeadDimV,
+                                       all.out.begin() + (r0 + p.num_heads) * kHeadDimV);
+          BOOST_TEST(reftest::same_bits(lse, single.lse), "b=" << b << " t=" << t);
+          BOOST_TEST(reftest::same_bits(out, single.out), "b=" << b << " t=" << t);
+        }
+      }
     }
   }
 }
