@@ -22,78 +22,19 @@
 
 #include "splitmla/decode.hpp"
 #include "splitmla/reference.hpp"
+#include "splitmla/shard.hpp"
 #include "splitmla/status.hpp"
 #include "splitmla/types.hpp"
 
-#if defined(__CUDACC__)
-#define SPLITMLA_CP_HD __host__ __device__ inline
-#else
-#define SPLITMLA_CP_HD inline
-#endif
-
 namespace splitmla {
 
-inline constexpr int kMaxCpWorld = 64;          // ranks of one context-parallel group
 inline constexpr int kMaxMergeSources = 1024;   // partials one merge call accepts per row
 
-// How global positions are spread over the ranks.
-enum class ShardLayout : int32_t {
-  // Position p lives on rank (p / g) % world (g = granularity; 1: vLLM's and SGLang's default).
-  // The rank's local positions keep the global order: local index (p / (g * world)) * g + p % g.
-  kInterleaved = 0,
-  // Rank r holds positions [r * range, (r + 1) * range); the last rank holds everything from
-  // (world - 1) * range on (Helix-style ranges: a request fills rank 0, then rank 1, ...).
-  // Local index p - r * range.
-  kContiguous = 1,
-};
+// Shard layouts (ShardLayout, ShardSpec) and the position maps shard_local_length,
+// shard_global_position, shard_owner: splitmla/shard.hpp.
 
 // "interleaved" / "contiguous"; "unknown" otherwise.
 const char* shard_layout_name(ShardLayout l) noexcept;
-
-struct ShardSpec {
-  ShardLayout layout = ShardLayout::kInterleaved;
-  int32_t world = 1;        // 1..kMaxCpWorld
-  int32_t rank = 0;         // 0..world-1
-  int32_t granularity = 1;  // interleaved: tokens per block (>= 1, divides the page size)
-  int32_t range = 0;        // contiguous: positions per rank (>= 1; the last rank is unbounded)
-};
-
-// Positions among the first `n` global positions that live on spec.rank. They are that rank's
-// local positions 0 .. len-1 (a prefix of its local sequence), so a causal token that sees `n`
-// global positions sees exactly these. n < 0 (a bad seq_len) gives -1 (still bad on the shard).
-// A pure function, the same on the host and on the device.
-SPLITMLA_CP_HD int64_t shard_local_length(const ShardSpec& s, int64_t n) {
-  if (n < 0) return -1;
-  if (s.layout == ShardLayout::kContiguous) {
-    const int64_t lo = static_cast<int64_t>(s.rank) * s.range;
-    int64_t len = n - lo;
-    if (len < 0) len = 0;
-    if (s.rank < s.world - 1 && len > s.range) len = s.range;
-    return len;
-  }
-  const int64_t g = s.granularity;
-  const int64_t cycle = g * s.world;
-  int64_t tail = n % cycle - static_cast<int64_t>(s.rank) * g;
-  tail = tail < 0 ? 0 : (tail > g ? g : tail);
-  return (n / cycle) * g + tail;
-}
-
-// Global position of spec.rank's local position `j` (engines and tests build local block
-// tables with it).
-SPLITMLA_CP_HD int64_t shard_global_position(const ShardSpec& s, int64_t j) {
-  if (s.layout == ShardLayout::kContiguous) return static_cast<int64_t>(s.rank) * s.range + j;
-  const int64_t g = s.granularity;
-  return (j / g) * g * s.world + static_cast<int64_t>(s.rank) * g + j % g;
-}
-
-// Rank that holds global position p.
-SPLITMLA_CP_HD int32_t shard_owner(const ShardSpec& s, int64_t p) {
-  if (s.layout == ShardLayout::kContiguous) {
-    const int64_t r = p / s.range;
-    return static_cast<int32_t>(r < s.world - 1 ? r : s.world - 1);
-  }
-  return static_cast<int32_t>((p / s.granularity) % s.world);
-}
 
 // Element type of partial outputs (float32, or the 16-bit dtype of q).
 enum class PartialType : int32_t { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
@@ -109,8 +50,11 @@ const char* cp_exchange_name(CpExchange e) noexcept;  // "all_gather" / "all_to_
 
 // Static quantities of a context-parallel decode on one rank.
 struct CpConfig {
-  // The shard's decode: dtype, heads, q_len, page size, max_batch, policy, device, part1 as for a
-  // single-GPU decode; max_pages_per_seq is the width of this rank's LOCAL block table.
+  // The shard's decode: dtype, heads, q_len (1..16), causal, page size, max_batch, policy, device,
+  // part1 as for a single-GPU decode; max_pages_per_seq is the width of this rank's LOCAL block
+  // table. Token t of a request sees this rank's positions below its global limit
+  // (docs/semantics.md section 1): shard_local_length of that limit, computed per token by the
+  // shard decode's planner from the global seq_lens.
   DecodeConfig decode{};
   ShardSpec shard{};
   PartialType partial_type = PartialType::kFloat32;  // kFloat32, or the type of decode.dtype
@@ -141,7 +85,6 @@ struct CpPlan {
   Plan shard{};               // the shard decode's plan (fp32 partial routing for kFloat32)
   CpLayout max_layout{};      // the layout at max_batch: sizes of the workspace buffers
   // Workspace carve-up (byte offsets, 256-aligned) and total size.
-  size_t off_local_lens = 0;  // [max_batch * q_len] int32: this rank's visible lengths per token
   size_t off_shard = 0;       // the shard decode's workspace (shard.workspace_bytes)
   size_t off_staging = 0;     // kAllToAll: the shard's batch-major partials before packing
   size_t off_send = 0;        // NCCL kAllToAll: the packed partials sent
@@ -150,7 +93,6 @@ struct CpPlan {
 };
 
 // Host validation of a CP configuration: the decode config, then shard, partial type, exchange.
-// q_len > 1 returns kNotSupported (the shard decode needs per-token local lengths: planned).
 Status can_implement(const CpConfig& config);
 // Plans the shard decode and the workspace (the same rules as make_plan about the device).
 Status make_cp_plan(const CpConfig& config, CpPlan* plan);
@@ -163,9 +105,9 @@ void cp_rank_heads(const CpPlan& plan, int32_t rank, int32_t* first, int32_t* co
 // The shard decode's part of a CP workspace (for read_errors / read_schedule with plan.shard).
 Workspace cp_shard_workspace(const CpPlan& plan, const Workspace& ws);
 
-// (1) This rank's shard: computes the local visible lengths from the GLOBAL args.seq_lens on the
-// device (into the workspace), runs the shard decode (part1 + the local merge) on the local
-// args.kv_cache / args.block_table, and writes the packed partials (CpLayout) at `partials`
+// (1) This rank's shard: runs the shard decode (planner, part1, the local merge) on the GLOBAL
+// args.seq_lens (the planner writes every token's local visible length into the workspace) and
+// the local args.kv_cache / args.block_table, and writes the packed partials (CpLayout) at `partials`
 // (cp_layout(...).partials_bytes bytes, 256-byte aligned). args.out and args.lse are not used.
 Status cp_shard_partials(const CpPlan& plan, const DecodeArgs& args, const Workspace& ws,
                          void* partials, cudaStream_t stream);

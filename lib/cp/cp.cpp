@@ -1,5 +1,5 @@
 // Context-parallel decode, host side: validation, the plan and its workspace, the shard partials
-// (local lengths -> shard decode -> packed partials), the merges, and the float64 merge reference.
+// (shard decode on global lengths -> packed partials), the merges, and the float64 merge reference.
 // Launches only: no allocation, no sync, no host reads of device memory in the run calls.
 #include <cuda_runtime_api.h>
 
@@ -126,12 +126,6 @@ const char* cp_exchange_name(CpExchange e) noexcept {
 }
 
 Status can_implement(const CpConfig& c) {
-  // q_len first: a multi-token shard needs per-token local lengths in the shard decode.
-  if (c.decode.q_len > 1)
-    return fail(Status::kNotSupported,
-                "q_len = %d: context-parallel decode supports q_len = 1 only (a shard's tokens "
-                "see different local lengths; the shard decode takes one length per request)",
-                c.decode.q_len);
   SPLITMLA_TRY(can_implement(c.decode));
   const ShardSpec& s = c.shard;
   if (s.world < 1 || s.world > kMaxCpWorld)
@@ -183,7 +177,6 @@ Status make_cp_plan(const CpConfig& config, CpPlan* plan) {
     off = align_up(off + bytes);
     return at;
   };
-  p.off_local_lens = take(sizeof(int32_t) * static_cast<size_t>(mb) * config.decode.q_len);
   p.off_shard = take(p.shard.workspace_bytes);
   const bool a2a = config.exchange == CpExchange::kAllToAll;
   p.off_staging = take(a2a ? staging_bytes(config, mb) : 0);
@@ -249,11 +242,10 @@ Status cp_shard_partials(const CpPlan& plan, const DecodeArgs& args, const Works
   const CpLayout l = layout_of(c, args.batch);
   const bool a2a = c.exchange == CpExchange::kAllToAll;
 
-  // The shard decode: global lengths -> local ones, local table and cache, out/lse batch-major
-  // (into the packed buffer directly for all-gather, into the staging area for all-to-all).
+  // The shard decode: the GLOBAL seq_lens (its planner writes each token's local limit), the
+  // local table and cache, out/lse batch-major (into the packed buffer directly for all-gather,
+  // into the staging area for all-to-all).
   DecodeArgs local = args;
-  int32_t* lens = reinterpret_cast<int32_t*>(at(ws, plan.off_local_lens));
-  local.seq_lens = lens;
   char* base = a2a ? at(ws, plan.off_staging) : static_cast<char*>(partials);
   local.out = base;
   local.out_stride_head = kHeadDimV;
@@ -267,15 +259,7 @@ Status cp_shard_partials(const CpPlan& plan, const DecodeArgs& args, const Works
   SPLITMLA_TRY(can_implement(plan.shard, local));
   const Workspace shard_ws = cp_shard_workspace(plan, ws);
 
-  cp::LengthsParams lp{};
-  lp.seq_lens = args.seq_lens;
-  lp.local_lens = lens;
-  lp.shard = c.shard;
-  lp.batch = args.batch;
-  lp.q_len = ql;
-  lp.causal = 1;
-  SPLITMLA_TRY(launched(cp::launch_lengths(lp, stream), "CP local lengths launch"));
-  SPLITMLA_TRY(decode(plan.shard, local, shard_ws, stream));
+  SPLITMLA_TRY(detail::decode_shard(plan.shard, c.shard, local, shard_ws, stream));
   if (!a2a) return Status::kSuccess;
 
   cp::PackParams pp{};

@@ -1,5 +1,6 @@
-// Context-parallel kernels: local lengths from global seq_lens, packing a shard's partials by
-// head group (all-to-all layout), and the strided merge of partials from all ranks.
+// Context-parallel kernels: packing a shard's partials by head group (all-to-all layout), and the
+// strided merge of partials from all ranks. (A shard's per-token local lengths are written by the
+// decode's own planner, lib/kernels/planner.cu.)
 // The merge uses the shared algebra (lib/core/merge.hpp): the same guards as part2.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -12,22 +13,6 @@ namespace {
 
 constexpr int kMergeThreads = 128;  // 4 columns per thread: 512 values
 constexpr int kPackThreads = 128;
-constexpr int kLenThreads = 256;
-
-__global__ void lengths_kernel(const __grid_constant__ LengthsParams p) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * kLenThreads + threadIdx.x;
-  if (i >= static_cast<int64_t>(p.batch) * p.q_len) return;
-  const int b = static_cast<int>(i / p.q_len), t = static_cast<int>(i % p.q_len);
-  const int64_t s = p.seq_lens[b];
-  int64_t n = s;  // global visible positions of token t
-  if (s >= 0 && p.causal) {
-    n = s - p.q_len + t + 1;
-    if (n < 0) n = 0;
-  }
-  const int64_t local = shard_local_length(p.shard, n);
-  // A local length past int32 cannot be planned anyway: mark it bad (the shard flags and NaNs it).
-  p.local_lens[i] = local > 0x7fffffffLL ? -1 : static_cast<int32_t>(local);
-}
 
 __global__ void __launch_bounds__(kPackThreads) pack_kernel(const __grid_constant__ PackParams p) {
   const int h = blockIdx.x % p.num_heads;
@@ -135,14 +120,6 @@ void launch_merge_in(PartialType out, const MergeParams& p, int64_t rows, cudaSt
 
 }  // namespace
 
-cudaError_t launch_lengths(const LengthsParams& p, cudaStream_t stream) {
-  const int64_t n = static_cast<int64_t>(p.batch) * p.q_len;
-  if (n <= 0) return cudaSuccess;
-  lengths_kernel<<<static_cast<unsigned>((n + kLenThreads - 1) / kLenThreads), kLenThreads, 0,
-                   stream>>>(p);
-  return cudaGetLastError();
-}
-
 cudaError_t launch_pack(const PackParams& p, cudaStream_t stream) {
   const int64_t blocks = static_cast<int64_t>(p.rows) * p.num_heads;
   if (blocks <= 0) return cudaSuccess;
@@ -163,8 +140,7 @@ cudaError_t launch_merge(PartialType in, PartialType out, const MergeParams& p, 
 
 cudaError_t load_cp_kernels() {
   cudaFuncAttributes a;
-  cudaError_t e = cudaFuncGetAttributes(&a, lengths_kernel);
-  if (e == cudaSuccess) e = cudaFuncGetAttributes(&a, pack_kernel);
+  cudaError_t e = cudaFuncGetAttributes(&a, pack_kernel);
 #define SPLITMLA_LOAD_MERGE(TI)                                                           \
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&a, merge_kernel<TI, float>);           \
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&a, merge_kernel<TI, __nv_bfloat16>);   \

@@ -9,16 +9,6 @@
 
 namespace splitmla::cp {
 
-// Local visible length of every (request, token) from the global seq_lens.
-struct LengthsParams {
-  const int32_t* seq_lens;   // [batch] global KV tokens per request
-  int32_t* local_lens;       // [batch * q_len] this rank's visible positions per token
-  ShardSpec shard;
-  int32_t batch;
-  int32_t q_len;
-  int32_t causal;            // 1: token t sees seq_len - q_len + t + 1 global positions
-};
-
 // Batch-major shard partials -> packed chunks (kAllToAll layout).
 struct PackParams {
   const char* out;           // [rows, heads, 512] elements of elem_bytes
@@ -42,7 +32,6 @@ struct MergeParams {
   int32_t lse_base2;
 };
 
-cudaError_t launch_lengths(const LengthsParams& p, cudaStream_t stream);
 cudaError_t launch_pack(const PackParams& p, cudaStream_t stream);
 cudaError_t launch_merge(PartialType in, PartialType out, const MergeParams& p, int64_t rows,
                          cudaStream_t stream);

@@ -93,6 +93,52 @@ inline HostProblem make_shard(const HostProblem& g, const ShardSpec& s, int32_t 
   return p;
 }
 
+// Positions below `n` that live on the rank of `s`, counted one by one (independent of the
+// closed form shard_local_length).
+inline int64_t count_local(const ShardSpec& s, int64_t n) {
+  int64_t c = 0;
+  for (int64_t pos = 0; pos < n; ++pos) c += splitmla::shard_owner(s, pos) == s.rank ? 1 : 0;
+  return c;
+}
+
+// The float64 partial of rank s.rank for every query row of `g` ([batch, q_len, heads]): token
+// t of request b attends to the rank's positions below the token's GLOBAL limit (counted
+// directly), one single-token reference per token on the rank's local cache. A bad global
+// length stays bad (NaN rows).
+inline splitmla::HostOutputs shard_reference(const HostProblem& g, const ShardSpec& s) {
+  const HostProblem local = make_shard(g, s);
+  const size_t H = static_cast<size_t>(g.num_heads), T = static_cast<size_t>(g.q_len);
+  splitmla::HostOutputs res;
+  res.out.assign(static_cast<size_t>(g.batch) * T * H * splitmla::kHeadDimV, 0.f);
+  res.lse.assign(static_cast<size_t>(g.batch) * T * H, 0.f);
+  for (size_t t = 0; t < T; ++t) {
+    HostProblem one = local;
+    one.q_len = 1;
+    one.causal = true;
+    one.q.assign(static_cast<size_t>(g.batch) * H * splitmla::kHeadDimQK, 0);
+    for (int32_t b = 0; b < g.batch; ++b) {
+      const size_t bi = static_cast<size_t>(b);
+      std::copy(g.q.begin() + static_cast<std::ptrdiff_t>(((bi * T + t) * H) * splitmla::kHeadDimQK),
+                g.q.begin() + static_cast<std::ptrdiff_t>(((bi * T + t) * H + H) * splitmla::kHeadDimQK),
+                one.q.begin() + static_cast<std::ptrdiff_t>(bi * H * splitmla::kHeadDimQK));
+      const int64_t n = g.seq_lens[bi] < 0 ? -1 : splitmla::visible_length(g, b, static_cast<int32_t>(t));
+      one.seq_lens[bi] = n < 0 ? -1 : static_cast<int32_t>(count_local(s, n));
+    }
+    splitmla::HostOutputs o;
+    const splitmla::Status st = splitmla::reference_decode(one, &o);
+    BOOST_REQUIRE_MESSAGE(st == splitmla::Status::kSuccess, splitmla::status_message(st));
+    for (size_t b = 0; b < static_cast<size_t>(g.batch); ++b)
+      for (size_t h = 0; h < H; ++h) {
+        const size_t from = b * H + h, to = (b * T + t) * H + h;
+        res.lse[to] = o.lse[from];
+        std::copy(o.out.begin() + static_cast<std::ptrdiff_t>(from * splitmla::kHeadDimV),
+                  o.out.begin() + static_cast<std::ptrdiff_t>((from + 1) * splitmla::kHeadDimV),
+                  res.out.begin() + static_cast<std::ptrdiff_t>(to * splitmla::kHeadDimV));
+      }
+  }
+  return res;
+}
+
 // Local table width that holds every global length up to `capacity` on the rank of `s`.
 inline int32_t local_width_for(const ShardSpec& s, int64_t capacity, int32_t page_size) {
   return gputest::pages_needed(splitmla::shard_local_length(s, capacity), page_size) + 1;
@@ -104,7 +150,8 @@ inline splitmla::CpConfig cp_config(const HostProblem& shard, const ShardSpec& s
   splitmla::CpConfig c;
   c.decode.dtype = shard.dtype;
   c.decode.num_heads = shard.num_heads;
-  c.decode.q_len = 1;
+  c.decode.q_len = shard.q_len;
+  c.decode.causal = shard.causal;
   c.decode.page_size = shard.page_size;
   c.decode.max_batch = shard.batch;
   c.decode.max_pages_per_seq = shard.max_pages_per_seq;

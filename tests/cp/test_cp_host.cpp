@@ -1,12 +1,14 @@
-// Context-parallel decode on the CPU: the local-length formula against a direct count, the
-// position maps, the float64 merge of N shards against the single-pass reference (empty shards,
-// +inf and base-2 LSEs, NaN from one shard), and the host validation of configurations and merges.
+// Context-parallel decode on the CPU: the local-length formula against a direct count (per query
+// token too, causal and not, as the device planner computes it), the position maps, the float64
+// merge of N shards against the single-pass reference (empty shards, q_len > 1 rows, +inf and
+// base-2 LSEs, NaN from one shard), and the host validation of configurations and merges.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "core/visibility.hpp"
 #include "cp/cp_test_util.hpp"
 
 using splitmla::CpConfig;
@@ -78,12 +80,95 @@ BOOST_AUTO_TEST_CASE(local_length_at_large_lengths_and_bad_ones) {
 
 namespace {
 
-HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed) {
+// Every rank's per-token local limit (visibility::shard_token_limit, what the device planner
+// writes) against a direct count of the rank's positions below the token's global limit, for
+// every seq_len up to max_len; the ranks' limits add up to the global one; a local limit past
+// the rank's capacity, or a negative seq_len, is bad (-1).
+void check_token_limits(const ShardSpec& base, int32_t q_len, bool causal, int64_t max_len) {
+  std::vector<std::vector<int64_t>> prefix(static_cast<size_t>(base.world),
+                                           std::vector<int64_t>(static_cast<size_t>(max_len) + 1, 0));
+  for (int64_t pos = 0; pos < max_len; ++pos)
+    for (int32_t r = 0; r < base.world; ++r)
+      prefix[static_cast<size_t>(r)][static_cast<size_t>(pos) + 1] =
+          prefix[static_cast<size_t>(r)][static_cast<size_t>(pos)] + (splitmla::shard_owner(base, pos) == r ? 1 : 0);
+  const int64_t huge = int64_t{1} << 40;
+  for (int64_t len = 0; len <= max_len; ++len)
+    for (int32_t t = 0; t < q_len; ++t) {
+      const int64_t global = causal ? std::max<int64_t>(0, len - q_len + t + 1) : len;
+      int64_t total = 0;
+      for (int32_t r = 0; r < base.world; ++r) {
+        ShardSpec s = base;
+        s.rank = r;
+        const int64_t want = prefix[static_cast<size_t>(r)][static_cast<size_t>(global)];
+        const int64_t got = splitmla::visibility::shard_token_limit(s, len, huge, q_len, t, causal);
+        if (got != want) {
+          BOOST_ERROR(cptest::describe(s) << " q_len=" << q_len << (causal ? " causal" : " non-causal")
+                                          << " seq_len=" << len << " token " << t << ": limit " << got
+                                          << ", direct count " << want);
+          return;
+        }
+        total += got;
+        // The rank's capacity bounds the local limit, not the global one.
+        const int64_t at_cap = splitmla::visibility::shard_token_limit(s, len, want, q_len, t, causal);
+        const int64_t below =
+            want > 0 ? splitmla::visibility::shard_token_limit(s, len, want - 1, q_len, t, causal) : -1;
+        if (at_cap != want || below != -1) {
+          BOOST_ERROR(cptest::describe(s) << " seq_len=" << len << " token " << t << ": capacity " << want
+                                          << " gives " << at_cap << ", capacity " << want - 1 << " gives " << below);
+          return;
+        }
+      }
+      if (total != global) {
+        BOOST_ERROR(cptest::describe(base) << " seq_len=" << len << " token " << t << ": ranks hold " << total
+                                           << " of " << global << " positions");
+        return;
+      }
+    }
+  BOOST_CHECK_EQUAL(splitmla::visibility::shard_token_limit(base, -1, huge, q_len, 0, causal), -1);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(per_token_local_limits_match_a_direct_count) {
+  for (int32_t q_len : {1, 2, 3, 7, 16})
+    for (bool causal : {true, false}) {
+      for (int32_t world : {1, 2, 3, 4})
+        for (int32_t g : {1, 2, 4, 16}) check_token_limits(cptest::interleaved(world, 0, g), q_len, causal, 300);
+      for (int32_t world : {2, 3, 5})
+        for (int32_t range : {1, 7, 64}) check_token_limits(cptest::contiguous(world, 0, range), q_len, causal, 400);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(per_token_local_limits_at_large_lengths) {
+  // A 1M-token request, q_len 16: each token's limits add up to its global limit over the ranks.
+  const int64_t huge = int64_t{1} << 40;
+  for (int64_t len : {int64_t{1} << 20, (int64_t{1} << 20) + 5, int64_t{2147483647} - 256})
+    for (bool causal : {true, false})
+      for (int32_t t = 0; t < 16; ++t) {
+        const int64_t global = causal ? len - 16 + t + 1 : len;
+        for (const ShardSpec& base : {cptest::interleaved(8, 0, 64), cptest::contiguous(2, 0, 1 << 19)}) {
+          int64_t total = 0;
+          for (int32_t r = 0; r < base.world; ++r) {
+            ShardSpec s = base;
+            s.rank = r;
+            total += splitmla::visibility::shard_token_limit(s, len, huge, 16, t, causal);
+          }
+          BOOST_CHECK_EQUAL(total, global);
+        }
+      }
+}
+
+namespace {
+
+HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed,
+                    int32_t q_len = 1, bool causal = true) {
   gputest::GenSpec g;
   g.num_heads = heads;
   g.page_size = page;
   g.lens = std::move(lens);
   g.seed = seed;
+  g.q_len = q_len;
+  g.causal = causal;
   return gputest::make_problem(g);
 }
 
@@ -101,7 +186,7 @@ splitmla::HostOutputs shard_and_merge(const HostProblem& p, const ShardSpec& bas
   for (int32_t r = 0; r < base.world; ++r) {
     ShardSpec s = base;
     s.rank = r;
-    splitmla::HostOutputs o = gputest::reference_of(cptest::make_shard(p, s));
+    splitmla::HostOutputs o = cptest::shard_reference(p, s);  // per-token local limits
     for (float& l : o.lse) {
       if (plus_inf_empty && l == -std::numeric_limits<float>::infinity())
         l = std::numeric_limits<float>::infinity();
@@ -136,6 +221,21 @@ BOOST_AUTO_TEST_CASE(merging_n_shards_equals_the_single_pass) {
       check_close(p, shard_and_merge(p, s, false, false), single, cptest::describe(s));
 }
 
+BOOST_AUTO_TEST_CASE(merging_n_shards_with_several_tokens_equals_the_single_pass) {
+  // Each token's rows on a rank see the rank's positions below the token's own global limit;
+  // lengths put the tokens' limits on both sides of rank edges (g = 1: every position; g = page;
+  // the contiguous range 37), and below q_len (causal rows with nothing visible).
+  const std::vector<int32_t> lens = {0, 1, 2, 3, 5, 15, 16, 17, 36, 37, 38, 40, 75, 200};
+  for (const HostProblem& p : {problem(3, 16, lens, 31, 4, true), problem(2, 16, lens, 32, 3, false),
+                               problem(1, 8, {0, 7, 8, 9, 16, 17, 40}, 33, 16, true)}) {
+    const splitmla::HostOutputs single = gputest::reference_of(p);
+    for (int32_t world : {2, 3, 4})
+      for (const ShardSpec& s : specs(world, p.page_size))
+        check_close(p, shard_and_merge(p, s, false, false), single,
+                    cptest::describe(s) + " q_len " + std::to_string(p.q_len) + (p.causal ? " causal" : " non-causal"));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(plus_inf_and_base2_lse_merge_the_same) {
   const HostProblem p = problem(3, 8, {0, 2, 9, 64, 100}, 11);
   const splitmla::HostOutputs single = gputest::reference_of(p);
@@ -163,9 +263,13 @@ BOOST_AUTO_TEST_CASE(config_validation_names_the_field) {
   CpConfig c = cptest::cp_config(p, cptest::interleaved(2, 0, 1), PartialType::kFloat32, CpExchange::kAllGather);
   BOOST_CHECK(splitmla::can_implement(c) == Status::kSuccess);
   CpConfig bad = c;
-  bad.decode.q_len = 2;
-  BOOST_CHECK(splitmla::can_implement(bad) == Status::kNotSupported);
-  BOOST_CHECK(std::string(splitmla::last_error_detail()).find("q_len = 2") != std::string::npos);
+  bad.decode.q_len = 2;  // several query tokens per request: per-token local limits
+  BOOST_CHECK(splitmla::can_implement(bad) == Status::kSuccess);
+  bad.decode.causal = false;
+  BOOST_CHECK(splitmla::can_implement(bad) == Status::kSuccess);
+  bad.decode.q_len = 17;
+  BOOST_CHECK(splitmla::can_implement(bad) == Status::kBadShape);
+  BOOST_CHECK(std::string(splitmla::last_error_detail()).find("q_len = 17") != std::string::npos);
   bad = c;
   bad.shard.rank = 2;
   BOOST_CHECK(splitmla::can_implement(bad) == Status::kBadShape);
@@ -214,6 +318,14 @@ BOOST_AUTO_TEST_CASE(plan_layout_without_a_gpu) {
   BOOST_CHECK(plan.shard.out_f32);
   BOOST_CHECK_GE(plan.shard.slots_bound, plan.shard.pieces_bound);
   BOOST_CHECK_EQUAL(plan.shard.multi_bound, c.decode.max_batch);
+  // q_len 3: rows = 3 x 20 in the shard plan and in the packed layout.
+  c.decode.q_len = 3;
+  BOOST_REQUIRE(splitmla::make_cp_plan(c, &plan) == Status::kSuccess);
+  BOOST_CHECK_EQUAL(plan.shard.rows, 60);
+  BOOST_CHECK(plan.shard.part1 == splitmla::Part1Variant::kMmaSync);
+  BOOST_REQUIRE(splitmla::cp_layout(plan, 2, &l) == Status::kSuccess);
+  BOOST_CHECK_EQUAL(l.rows, 6);
+  BOOST_CHECK_GE(l.out_bytes, 6u * 7 * 512 * 4);  // rows x heads of one group, float32
 }
 
 BOOST_AUTO_TEST_CASE(merge_args_validation_names_the_field) {

@@ -143,23 +143,25 @@ struct RankState {
     w.device = plan.shard.device;
     return w;
   }
-  // out bits and lse of this rank's heads, [batch][count][512] and [batch][count].
+  // out bits and lse of this rank's heads, [batch][q_len][count][512] and [batch][q_len][count].
   std::string read(std::vector<uint16_t>* out, std::vector<float>* lse) const {
-    const int64_t H = dp.host.num_heads, B = dp.host.batch;
-    std::vector<uint16_t> o(static_cast<size_t>(dp.args.out_stride_batch * B));
-    std::vector<float> l(static_cast<size_t>(dp.args.lse_stride_batch * B));
+    const int64_t B = dp.host.batch, T = dp.host.q_len;
+    const splitmla::DecodeArgs& a = dp.args;
+    std::vector<uint16_t> o(static_cast<size_t>(a.out_stride_batch * B));
+    std::vector<float> l(static_cast<size_t>(a.lse_stride_batch * B));
     RANK_CUDA(cudaMemcpy(o.data(), dp.out.get(), o.size() * 2, cudaMemcpyDeviceToHost));
     RANK_CUDA(cudaMemcpy(l.data(), dp.lse.get(), l.size() * 4, cudaMemcpyDeviceToHost));
-    out->assign(static_cast<size_t>(B * count * 512), 0);
-    lse->assign(static_cast<size_t>(B * count), 0.f);
+    out->assign(static_cast<size_t>(B * T * count * 512), 0);
+    lse->assign(static_cast<size_t>(B * T * count), 0.f);
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < count; ++i) {
-        const int64_t h = first + i;
-        std::memcpy(&(*out)[static_cast<size_t>((b * count + i) * 512)],
-                    &o[static_cast<size_t>(b * dp.args.out_stride_batch + h * dp.args.out_stride_head)], 1024);
-        (*lse)[static_cast<size_t>(b * count + i)] = l[static_cast<size_t>(b * dp.args.lse_stride_batch + h)];
-      }
-    (void)H;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < count; ++i) {
+          const int64_t h = first + i, row = (b * T + t) * count + i;
+          std::memcpy(&(*out)[static_cast<size_t>(row * 512)],
+                      &o[static_cast<size_t>(b * a.out_stride_batch + t * a.out_stride_token + h * a.out_stride_head)], 1024);
+          (*lse)[static_cast<size_t>(row)] =
+              l[static_cast<size_t>(b * a.lse_stride_batch + t * a.lse_stride_token + h * a.lse_stride_head)];
+        }
     return "";
   }
 };
@@ -216,29 +218,32 @@ std::string step(RankState& st, int r, std::vector<uint16_t>* out, std::vector<f
 gputest::RunResult assemble(const HostProblem& p, const std::array<std::vector<uint16_t>, kWorld>& out,
                             const std::array<std::vector<float>, kWorld>& lse, const Ranks& rs, int only_rank) {
   gputest::RunResult res;
-  const int64_t H = p.num_heads;
-  res.out_bits.assign(static_cast<size_t>(p.batch * H * 512), 0);
-  res.lse.assign(static_cast<size_t>(p.batch * H), 0.f);
+  const int64_t H = p.num_heads, T = p.q_len;
+  res.out_bits.assign(static_cast<size_t>(p.batch * T * H * 512), 0);
+  res.lse.assign(static_cast<size_t>(p.batch * T * H), 0.f);
   for (int r = 0; r < kWorld; ++r) {
     if (only_rank >= 0 && r != only_rank) continue;
     const RankState& st = *rs.r[static_cast<size_t>(r)];
-    for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t bt = 0; bt < p.batch * T; ++bt)  // bt = b * q_len + t
       for (int64_t i = 0; i < st.count; ++i) {
         const int64_t h = st.first + i;
-        std::memcpy(&res.out_bits[static_cast<size_t>((b * H + h) * 512)],
-                    &out[static_cast<size_t>(r)][static_cast<size_t>((b * st.count + i) * 512)], 1024);
-        res.lse[static_cast<size_t>(b * H + h)] = lse[static_cast<size_t>(r)][static_cast<size_t>(b * st.count + i)];
+        std::memcpy(&res.out_bits[static_cast<size_t>((bt * H + h) * 512)],
+                    &out[static_cast<size_t>(r)][static_cast<size_t>((bt * st.count + i) * 512)], 1024);
+        res.lse[static_cast<size_t>(bt * H + h)] = lse[static_cast<size_t>(r)][static_cast<size_t>(bt * st.count + i)];
       }
   }
   return res;
 }
 
-HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed) {
+HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed,
+                    int32_t q_len = 1, bool causal = true) {
   gputest::GenSpec g;
   g.num_heads = heads;
   g.page_size = page;
   g.lens = std::move(lens);
   g.seed = seed;
+  g.q_len = q_len;
+  g.causal = causal;
   return gputest::make_problem(g);
 }
 
@@ -274,7 +279,12 @@ BOOST_AUTO_TEST_CASE(the_nccl_library_matches_this_build) {
 #if defined(SPLITMLA_TEST_HAVE_NCCL)
 
 BOOST_AUTO_TEST_CASE(every_mode_matches_one_gpu_and_the_reference) {
-  for (const HostProblem& p : {problem(16, 16, {0, 1, 3, 17, 500, 2500}, 41), problem(128, 64, {0, 70, 4100}, 42)}) {
+  // q_len 1; q_len 4 causal and q_len 3 non-causal, whose tokens' global limits fall on both
+  // sides of rank edges (g = 1: every position; g = page 16: 16, 32; the contiguous range
+  // 3 * 16 + 5 = 53), and below q_len (rows that see nothing).
+  for (const HostProblem& p : {problem(16, 16, {0, 1, 3, 17, 500, 2500}, 41), problem(128, 64, {0, 70, 4100}, 42),
+                               problem(16, 16, {2, 3, 17, 18, 33, 34, 53, 54, 55, 56, 900}, 48, 4, true),
+                               problem(8, 16, {1, 16, 17, 52, 53, 54, 300}, 49, 3, false)}) {
     const gputest::RunResult single = one_gpu_decode(p);
     const splitmla::HostOutputs ref = gputest::reference_of(p);
     int64_t capacity = 0;
@@ -327,57 +337,60 @@ BOOST_AUTO_TEST_CASE(both_modes_are_bitwise_repeatable_over_100_runs) {
 
 BOOST_AUTO_TEST_CASE(graph_replays_with_changing_lengths_equal_eager) {
   // Generated at full capacity so every length up to it reads real rows.
+  // q_len 2 too: every token's local limit follows the changing global length.
   const int32_t capacity = 2048;
-  const HostProblem p = problem(16, 16, {capacity, capacity, capacity}, 44);
-  const int kReplays = gputest::sanitizing() ? 20 : 1000;
-  gputest::Rng rng(45);
-  std::vector<std::vector<int32_t>> lens(static_cast<size_t>(kReplays));
-  for (auto& v : lens) {
-    v.resize(3);
-    for (auto& x : v) x = rng.below(6) == 0 ? 0 : rng.between(1, capacity);
-  }
-  for (const Mode& m : {kModes[0], kModes[3]}) {
-    const ShardSpec s = cptest::interleaved(kWorld, 0, 1);
-    Ranks rs;
-    build(rs, p, s, m, capacity);
-    std::array<int, kWorld> differing{}, nonfinite{};
-    on_both([&](int r) -> std::string {
-      RankState& st = *rs.r[static_cast<size_t>(r)];
-      ncclComm_t comm = comms().comm[static_cast<size_t>(r)];
-      cudaGraph_t graph = nullptr;
-      cudaGraphExec_t exec = nullptr;
-      RANK_CUDA(cudaStreamBeginCapture(st.stream->s, cudaStreamCaptureModeThreadLocal));
-      const Status cs = splitmla::cp_decode_nccl(st.plan, st.args, st.view(), comm, st.stream->s);
-      RANK_CUDA(cudaStreamEndCapture(st.stream->s, &graph));
-      RANK_OK(cs);
-      RANK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-      std::vector<uint16_t> og, oe;
-      std::vector<float> lg, le;
-      std::string e;
-      for (int i = 0; i < kReplays && e.empty(); ++i) {
-        e = [&]() -> std::string {
-          RANK_CUDA(cudaMemcpyAsync(st.dp.lens.get(), lens[static_cast<size_t>(i)].data(), 3 * sizeof(int32_t),
-                                    cudaMemcpyHostToDevice, st.stream->s));
-          RANK_CUDA(cudaGraphLaunch(exec, st.stream->s));
-          RANK_CUDA(cudaStreamSynchronize(st.stream->s));
-          std::string e2 = st.read(&og, &lg);
-          if (!e2.empty()) return e2;
-          e2 = step(st, r, &oe, &le);
-          if (!e2.empty()) return e2;
-          if (og != oe || std::memcmp(lg.data(), le.data(), lg.size() * 4) != 0) ++differing[static_cast<size_t>(r)];
-          for (float x : lg)
-            if (std::isnan(x)) ++nonfinite[static_cast<size_t>(r)];
-          return "";
-        }();
+  for (const HostProblem& p : {problem(16, 16, {capacity, capacity, capacity}, 44),
+                               problem(16, 16, {capacity, capacity, capacity}, 50, 2, true)}) {
+    const int kReplays = gputest::sanitizing() ? 20 : 1000;
+    gputest::Rng rng(45);
+    std::vector<std::vector<int32_t>> lens(static_cast<size_t>(kReplays));
+    for (auto& v : lens) {
+      v.resize(3);
+      for (auto& x : v) x = rng.below(6) == 0 ? 0 : rng.between(1, capacity);
+    }
+    for (const Mode& m : {kModes[0], kModes[3]}) {
+      const ShardSpec s = cptest::interleaved(kWorld, 0, 1);
+      Ranks rs;
+      build(rs, p, s, m, capacity);
+      std::array<int, kWorld> differing{}, nonfinite{};
+      on_both([&](int r) -> std::string {
+        RankState& st = *rs.r[static_cast<size_t>(r)];
+        ncclComm_t comm = comms().comm[static_cast<size_t>(r)];
+        cudaGraph_t graph = nullptr;
+        cudaGraphExec_t exec = nullptr;
+        RANK_CUDA(cudaStreamBeginCapture(st.stream->s, cudaStreamCaptureModeThreadLocal));
+        const Status cs = splitmla::cp_decode_nccl(st.plan, st.args, st.view(), comm, st.stream->s);
+        RANK_CUDA(cudaStreamEndCapture(st.stream->s, &graph));
+        RANK_OK(cs);
+        RANK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+        std::vector<uint16_t> og, oe;
+        std::vector<float> lg, le;
+        std::string e;
+        for (int i = 0; i < kReplays && e.empty(); ++i) {
+          e = [&]() -> std::string {
+            RANK_CUDA(cudaMemcpyAsync(st.dp.lens.get(), lens[static_cast<size_t>(i)].data(), 3 * sizeof(int32_t),
+                                      cudaMemcpyHostToDevice, st.stream->s));
+            RANK_CUDA(cudaGraphLaunch(exec, st.stream->s));
+            RANK_CUDA(cudaStreamSynchronize(st.stream->s));
+            std::string e2 = st.read(&og, &lg);
+            if (!e2.empty()) return e2;
+            e2 = step(st, r, &oe, &le);
+            if (!e2.empty()) return e2;
+            if (og != oe || std::memcmp(lg.data(), le.data(), lg.size() * 4) != 0) ++differing[static_cast<size_t>(r)];
+            for (float x : lg)
+              if (std::isnan(x)) ++nonfinite[static_cast<size_t>(r)];
+            return "";
+          }();
+        }
+        cudaGraphExecDestroy(exec);
+        cudaGraphDestroy(graph);
+        return e;
+      });
+      for (int r = 0; r < kWorld; ++r) {
+        BOOST_CHECK_MESSAGE(differing[static_cast<size_t>(r)] == 0, label(s, m) << " q_len " << p.q_len << " rank " << r << ": "
+                                << differing[static_cast<size_t>(r)] << " of " << kReplays << " replays differ from eager");
+        BOOST_CHECK_MESSAGE(nonfinite[static_cast<size_t>(r)] == 0, label(s, m) << " rank " << r << ": NaN lse in replays");
       }
-      cudaGraphExecDestroy(exec);
-      cudaGraphDestroy(graph);
-      return e;
-    });
-    for (int r = 0; r < kWorld; ++r) {
-      BOOST_CHECK_MESSAGE(differing[static_cast<size_t>(r)] == 0, label(s, m) << " rank " << r << ": "
-                              << differing[static_cast<size_t>(r)] << " of " << kReplays << " replays differ from eager");
-      BOOST_CHECK_MESSAGE(nonfinite[static_cast<size_t>(r)] == 0, label(s, m) << " rank " << r << ": NaN lse in replays");
     }
   }
 }

@@ -2,7 +2,8 @@
 // logical ranks, each rank's shard partials computed from its own local cache and table with the
 // global seq_lens, the exchange done by device copies, then the merge; the result must match the
 // single-GPU decode and the float64 reference, for every shard layout, partial type and exchange,
-// with empty shards, and with a bad page on one shard NaN-ing only its request.
+// with empty shards, with q_len > 1 rows (causal and not) whose tokens' limits cross shard edges,
+// and with a bad page on one shard NaN-ing only its request.
 #include <boost/test/unit_test.hpp>
 
 #include <cuda_runtime_api.h>
@@ -115,12 +116,15 @@ gputest::RunResult run_loopback(const HostProblem& p, gputest::DeviceProblem& gl
   return gputest::read_back(global);
 }
 
-HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed) {
+HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed,
+                    int32_t q_len = 1, bool causal = true) {
   gputest::GenSpec g;
   g.num_heads = heads;
   g.page_size = page;
   g.lens = std::move(lens);
   g.seed = seed;
+  g.q_len = q_len;
+  g.causal = causal;
   return gputest::make_problem(g);
 }
 
@@ -164,20 +168,32 @@ BOOST_AUTO_TEST_CASE(loopback_odd_and_many_heads, *gputest::needs_gpu()) {
   run_all_modes(problem(128, 64, {1, 700, 2049}, 23), {2});
 }
 
+BOOST_AUTO_TEST_CASE(loopback_several_tokens_cross_shard_edges, *gputest::needs_gpu()) {
+  // Token t sees the rank's positions below its own global limit. The lengths put the tokens'
+  // limits on both sides of rank edges: interleaved g = 1 (every position), g = page (page
+  // edges), contiguous range 2 * page + 3 (35 for page 16, 19 for page 8); and below q_len
+  // (causal rows that see nothing: out 0, lse -inf).
+  run_all_modes(problem(16, 16, {0, 2, 3, 5, 16, 18, 33, 35, 36, 37, 38, 71, 300}, 26, 4, true), {2, 3});
+  run_all_modes(problem(8, 16, {1, 4, 17, 34, 35, 36, 129}, 27, 3, false), {2, 4});
+  run_all_modes(problem(4, 8, {0, 15, 16, 17, 18, 19, 20, 100}, 28, 16, true), {2});
+}
+
 BOOST_AUTO_TEST_CASE(loopback_under_every_shard_policy, *gputest::needs_gpu()) {
-  const HostProblem p = problem(32, 16, {0, 9, 130, 1000}, 24);
-  gputest::Stream stream;
-  gputest::DeviceProblem global;
-  global.upload(p);
-  const splitmla::HostOutputs ref = gputest::reference_of(p);
-  for (splitmla::SplitPolicy pol : {splitmla::SplitPolicy::forced(1), splitmla::SplitPolicy::forced(5),
-                                    splitmla::SplitPolicy::chunk(64)})
-    for (const Mode& m : kModes) {
-      std::string pt;
-      const ShardSpec s = cptest::interleaved(2, 0, 1);
-      const gputest::RunResult r = run_loopback(p, global, s, m, stream.s, {}, pol);
-      gputest::check_matches(p, r, ref, label(s, m) + " policy " + gputest::policy_text(pol, &pt));
-    }
+  for (const HostProblem& p : {problem(32, 16, {0, 9, 130, 1000}, 24), problem(8, 16, {2, 9, 130, 1000}, 29, 3, true)}) {
+    gputest::Stream stream;
+    gputest::DeviceProblem global;
+    global.upload(p);
+    const splitmla::HostOutputs ref = gputest::reference_of(p);
+    for (splitmla::SplitPolicy pol : {splitmla::SplitPolicy::forced(1), splitmla::SplitPolicy::forced(5),
+                                      splitmla::SplitPolicy::chunk(64)})
+      for (const Mode& m : kModes) {
+        std::string pt;
+        const ShardSpec s = cptest::interleaved(2, 0, 1);
+        const gputest::RunResult r = run_loopback(p, global, s, m, stream.s, {}, pol);
+        gputest::check_matches(p, r, ref, label(s, m) + " policy " + gputest::policy_text(pol, &pt) + " " +
+                                              gputest::describe(p));
+      }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(bad_page_on_one_shard_nans_only_its_request, *gputest::needs_gpu()) {
