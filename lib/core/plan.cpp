@@ -357,3 +357,22 @@ Status can_implement(const Plan& plan, const DecodeArgs& a) {
 }
 
 }  // namespace splitmla
+
+namespace splitmla::detail {
+
+// Context-parallel shard plans (lib/cp): every request goes through the fp32 partial slots, so
+// part2 runs for every request and writes float32 partials. Bounds: one slot per piece, one
+// part2 entry per request.
+Status make_plan_f32_partials(const DecodeConfig& config, Plan* plan) {
+  if (plan == nullptr) return fail(Status::kNullPointer, "plan = nullptr");
+  Plan p;
+  SPLITMLA_TRY(make_plan(config, &p));
+  p.out_f32 = true;
+  p.slots_bound = p.pieces_bound;
+  p.multi_bound = config.max_batch;
+  SPLITMLA_TRY(carve(&p));
+  *plan = p;
+  return Status::kSuccess;
+}
+
+}  // namespace splitmla::detail

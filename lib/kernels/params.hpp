@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "splitmla/decode.hpp"
+#include "splitmla/shard.hpp"
 
 namespace splitmla::kernels {
 
@@ -55,6 +56,12 @@ struct PlannerParams {
   int32_t policy_value;
   int32_t work_ctas;
   int64_t capacity;          // max_pages_per_seq * page_size of this call
+  int32_t all_slots;         // 1: every request's pieces go to partial slots (fp32 out, cp)
+  // Context-parallel shard (lib/cp): sharded = 1 makes seq_lens the GLOBAL lengths and every
+  // token limit this rank's count below the token's global limit (visibility::shard_token_limit);
+  // capacity is then the rank's local table capacity.
+  int32_t sharded;
+  ShardSpec shard;
 };
 
 // Query rows: a request's q_len x num_heads (token, head) pairs packed token-major, row
@@ -102,6 +109,7 @@ struct Part2Params {
   int64_t lse_stride_batch, lse_stride_token, lse_stride_head;
   int32_t num_heads;
   int32_t rows;              // q_len * num_heads
+  int32_t out_f32;           // 1: out is float32 (context-parallel partials), else dtype
 };
 
 // Launchers (kernels/*.cu). They only launch: no allocation, no sync.
