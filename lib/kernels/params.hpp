@@ -66,8 +66,7 @@ struct PlannerParams {
 
 // Query rows: a request's q_len x num_heads (token, head) pairs packed token-major, row
 // r = t * num_heads + h; they are the M dimension of a part1 CTA (`rows_per_cta` rows per row
-// block). With q_len = 1 a row is a head, and the fields below read as they did before rows
-// existed (the wgmma kernel, q_len = 1 only, uses them that way).
+// block). With q_len = 1 a row is a head.
 struct Part1Params {
   const void* q;             // [batch, q_len, heads, 576] dtype
   int64_t q_stride_batch, q_stride_head;
@@ -91,7 +90,7 @@ struct Part1Params {
   int32_t head_blocks;       // row blocks per work CTA: ceil(rows / rows_per_cta)
   int32_t one_piece_per_cta; // forced/chunk: piece index = work CTA index
   float scale_log2;          // softmax_scale * log2(e)
-  // Multi-token fields (the mma.sync kernel; the wgmma kernel runs q_len = 1 only).
+  // Multi-token fields (both kernels).
   const int32_t* token_limits;  // [max_batch, q_len] int32: visible positions per token
   int64_t q_stride_token, out_stride_token, lse_stride_token;
   int32_t q_len;
