@@ -9,6 +9,9 @@
 #             (.ci/python.sh with SPLITMLA_VENV=/opt/torch/.venv; nothing is downloaded)
 #   study     the split-count study, short grid (experiments/splitmla_study --short)
 #   study-full the whole grid (experiments/splitmla_study --full)
+#   multigpu  two GPUs (device kind nvidia-h200-x2): the NCCL context-parallel test
+#             (ctest -L multigpu, SPLITMLA_REQUIRE_MULTIGPU=1: fewer than 2 GPUs fails), then
+#             the multi-GPU suite (experiments/splitmla_cp_bench -> cp-<gpu>x2-<date>.csv)
 # The device tool returns at most 8 files: logs are bundled into $OUT/logs.tgz at exit, the
 # CSVs stay beside it.
 # Targets to build come from $TARGETS (default: everything).
@@ -70,6 +73,14 @@ for step in "$@"; do
     study-full)
       "$BUILD/experiments/splitmla_study" --full --out "$OUT/study.csv" > "$OUT/study.log" 2>&1 || rc=1
       tail -3 "$OUT/study.log" ;;
+    multigpu)
+      SPLITMLA_REQUIRE_MULTIGPU=1 ctest --test-dir "$BUILD" --output-on-failure -L multigpu \
+        > "$OUT/multigpu.log" 2>&1 || rc=1
+      tail -15 "$OUT/multigpu.log"
+      gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | awk '{print tolower($2)}')
+      "$BUILD/experiments/splitmla_cp_bench" ${CP_BENCH_ARGS:-} --out "$OUT/cp-${gpu:-gpu}x2-$(date +%F).csv" \
+        > "$OUT/cp-bench.log" 2>&1 || rc=1
+      tail -45 "$OUT/cp-bench.log" ;;
     *) echo "unknown step $step"; rc=1 ;;
   esac
 done

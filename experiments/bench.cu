@@ -213,11 +213,6 @@ int main(int argc, char** argv) {
       for (const Part1Variant variant : opt.variants) {
         DecodeConfig config = config_for(shape, opt.policy);
         config.part1 = variant;
-        if (variant == Part1Variant::kWgmma && shape.q_len > 1) {
-          std::printf("%-18s %s wgmma: skipped (the wgmma kernel takes q_len = 1)\n", c->name,
-                      dtype_short(dtype));
-          continue;
-        }
         Plan chosen;
         check(make_plan(config, &chosen), "make_plan");
         const std::string part1_name = part1_variant_name(chosen.part1);

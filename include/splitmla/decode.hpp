@@ -32,6 +32,9 @@ struct Plan {
   int32_t slots_bound = 0;       // most partial-output slots (pieces of multi-split requests)
   int32_t multi_bound = 0;       // most requests that need part2
   int32_t max_splits = 0;        // most splits one request can get
+  // Context-parallel shard partials (set only by make_cp_plan, include/splitmla/cp.hpp): `out`
+  // is float32, every request goes through the fp32 partial slots and part2 writes float32.
+  bool out_f32 = false;
   // Workspace carve-up: byte offsets, each 256-byte aligned.
   size_t off_header = 0, off_pieces = 0, off_cta_begin = 0, off_multi = 0, off_req_error = 0,
          off_token_limits = 0, off_part_lse = 0, off_part_out = 0;

@@ -1,6 +1,7 @@
 // SplitMLA: split-KV multi-head latent attention decode. Umbrella header.
 #pragma once
 
+#include "splitmla/cp.hpp"
 #include "splitmla/decode.hpp"
 #include "splitmla/fixture.hpp"
 #include "splitmla/fp8.hpp"

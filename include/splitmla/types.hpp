@@ -57,7 +57,7 @@ enum class SplitPolicyKind : int32_t {
 enum class Part1Variant : int32_t {
   kAuto = 0,
   kMmaSync = 1,  // mma.sync m16n8k16, 16/32/64 query rows per CTA: the checked baseline
-  kWgmma = 2,    // sm_90a warpgroup MMAs, 64 heads per CTA (heads padded to 64), q_len = 1 only
+  kWgmma = 2,    // sm_90a warpgroup MMAs, 64 query rows per CTA (rows padded to 64)
 };
 
 // "auto" / "mma_sync" / "wgmma"; "unknown" otherwise.

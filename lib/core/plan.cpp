@@ -55,7 +55,9 @@ Status carve(Plan* p) {
 // The part1 variant for a configuration: a pure function of the config, the device's compute
 // capability (major * 10 + minor; 0 when planning without a device) and whether the sm_90a
 // kernels were built.
-// Multi-token queries (q_len > 1) run on the mma.sync kernel only.
+// Auto takes the wgmma kernel for more than 32 heads with q_len = 1. The wgmma kernel also
+// serves q_len > 1 (64-row blocks of q_len x heads rows) when forced by name; auto keeps the
+// mma.sync kernel for multi-token calls until that path has been measured on the GPU.
 Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Variant* out) {
   const bool hopper = cc == 0 || cc == 90;
   const bool fp8 = is_fp8(c.kv_format);
@@ -144,10 +146,6 @@ Status can_implement(const DecodeConfig& c) {
     return fail(Status::kNotSupported,
                 "part1 = %s does not read kv_format = %s (yet): use mma_sync or auto",
                 part1_variant_name(c.part1), kv_format_name(c.kv_format, c.dtype));
-  if (c.part1 == Part1Variant::kWgmma && c.q_len > 1)
-    return fail(Status::kNotSupported,
-                "part1 = %s with q_len = %d: the wgmma kernel takes q_len = 1 only (use "
-                "mma_sync or auto)", part1_variant_name(c.part1), c.q_len);
   if (c.part1 == Part1Variant::kWgmma && c.rows_per_cta != 0 && c.rows_per_cta != 64)
     return fail(Status::kNotSupported,
                 "part1 = %s with rows_per_cta = %d: the wgmma kernel takes 64 rows per CTA",
@@ -402,3 +400,22 @@ Status can_implement(const Plan& plan, const DecodeArgs& a) {
 }
 
 }  // namespace splitmla
+
+namespace splitmla::detail {
+
+// Context-parallel shard plans (lib/cp): every request goes through the fp32 partial slots, so
+// part2 runs for every request and writes float32 partials. Bounds: one slot per piece, one
+// part2 entry per request.
+Status make_plan_f32_partials(const DecodeConfig& config, Plan* plan) {
+  if (plan == nullptr) return fail(Status::kNullPointer, "plan = nullptr");
+  Plan p;
+  SPLITMLA_TRY(make_plan(config, &p));
+  p.out_f32 = true;
+  p.slots_bound = p.pieces_bound;
+  p.multi_bound = config.max_batch;
+  SPLITMLA_TRY(carve(&p));
+  *plan = p;
+  return Status::kSuccess;
+}
+
+}  // namespace splitmla::detail

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/plan_detail.hpp"
 #include "kernels/params.hpp"
 #include "splitmla/decode.hpp"
 
@@ -59,7 +60,9 @@ Status launched(cudaError_t e, const char* what) {
   return fail(Status::kCudaError, "%s: %s", what, cudaGetErrorString(e));
 }
 
-Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, cudaStream_t s) {
+// `shard`: a context-parallel shard (lib/cp) whose seq_lens are global; nullptr for one GPU.
+Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, cudaStream_t s,
+                   const ShardSpec* shard = nullptr) {
   kernels::PlannerParams p{};
   p.seq_lens = a.seq_lens;
   p.token_limits = at<int32_t>(ws, plan.off_token_limits);
@@ -75,6 +78,9 @@ Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, c
   p.policy_value = plan.config.policy.value;
   p.work_ctas = plan.work_ctas;
   p.capacity = static_cast<int64_t>(a.max_pages_per_seq) * plan.config.page_size;
+  p.all_slots = plan.out_f32 ? 1 : 0;
+  p.sharded = shard != nullptr ? 1 : 0;
+  if (shard != nullptr) p.shard = *shard;
   return launched(kernels::launch_planner(p, s), "planner launch");
 }
 
@@ -137,6 +143,7 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.lse_stride_head = a.lse_stride_head;
   p.num_heads = plan.config.num_heads;
   p.rows = plan.rows;
+  p.out_f32 = plan.out_f32 ? 1 : 0;
   const int64_t multi = std::min<int64_t>(plan.multi_bound, a.batch);
   const int64_t pairs = multi * plan.rows;
   // Few (request, row) pairs (small batch): spread each pair's merge over 4 blocks of 8 split
@@ -183,6 +190,18 @@ Status decode(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
   SPLITMLA_TRY(launch_part1(plan, args, ws, stream));
   return launch_part2(plan, args, ws, stream);
 }
+
+namespace detail {
+
+Status decode_shard(const Plan& plan, const ShardSpec& shard, const DecodeArgs& args,
+                    const Workspace& ws, cudaStream_t stream) {
+  SPLITMLA_TRY(check_all(plan, args, ws));
+  SPLITMLA_TRY(launch_plan(plan, args, ws, stream, &shard));
+  SPLITMLA_TRY(launch_part1(plan, args, ws, stream));
+  return launch_part2(plan, args, ws, stream);
+}
+
+}  // namespace detail
 
 Status decode(const Plan& plan, const DecodeArgs& args, const ScratchPool& pool,
               cudaStream_t stream) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "splitmla/decode.hpp"
+#include "splitmla/shard.hpp"
 
 namespace splitmla::kernels {
 
@@ -55,6 +56,12 @@ struct PlannerParams {
   int32_t policy_value;
   int32_t work_ctas;
   int64_t capacity;          // max_pages_per_seq * page_size of this call
+  int32_t all_slots;         // 1: every request's pieces go to partial slots (fp32 out, cp)
+  // Context-parallel shard (lib/cp): sharded = 1 makes seq_lens the GLOBAL lengths and every
+  // token limit this rank's count below the token's global limit (visibility::shard_token_limit);
+  // capacity is then the rank's local table capacity.
+  int32_t sharded;
+  ShardSpec shard;
 };
 
 // part1 instance families by cache format (template parameter KV of the mma.sync part1 kernel).
@@ -63,8 +70,7 @@ inline constexpr int kKvFp8 = 1;     // fp8_e4m3 or fp8_ds_mla rows (Part1Params
 
 // Query rows: a request's q_len x num_heads (token, head) pairs packed token-major, row
 // r = t * num_heads + h; they are the M dimension of a part1 CTA (`rows_per_cta` rows per row
-// block). With q_len = 1 a row is a head, and the fields below read as they did before rows
-// existed (the wgmma kernel, q_len = 1 only, uses them that way).
+// block). With q_len = 1 a row is a head.
 struct Part1Params {
   const void* q;             // [batch, q_len, heads, 576] dtype
   int64_t q_stride_batch, q_stride_head;
@@ -90,7 +96,7 @@ struct Part1Params {
   int32_t head_blocks;       // row blocks per work CTA: ceil(rows / rows_per_cta)
   int32_t one_piece_per_cta; // forced/chunk: piece index = work CTA index
   float scale_log2;          // softmax_scale * log2(e)
-  // Multi-token fields (the mma.sync kernel; the wgmma kernel runs q_len = 1 only).
+  // Multi-token fields (both kernels).
   const int32_t* token_limits;  // [max_batch, q_len] int32: visible positions per token
   int64_t q_stride_token, out_stride_token, lse_stride_token;
   int32_t q_len;
@@ -108,6 +114,7 @@ struct Part2Params {
   int64_t lse_stride_batch, lse_stride_token, lse_stride_head;
   int32_t num_heads;
   int32_t rows;              // q_len * num_heads
+  int32_t out_f32;           // 1: out is float32 (context-parallel partials), else dtype
 };
 
 // Launchers (kernels/*.cu). They only launch: no allocation, no sync.

@@ -195,7 +195,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         const int row = c / Tr::kChunks, ch = c % Tr::kChunks;
         const int r = row0 + row;
         const bool ok = r < p.rows;
-        const int t = r / p.num_heads, h = r - t * p.num_heads;
+        const int t = p.q_len == 1 ? 0 : r / p.num_heads, h = r - t * p.num_heads;
         const T* src = ok ? qb + static_cast<int64_t>(t) * p.q_stride_token +
                                 static_cast<int64_t>(h) * p.q_stride_head + ch * 8
                           : qb;
@@ -273,8 +273,10 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     // the row's own end: its token sees positions [begin, row_end) of the piece.
     float m_run = merge::neg_inf<float>(), l_run = 0.f;
     const int srow = tid / Tr::TPR, ssub = tid % Tr::TPR;
-    int row_end = begin;
-    {
+    // With q_len = 1 the piece is already clipped to the one token's limit: row_end = end,
+    // without the limit's load at the head of every piece.
+    int row_end = p.q_len == 1 ? end : begin;
+    if (p.q_len != 1) {
       const int r = row0 + srow;
       if (r < p.rows) {
         const int lim = p.token_limits[static_cast<int64_t>(b) * p.q_len + r / p.num_heads];
@@ -592,7 +594,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         const int r = mt * 16 + (lane >> 2) + half * 8;
         const int row = row0 + r;
         if (row >= p.rows) continue;
-        const int t = row / p.num_heads, h = row - t * p.num_heads;
+        const int t = p.q_len == 1 ? 0 : row / p.num_heads, h = row - t * p.num_heads;
         const float il = sm.inv_l[r] * kv_scale;  // fp8_e4m3: the scale of V, folded
         if (pc.slot < 0) {
           T* o = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
@@ -620,7 +622,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     }
     if (tid < HB && row0 + tid < p.rows) {
       const int row = row0 + tid;
-      const int t = row / p.num_heads, h = row - t * p.num_heads;
+      const int t = p.q_len == 1 ? 0 : row / p.num_heads, h = row - t * p.num_heads;
       const float l = bad ? nan : sm.lse[tid];
       if (pc.slot < 0) {
         if (p.lse != nullptr)

@@ -1,4 +1,6 @@
-// part1, Hopper variant (sm_90a): 64 query heads per CTA on warpgroup MMAs (wgmma).
+// part1, Hopper variant (sm_90a): 64 query rows per CTA on warpgroup MMAs (wgmma). A request's
+// rows are its q_len x num_heads (token, head) pairs packed token-major (row = t * heads + h);
+// each row sees the piece up to its own token's limit (token_limits, from the planner).
 //
 // Same contract as the mma.sync baseline (part1.cuh): for each (piece, head block) stream the
 // piece's KV rows from the paged cache once, S = Q K^T and O += P V with fp32 accumulation, online
@@ -42,7 +44,7 @@ namespace splitmla::kernels {
 template <class T>
 struct Part1WgmmaTraits {
   static constexpr int kThreads = 256;
-  static constexpr int HB = 64;                      // heads per CTA = wgmma M
+  static constexpr int HB = 64;                      // query rows per CTA = wgmma M
   static constexpr int BN = 64;                      // KV rows per tile
   static constexpr int kStages = 2;
   static constexpr uint32_t kGroupBytes = BN * 128;  // one 64-column group of a tile
@@ -96,7 +98,9 @@ __global__ void __launch_bounds__(256, 1)
   const int lane = tid & 31;
   const int hblk = blockIdx.x % p.head_blocks;
   const int wcta = blockIdx.x / p.head_blocks;
-  const int head0 = hblk * Tr::HB;
+  const int row0 = hblk * Tr::HB;  // first query row (row r = token * num_heads + head)
+  // Token and head of query row r (q_len = 1: the row is the head, no division).
+  auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
 
   int first, last;
   if (p.one_piece_per_cta) {
@@ -225,11 +229,14 @@ __global__ void __launch_bounds__(256, 1)
       };
 
       if (ntiles > 0) {
-        // Q of this head block (zeros for heads past num_heads); lands with tile 0.
+        // Q of this row block (zeros for rows past q_len * num_heads); lands with tile 0.
         const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(b) * p.q_stride_batch;
-        const int h = head0 + lrow;
-        const bool ok = h < p.num_heads;
-        const T* qsrc = ok ? qb + static_cast<int64_t>(h) * p.q_stride_head : qb;
+        const int r = row0 + lrow;
+        const bool ok = r < p.rows;
+        const int qt = token_of(r), qh = r - qt * p.num_heads;
+        const T* qsrc = ok ? qb + static_cast<int64_t>(qt) * p.q_stride_token +
+                                 static_cast<int64_t>(qh) * p.q_stride_head
+                           : qb;
         const int page0 = lookup(0);
         const int page1 = ntiles > 1 ? lookup(1) : 0;
 #pragma unroll
@@ -267,6 +274,15 @@ __global__ void __launch_bounds__(256, 1)
       }
     } else {
       // -------------------------------- math: QK, softmax, left half --------------------------------
+      // Each of this thread's two rows sees the piece up to its own token's limit (q_len = 1:
+      // the piece is already clipped to it). Rows past the last one keep the piece end: their
+      // Q is zero and they are never written.
+      int end_a = end, end_b = end;
+      if (p.q_len != 1) {
+        const int32_t* lim = p.token_limits + static_cast<int64_t>(b) * p.q_len;
+        if (row0 + ra < p.rows) end_a = min(end, __ldg(lim + token_of(row0 + ra)));
+        if (row0 + rb < p.rows) end_b = min(end, __ldg(lim + token_of(row0 + rb)));
+      }
       float sacc[32];
       auto issue_qk = [&](int t) {
         const uint32_t g = tile_seq + t, s = g & 1;
@@ -291,7 +307,9 @@ __global__ void __launch_bounds__(256, 1)
         for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
 
         // ---- online softmax of the tile (base 2); masked columns are -inf ----
-        const int valid = end - (w0 + t * BN);  // columns [lo_t, valid) are visible
+        const int tile0 = w0 + t * BN;
+        const int valid = end - tile0;  // columns [lo_t, valid) hold positions of the piece
+        const int valid_a = end_a - tile0, valid_b = end_b - tile0;  // each row's own limit
         const int lo_t = t == 0 ? lo : 0;
         if (tma && (lo_t > 0 || valid < BN)) {
           // V rows of masked columns hold other positions' bytes (NaN allowed): P is 0 there, and
@@ -316,9 +334,10 @@ __global__ void __launch_bounds__(256, 1)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int col = 8 * j + 2 * q4 + e;
-            const bool in = col >= lo_t && col < valid;
-            const float sa = in ? sacc[4 * j + e] * p.scale_log2 : merge::neg_inf<float>();
-            const float sb = in ? sacc[4 * j + 2 + e] * p.scale_log2 : merge::neg_inf<float>();
+            const bool in_a = col >= lo_t && col < valid_a;
+            const bool in_b = col >= lo_t && col < valid_b;
+            const float sa = in_a ? sacc[4 * j + e] * p.scale_log2 : merge::neg_inf<float>();
+            const float sb = in_b ? sacc[4 * j + 2 + e] * p.scale_log2 : merge::neg_inf<float>();
             sv[4 * j + e] = sa;
             sv[4 * j + 2 + e] = sb;
             mx_a = fmaxf(mx_a, sa);
@@ -415,12 +434,14 @@ __global__ void __launch_bounds__(256, 1)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = half ? rb : ra;
-      const int h = head0 + r;
-      if (h >= p.num_heads) continue;
+      const int row = row0 + r;
+      if (row >= p.rows) continue;
+      const int ot = token_of(row), oh = row - ot * p.num_heads;
       const float il = sm.inv_l[r];
       if (pc.slot < 0) {
         T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
-                 static_cast<int64_t>(h) * p.out_stride_head;
+                 static_cast<int64_t>(ot) * p.out_stride_token +
+                 static_cast<int64_t>(oh) * p.out_stride_head;
 #pragma unroll
         for (int j = 0; j < 32; ++j) {
           const float v0 = bad ? nan : o[4 * j + 2 * half] * il;
@@ -428,7 +449,7 @@ __global__ void __launch_bounds__(256, 1)
           *reinterpret_cast<uint32_t*>(out + col0 + 8 * j) = ptx::pack2<T>(v0, v1);
         }
       } else {
-        float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.num_heads + h) * 512;
+        float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * 512;
 #pragma unroll
         for (int j = 0; j < 32; ++j) {
           float2 v;
@@ -438,15 +459,17 @@ __global__ void __launch_bounds__(256, 1)
         }
       }
     }
-    if (tid < Tr::HB && head0 + tid < p.num_heads) {
-      const int h = head0 + tid;
+    if (tid < Tr::HB && row0 + tid < p.rows) {
+      const int row = row0 + tid;
+      const int lt = token_of(row), lh = row - lt * p.num_heads;
       const float l = bad ? nan : sm.lse[tid];
       if (pc.slot < 0) {
         if (p.lse != nullptr)
           p.lse[static_cast<int64_t>(b) * p.lse_stride_batch +
-                static_cast<int64_t>(h) * p.lse_stride_head] = l;
+                static_cast<int64_t>(lt) * p.lse_stride_token +
+                static_cast<int64_t>(lh) * p.lse_stride_head] = l;
       } else {
-        p.part_lse[static_cast<int64_t>(pc.slot) * p.num_heads + h] = l;
+        p.part_lse[static_cast<int64_t>(pc.slot) * p.rows + row] = l;
       }
     }
   }

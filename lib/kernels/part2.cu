@@ -106,13 +106,19 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
     st.add_weight(wsum);
   }
   const int t = row / p.num_heads, h = row - t * p.num_heads;
-  T* out = static_cast<T*>(p.out) + static_cast<int64_t>(e.b) * p.out_stride_batch +
-           static_cast<int64_t>(t) * p.out_stride_token +
-           static_cast<int64_t>(h) * p.out_stride_head + col;
-  uint2 packed;
-  packed.x = ptx::pack2<T>(st.out(acc.x), st.out(acc.y));
-  packed.y = ptx::pack2<T>(st.out(acc.z), st.out(acc.w));
-  *reinterpret_cast<uint2*>(out) = packed;
+  const int64_t out_at = static_cast<int64_t>(e.b) * p.out_stride_batch +
+                         static_cast<int64_t>(t) * p.out_stride_token +
+                         static_cast<int64_t>(h) * p.out_stride_head + col;
+  if (p.out_f32) {
+    *reinterpret_cast<float4*>(static_cast<float*>(p.out) + out_at) =
+        make_float4(st.out(acc.x), st.out(acc.y), st.out(acc.z), st.out(acc.w));
+  } else {
+    T* out = static_cast<T*>(p.out) + out_at;
+    uint2 packed;
+    packed.x = ptx::pack2<T>(st.out(acc.x), st.out(acc.y));
+    packed.y = ptx::pack2<T>(st.out(acc.z), st.out(acc.w));
+    *reinterpret_cast<uint2*>(out) = packed;
+  }
   if (quarter == 0 && lane == 0 && p.lse != nullptr)
     p.lse[static_cast<int64_t>(e.b) * p.lse_stride_batch +
           static_cast<int64_t>(t) * p.lse_stride_token +

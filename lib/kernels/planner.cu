@@ -44,14 +44,17 @@ struct CountsSum {
 // The per-token visible lengths of request b: the one place they are computed. Writes
 // token_limits[b][t] for every token (0 for each token of a request with a bad seq_len) and
 // returns false for a bad seq_len. Everything downstream (the split rule below, part1's row
-// masks) reads only the array, so a caller that needs other limits (per-rank shards of a
-// context-parallel decode) changes this function alone.
+// masks) reads only the array. On a context-parallel shard (p.sharded) seq_len is the global
+// length and each token's limit is this rank's count below its global limit: the local limits.
 __device__ __forceinline__ bool write_token_limits(const PlannerParams& p, int b) {
   const int64_t s = p.seq_lens[b];
   int32_t* lim = p.token_limits + static_cast<int64_t>(b) * p.q_len;
   bool ok = true;
   for (int t = 0; t < p.q_len; ++t) {
-    const int64_t n = visibility::token_limit(s, p.capacity, p.q_len, t, p.causal != 0);
+    const int64_t n =
+        p.sharded != 0
+            ? visibility::shard_token_limit(p.shard, s, p.capacity, p.q_len, t, p.causal != 0)
+            : visibility::token_limit(s, p.capacity, p.q_len, t, p.causal != 0);
     if (n < 0) ok = false;
     lim[t] = static_cast<int32_t>(n < 0 ? 0 : n);
   }
@@ -177,7 +180,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
         k = n == 0 ? 1 : static_cast<int>((n + p.policy_value - 1) / p.policy_value);
       }
     }
-    const bool multi = k >= 2;
+    const bool multi = k >= 2 || (live && p.all_slots != 0);
     Counts mine{k, multi ? 1 : 0, multi ? k : 0};
     Counts offs{0, 0, 0}, aggregate{0, 0, 0};
     CountScan(tmp.count).ExclusiveScan(mine, offs, Counts{0, 0, 0}, CountsSum(), aggregate);

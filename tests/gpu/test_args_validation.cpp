@@ -92,11 +92,6 @@ std::vector<Row<DecodeConfig>> config_rows() {
       {"q_len 0", [](DecodeConfig& c) { c.q_len = 0; }, S::kBadShape, {"q_len"}, "0"},
       {"q_len 17", [](DecodeConfig& c) { c.q_len = 17; }, S::kBadShape, {"q_len"}, "17"},
       {"q_len -2", [](DecodeConfig& c) { c.q_len = -2; }, S::kBadShape, {"q_len"}, "-2"},
-      {"q_len 2 on the wgmma kernel", [](DecodeConfig& c) {
-         c.q_len = 2;
-         c.part1 = splitmla::Part1Variant::kWgmma;
-       }, S::kNotSupported, {"q_len"}, "2"},
-      {"rows_per_cta 48", [](DecodeConfig& c) { c.rows_per_cta = 48; }, S::kBadShape, {"rows_per_cta"}, "48"},
       {"rows_per_cta 16 on the wgmma kernel", [](DecodeConfig& c) {
          c.rows_per_cta = 16;
          c.part1 = splitmla::Part1Variant::kWgmma;

@@ -7,8 +7,10 @@
 //    rows past seq_len in the last page) hold huge finite keys instead of NaN, so a leak would
 //    dominate that token's softmax and move its output far outside tolerance;
 //  - token t of a q_len = k call equals, bit for bit, a q_len = 1 call whose seq_len is token t's
-//    visible length, under the chunk policy and on the same mma.sync tier (rows_per_cta forced:
-//    tiers sum the 576-long dot products in different orders).
+//    visible length, under the chunk policy, on the same mma.sync tier (rows_per_cta forced:
+//    tiers sum the 576-long dot products in different orders) and on the wgmma kernel.
+// Auto runs multi-token calls on the mma.sync kernel; the leak check and the bitwise check force
+// each kernel (the wgmma kernel where it runs), both against the reference too.
 #include <boost/test/unit_test.hpp>
 
 #include "gpu/gpu_test_util.hpp"
@@ -164,14 +166,19 @@ BOOST_AUTO_TEST_CASE(invisible_positions_with_huge_keys_do_not_leak, *needs_gpu(
     const HostOutputs ref = reference_of(p);
     DeviceProblem dp;
     dp.upload(p);
-    for (const int32_t tier : {16, 64})
+    // mma.sync on 16 and 64 rows per CTA, and the wgmma kernel (64) where it runs.
+    std::vector<std::pair<splitmla::Part1Variant, int32_t>> kernels = {
+        {splitmla::Part1Variant::kMmaSync, 16}, {splitmla::Part1Variant::kMmaSync, 64}};
+    if (runnable_variants().size() > 1) kernels.push_back({splitmla::Part1Variant::kWgmma, 64});
+    for (const auto& [variant, tier] : kernels)
       for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(2), SplitPolicy::forced(7),
                                     SplitPolicy::chunk(32)}) {
         std::string ptxt;
-        const std::string label = describe(p) + " rows_per_cta=" + std::to_string(tier) +
+        const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(variant) +
+                                  " rows_per_cta=" + std::to_string(tier) +
                                   " policy=" + policy_text(pol, &ptxt) + " (huge keys planted)";
         BOOST_TEST_CONTEXT(label) {
-          const splitmla::Plan plan = plan_for(p, pol, 0, splitmla::Part1Variant::kMmaSync, tier);
+          const splitmla::Plan plan = plan_for(p, pol, 0, variant, tier);
           check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
         }
       }
@@ -191,6 +198,7 @@ BOOST_AUTO_TEST_CASE(token_t_equals_a_q_len_1_call_bitwise_under_chunk, *needs_g
   const Case cases[] = {{2, 16, 16, 32, true},  {2, 128, 64, 100, true}, {3, 63, 32, 64, true},
                         {8, 1, 1, 32, true},    {16, 16, 128, 48, true}, {4, 3, 16, 33, false},
                         {16, 64, 16, 64, false}};
+  for (const splitmla::Part1Variant variant : runnable_variants())
   for (const Case& c : cases) {
     GenSpec g;
     g.dtype = c.heads % 2 == 0 ? DType::kBFloat16 : DType::kFloat16;
@@ -202,7 +210,7 @@ BOOST_AUTO_TEST_CASE(token_t_equals_a_q_len_1_call_bitwise_under_chunk, *needs_g
     g.seed = static_cast<uint64_t>(c.q_len * 7919 + c.heads);
     const HostProblem p = make_problem(g);
     const SplitPolicy pol = SplitPolicy::chunk(c.chunk);
-    const splitmla::Plan plan = plan_for(p, pol, 0, splitmla::Part1Variant::kMmaSync);
+    const splitmla::Plan plan = plan_for(p, pol, 0, variant);
     DeviceProblem dp;
     dp.upload(p);
     const RunResult multi = run_decode(plan, pool, dp, stream.s);
@@ -218,7 +226,7 @@ BOOST_AUTO_TEST_CASE(token_t_equals_a_q_len_1_call_bitwise_under_chunk, *needs_g
                      p.q.begin() + static_cast<std::ptrdiff_t>(at + H * kHeadDimQK));
         one.seq_lens[static_cast<size_t>(b)] = static_cast<int32_t>(splitmla::visible_length(p, b, t));
       }
-      const splitmla::Plan plan1 = plan_for(one, pol, 0, splitmla::Part1Variant::kMmaSync, plan.rows_per_cta);
+      const splitmla::Plan plan1 = plan_for(one, pol, 0, variant, plan.rows_per_cta);
       DeviceProblem dp1;
       dp1.upload(one);
       const RunResult single = run_decode(plan1, pool, dp1, stream.s);
@@ -236,7 +244,8 @@ BOOST_AUTO_TEST_CASE(token_t_equals_a_q_len_1_call_bitwise_under_chunk, *needs_g
           if (lx != ly && ((lx | ly) & 0x7FFFFFFFu) != 0) ++lse_diff;
         }
       BOOST_CHECK_MESSAGE(out_diff == 0 && lse_diff == 0,
-                          describe(p) << " chunk=" << c.chunk << " rows_per_cta=" << plan.rows_per_cta
+                          describe(p) << " part1=" << splitmla::part1_variant_name(variant)
+                                      << " chunk=" << c.chunk << " rows_per_cta=" << plan.rows_per_cta
                                       << " token " << t << ": " << out_diff << " out and " << lse_diff
                                       << " lse elements differ from the q_len = 1 call");
     }
