@@ -84,8 +84,7 @@ def make_plan(num_heads: int, page_size: int, max_batch: int, max_pages_per_seq:
     ``device``: where the decode will run (default: the current CUDA device if there is one,
     else the CPU, whose op runs the float64 reference). ``num_sms``: the SM count to plan for
     (default: the device's; 132 for the CPU). ``policy``: ``'auto'``, ``('forced', n)`` or
-    ``('chunk', tokens)``. ``part1``: ``'auto'``, ``'mma_sync'`` or ``'wgmma'`` (the wgmma
-    kernel takes ``q_len`` 1 only). ``q_len``: query tokens per request, 1..16 (the workspace
+    ``('chunk', tokens)``. ``part1``: ``'auto'``, ``'mma_sync'`` or ``'wgmma'``. ``q_len``: query tokens per request, 1..16 (the workspace
     grows with it; the ops read q_len from ``q`` and ``causal`` per call).
     Raises ValueError / NotImplementedError naming the bad field (the library's status message).
     """

@@ -92,9 +92,10 @@ class BatchMLAPagedAttentionWrapper:
             raise ValueError(f"qo_indptr.numel() = {qo.numel()}, kv_indptr.numel() = {kv_ptr.numel()}, "
                              f"kv_len_arr.numel() = {lens.numel()}: must be batch + 1, batch + 1, batch")
         q_lens = qo[1:] - qo[:-1]
-        if not bool((q_lens == 1).all()):
-            raise NotImplementedError(f"qo_indptr = {qo.tolist()}: one query token per request only "
-                                      "(the library has q_len = 1 only)")
+        q_len = int(q_lens[0])
+        if not bool((q_lens == q_len).all()) or not 1 <= q_len <= 16:
+            raise NotImplementedError(f"qo_indptr = {qo.tolist()}: every request must have the same "
+                                      "number of query tokens, 1..16 (the library's q_len is per call)")
         pages = kv_ptr[1:] - kv_ptr[:-1]
         max_pages = max(1, int(pages.max()))
         # Block table rows: each request's pages from kv_indices, padded with page 0 (never read:
@@ -106,10 +107,10 @@ class BatchMLAPagedAttentionWrapper:
             table[b, :hi - lo] = idx[lo:hi]
         if self._use_cuda_graph and self._block_table is not None:
             p = self._plan
-            if (num_heads, page_size, q_data_type) != (p.num_heads, p.page_size, p.dtype):
-                raise ValueError(f"use_cuda_graph: num_heads, page_size, q_data_type = {num_heads}, "
-                                 f"{page_size}, {q_data_type}; the first plan had {p.num_heads}, "
-                                 f"{p.page_size}, {p.dtype} (a captured run cannot change them)")
+            if (num_heads, page_size, q_data_type, q_len) != (p.num_heads, p.page_size, p.dtype, p.q_len):
+                raise ValueError(f"use_cuda_graph: num_heads, page_size, q_data_type, q_len = {num_heads}, "
+                                 f"{page_size}, {q_data_type}, {q_len}; the first plan had {p.num_heads}, "
+                                 f"{p.page_size}, {p.dtype}, {p.q_len} (a captured run cannot change them)")
             cap_b, cap_p = self._block_table.shape
             if batch > cap_b or max_pages > cap_p:
                 raise ValueError(f"use_cuda_graph: batch = {batch}, max pages = {max_pages} exceed "
@@ -126,7 +127,7 @@ class BatchMLAPagedAttentionWrapper:
             self._batch = batch
             self._plan = make_plan(num_heads, page_size, max_batch=batch,
                                    max_pages_per_seq=max_pages, dtype=q_data_type,
-                                   device=self._device, num_sms=self._num_sms)
+                                   device=self._device, num_sms=self._num_sms, q_len=q_len)
             if self._plan.workspace_bytes > self._workspace.numel():
                 raise ValueError(f"float_workspace_buffer.numel() = {self._workspace.numel()} bytes, "
                                  f"the plan needs {self._plan.workspace_bytes}")
@@ -153,21 +154,24 @@ class BatchMLAPagedAttentionWrapper:
         if q is None:
             q = torch.cat([q_nope, q_pe], dim=-1)
         batch = self._batch
-        if q.shape[0] != batch:
-            raise ValueError(f"q_nope.size(0) = {q.shape[0]}, the plan has batch = {batch}")
+        t = self._plan.q_len
+        if q.shape[0] != batch * t:
+            raise ValueError(f"q_nope.size(0) = {q.shape[0]}, the plan has batch * q_len = "
+                             f"{batch} * {t}")
         if out is None:
-            out = q.new_empty((batch, q.shape[1], 512))
+            out = q.new_empty((batch * t, q.shape[1], 512))
         want_lse = return_lse or lse is not None
         lse_e = None
         if want_lse:
             if lse is None:
-                lse = torch.empty((batch, q.shape[1]), dtype=torch.float32, device=q.device)
+                lse = torch.empty((batch * t, q.shape[1]), dtype=torch.float32, device=q.device)
             lse_e = lse if return_lse_base_on_e else torch.empty_like(lse)
         p = self._plan
+        # FlashInfer's ragged rows (request-major, q_len tokens each) as [batch, q_len, ...] views.
         torch.ops.splitmla.decode_out(
-            q.unsqueeze(1), cache, self._block_table[:batch], self._seq_lens[:batch],
-            out.unsqueeze(1), None if lse_e is None else lse_e.unsqueeze(1), self._workspace,
-            *p.op_args(), self._sm_scale, None, self._causal)
+            q.unflatten(0, (batch, t)), cache, self._block_table[:batch], self._seq_lens[:batch],
+            out.unflatten(0, (batch, t)), None if lse_e is None else lse_e.unflatten(0, (batch, t)),
+            self._workspace, *p.op_args(), self._sm_scale, None, self._causal)
         if not want_lse:
             return out
         if not return_lse_base_on_e:

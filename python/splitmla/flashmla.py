@@ -11,9 +11,11 @@ Shapes as FlashMLA's: ``q [batch, s_q, h_q, 576]``, ``k_cache [num_blocks, page_
 576]``, ``block_table [batch, max_blocks] int32``, ``cache_seqlens [batch] int32``; returns
 ``out [batch, s_q, h_q, 512]`` and ``softmax_lse [batch, h_q, s_q]`` float32 (natural log).
 
-Differences, each refused with an exception rather than computed differently:
-``s_q`` must be 1 (the library has q_len = 1 only), ``h_kv`` must be 1, ``head_dim_v`` must be
-512, fp8 caches (``is_fp8_kvcache``) and sparse ``indices`` are not implemented. Every page size
+Several query tokens per request (``s_q`` 1..16, multi-token prediction) follow FlashMLA's
+``causal`` flag: token t sees ``seq_len - s_q + t + 1`` positions when causal, all of them when
+not. Differences, each refused with an exception rather than computed differently: ``h_kv``
+must be 1, ``head_dim_v`` must be 512, fp8 caches (``is_fp8_kvcache``) and sparse ``indices``
+are not implemented. Every page size
 of the library (each power of two 1..128) works, not only FlashMLA's 64.
 
 The two metadata values are opaque here: ``tile_scheduler_metadata`` is the caller-owned uint8
@@ -49,11 +51,20 @@ def get_mla_metadata(cache_seqlens: torch.Tensor, num_q_tokens_per_head_k: int, 
                                   "float16 KV caches (fp8 is not implemented yet)")
     if topk is not None:
         raise NotImplementedError(f"topk = {topk}: sparse attention is not implemented")
-    heads = int(num_q_tokens_per_head_k)
-    if num_heads_q is not None and int(num_heads_q) != heads:
-        raise NotImplementedError(
-            f"num_heads_q = {num_heads_q} with num_q_tokens_per_head_k = {heads}: s_q > 1 is not "
-            "supported (the library has q_len = 1 only)")
+    rows = int(num_q_tokens_per_head_k)  # s_q * h_q query rows
+    if num_heads_q is not None:
+        h = int(num_heads_q)
+        if h < 1 or rows % h != 0 or not 1 <= rows // h <= 16:
+            raise ValueError(f"num_q_tokens_per_head_k = {rows}, num_heads_q = {num_heads_q}: "
+                             "must be s_q * num_heads_q with s_q in 1..16")
+        shapes = [(h, rows // h)]
+    else:
+        # s_q unknown until the call: size the workspace for every split of the rows into
+        # s_q tokens of h_q heads (1..16 tokens, at most 128 heads).
+        shapes = [(rows // t, t) for t in range(1, 17) if rows % t == 0 and rows // t <= 128]
+        if not shapes:
+            raise ValueError(f"num_q_tokens_per_head_k = {rows}: must be s_q * h_q with s_q in "
+                             "1..16 and h_q in 1..128")
     if cache_seqlens.dim() != 1:
         raise ValueError(f"cache_seqlens.dim() = {cache_seqlens.dim()}, must be 1")
     device = cache_seqlens.device
@@ -61,11 +72,11 @@ def get_mla_metadata(cache_seqlens: torch.Tensor, num_q_tokens_per_head_k: int, 
     sms = resolve_num_sms(device, num_sms)
     dev_index = device.index if device.type == "cuda" else 0
     # bf16 and fp16 plans have the same size; the dtype is fixed by q at run time.
-    nbytes = torch.ops.splitmla.workspace_size(
-        heads, _SIZING_PAGE_SIZE, max_batch, _SIZING_MAX_PAGES, torch.bfloat16,
-        POLICY_KINDS["auto"], 0, sms, PART1_VARIANTS["auto"], dev_index, 1)
-    workspace = torch.empty(int(nbytes), dtype=torch.uint8, device=device)
-    fields = torch.tensor([heads, max_batch, sms], dtype=torch.int64)
+    nbytes = max(int(torch.ops.splitmla.workspace_size(
+        h, _SIZING_PAGE_SIZE, max_batch, _SIZING_MAX_PAGES, torch.bfloat16,
+        POLICY_KINDS["auto"], 0, sms, PART1_VARIANTS["auto"], dev_index, t)) for h, t in shapes)
+    workspace = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    fields = torch.tensor([rows, max_batch, sms], dtype=torch.int64)
     return workspace, fields
 
 
@@ -88,9 +99,10 @@ def flash_mla_with_kvcache(q: torch.Tensor, k_cache: torch.Tensor, block_table: 
         raise NotImplementedError("indices: sparse attention is not implemented")
     if k_cache.dim() != 4:
         raise ValueError(f"k_cache.dim() = {k_cache.dim()}, must be 4 ([num_blocks, page_block_size, 1, 576])")
-    heads, max_batch, sms = (int(v) for v in num_splits.tolist())
-    if q.dim() == 4 and q.shape[2] != heads:
-        raise ValueError(f"q.size(2) = {q.shape[2]}, the metadata was made for {heads} heads")
+    rows, max_batch, sms = (int(v) for v in num_splits.tolist())
+    if q.dim() == 4 and q.shape[1] * q.shape[2] != rows:
+        raise ValueError(f"q.shape = {tuple(q.shape)}: s_q * h_q = {q.shape[1] * q.shape[2]}, the "
+                         f"metadata was made for {rows} (num_q_tokens_per_head_k)")
     if softmax_scale is None:
         softmax_scale = q.shape[-1] ** -0.5
     b, s_q, h_q = q.shape[0], q.shape[1], q.shape[2]

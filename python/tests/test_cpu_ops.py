@@ -272,8 +272,26 @@ def test_flashmla_adapter_refusals():
         flashmla.get_mla_metadata(sl, 16, 1, is_fp8_kvcache=True)
     with pytest.raises(ValueError, match="num_heads_k = 2"):
         flashmla.get_mla_metadata(sl, 16, 2)
-    with pytest.raises(NotImplementedError, match="s_q > 1"):
-        flashmla.get_mla_metadata(sl, 32, 1, num_heads_q=16)
+    with pytest.raises(ValueError, match="s_q in 1..16"):
+        flashmla.get_mla_metadata(sl, 40, 1, num_heads_q=16)
+
+
+@pytest.mark.parametrize("with_heads_q", [True, False])
+def test_flashmla_adapter_multi_token(with_heads_q):
+    """s_q = 2 (multi-token prediction): FlashMLA's causal rule, the same numbers as the op."""
+    q, kv, table, sl = make_problem(3, 5, 16, [40, 1, 17], seed=5)
+    q2 = torch.cat([q, q.flip(-1)], dim=1)             # [3, 2, 5, 576]
+    meta, splits = flashmla.get_mla_metadata(sl, 2 * 5, 1, num_heads_q=5 if with_heads_q else None)
+    for causal in (True, False):
+        out, lse = flashmla.flash_mla_with_kvcache(q2, kv.unsqueeze(2), table, sl, 512, meta, splits,
+                                                   softmax_scale=SCALE, causal=causal)
+        assert out.shape == (3, 2, 5, 512) and lse.shape == (3, 5, 2)
+        plan = make_plan(5, 16, 3, table.shape[1], q_len=2)
+        o2, l2 = torch.ops.splitmla.decode(q2, kv, table, sl, *plan.op_args(), SCALE, causal=causal)
+        assert torch.equal(out, o2) and torch.equal(lse.transpose(1, 2), l2), causal
+    with pytest.raises(ValueError, match="s_q \\* h_q = 15"):
+        flashmla.flash_mla_with_kvcache(torch.cat([q2, q], dim=1), kv.unsqueeze(2), table, sl, 512,
+                                        meta, splits, softmax_scale=SCALE)
 
 
 @pytest.mark.parametrize("page_size", splitmla.SUPPORTED_PAGE_SIZES)
@@ -331,6 +349,27 @@ def test_flashinfer_wrapper_cuda_graph_mode_keeps_buffers():
     with pytest.raises(ValueError, match="exceed the first plan's bounds"):
         w.plan(torch.arange(5, dtype=torch.int32), *_csr(torch.cat([table, table[:1]]), [1, 1, 1, 1], 16),
                torch.ones(4, dtype=torch.int32), 4, 512, 64, 16, True, SCALE, torch.bfloat16, torch.bfloat16)
+
+
+def test_flashinfer_wrapper_multi_token():
+    """Two query tokens per request in FlashInfer's ragged layout ([batch * 2, heads, ...] rows,
+    request-major) give the op's q_len = 2 results; ragged token counts are refused."""
+    q, kv, table, sl = make_problem(3, 4, 8, [30, 2, 9], seed=9)
+    q2 = torch.cat([q, q.flip(-1)], dim=1)               # [3, 2, 4, 576]
+    flat = q2.reshape(6, 4, 576)
+    ckv, kpe = flashinfer.split_kv_cache(kv)
+    w = flashinfer.BatchMLAPagedAttentionWrapper(torch.empty(64 << 20, dtype=torch.uint8))
+    qo = torch.arange(0, 7, 2, dtype=torch.int32)
+    w.plan(qo, *_csr(table, sl, 8), sl, 4, 512, 64, 8, True, SCALE, torch.bfloat16, torch.bfloat16)
+    out, lse = w.run(flat[..., :512], flat[..., 512:], ckv, kpe, return_lse=True,
+                     return_lse_base_on_e=True)
+    plan = make_plan(4, 8, 3, table.shape[1], q_len=2)
+    o2, l2 = torch.ops.splitmla.decode(q2, kv, table, sl, *plan.op_args(), SCALE, causal=True)
+    assert out.shape == (6, 4, 512) and lse.shape == (6, 4)
+    assert torch.equal(out, o2.reshape(6, 4, 512)) and torch.equal(lse, l2.reshape(6, 4))
+    with pytest.raises(NotImplementedError, match="same number of query tokens"):
+        w.plan(torch.tensor([0, 1, 3, 4], dtype=torch.int32), *_csr(table, sl, 8), sl, 4, 512, 64, 8,
+               True, SCALE, torch.bfloat16, torch.bfloat16)
 
 
 def test_flashinfer_wrapper_refuses_separate_caches():
