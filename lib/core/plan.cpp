@@ -388,13 +388,21 @@ Status can_implement(const Plan& plan, const DecodeArgs& a) {
                             (many_tokens ? (ql - 1) * a.out_stride_token : 0) + out_token_span,
                             many_batch, "out_stride_batch", 8));
   if (a.lse != nullptr) {
-    SPLITMLA_TRY(check_stride(a.lse_stride_head, 1, many_heads, "lse_stride_head", 1));
-    const int64_t lse_token_span = (h - 1) * a.lse_stride_head + 1;
-    SPLITMLA_TRY(check_stride(a.lse_stride_token, lse_token_span, many_tokens,
-                              "lse_stride_token", 1));
-    SPLITMLA_TRY(check_stride(a.lse_stride_batch,
-                              (many_tokens ? (ql - 1) * a.lse_stride_token : 0) + lse_token_span,
-                              many_batch, "lse_stride_batch", 1));
+    // lse nests either way: [batch, q_len, heads] (token-major, as out) or [batch, heads, q_len]
+    // passed as its transpose (head-major: FlashMLA's softmax_lse layout).
+    const bool head_major = many_tokens && a.lse_stride_token > 0 &&
+                            a.lse_stride_head >= (ql - 1) * a.lse_stride_token + 1;
+    int64_t request_span;  // elements one request's q_len x heads values reach
+    if (head_major) {
+      request_span = (h - 1) * a.lse_stride_head + (ql - 1) * a.lse_stride_token + 1;
+    } else {
+      SPLITMLA_TRY(check_stride(a.lse_stride_head, 1, many_heads, "lse_stride_head", 1));
+      const int64_t lse_token_span = (h - 1) * a.lse_stride_head + 1;
+      SPLITMLA_TRY(check_stride(a.lse_stride_token, lse_token_span, many_tokens,
+                                "lse_stride_token", 1));
+      request_span = (many_tokens ? (ql - 1) * a.lse_stride_token : 0) + lse_token_span;
+    }
+    SPLITMLA_TRY(check_stride(a.lse_stride_batch, request_span, many_batch, "lse_stride_batch", 1));
   }
   return Status::kSuccess;
 }

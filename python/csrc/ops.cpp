@@ -63,12 +63,12 @@ void check(const char* op, Status s) {
 // more than a lookup. This caches plain data only; the workspace stays the caller's.
 struct PlanKey {
   int dtype, num_heads, q_len, page_size, max_batch, max_pages, kind, value, device, num_sms,
-      part1, causal;
+      part1, causal, kv_format;
   bool operator<(const PlanKey& o) const {
     return std::tie(dtype, num_heads, q_len, page_size, max_batch, max_pages, kind, value, device,
-                    num_sms, part1, causal) < std::tie(o.dtype, o.num_heads, o.q_len, o.page_size,
-                                                       o.max_batch, o.max_pages, o.kind, o.value,
-                                                       o.device, o.num_sms, o.part1, o.causal);
+                    num_sms, part1, causal, kv_format) <
+           std::tie(o.dtype, o.num_heads, o.q_len, o.page_size, o.max_batch, o.max_pages, o.kind,
+                    o.value, o.device, o.num_sms, o.part1, o.causal, o.kv_format);
   }
 };
 
@@ -77,7 +77,8 @@ Status cached_plan(const splitmla::DecodeConfig& c, splitmla::Plan* plan) {
   static std::map<PlanKey, splitmla::Plan> cache;
   const PlanKey key{static_cast<int>(c.dtype), c.num_heads, c.q_len, c.page_size, c.max_batch,
                     c.max_pages_per_seq, static_cast<int>(c.policy.kind), c.policy.value,
-                    c.device, c.num_sms, static_cast<int>(c.part1), c.causal ? 1 : 0};
+                    c.device, c.num_sms, static_cast<int>(c.part1), c.causal ? 1 : 0,
+                    static_cast<int>(c.kv_format)};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) {
@@ -106,7 +107,45 @@ splitmla::DType to_dtype(const char* op, const char* name, at::ScalarType t) {
 struct PlanFields {
   int64_t max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1;
   bool causal = true;  // token visibility when q_len > 1 (the workspace does not depend on it)
+  splitmla::KvFormat kv_format = splitmla::KvFormat::kSameAsQ;  // from the cache tensor
 };
+
+// The KV format of a cache tensor: a 16-bit cache has q's dtype; an fp8 cache is torch.uint8
+// (or torch.float8_e4m3fn) rows of 576 bytes (fp8_e4m3: e4m3 values times one float32 kv_scale
+// per call) or 656 bytes (fp8_ds_mla: 512 e4m3 values, four float32 scales, 64 bf16 rope
+// values), read byte for byte as serving engines store them.
+splitmla::KvFormat kv_format_of(const char* op, const at::Tensor& kv_cache, const at::Tensor& q,
+                                const c10::optional<at::Tensor>& kv_scale) {
+  const at::ScalarType t = kv_cache.scalar_type();
+  if (t != at::kByte && t != at::kFloat8_e4m3fn) {
+    TORCH_CHECK_VALUE(t == q.scalar_type(), "splitmla.", op, ": kv_cache.dtype = ", t,
+                      ", must equal q.dtype = ", q.scalar_type(),
+                      " (or be torch.uint8 / torch.float8_e4m3fn for an fp8 cache)");
+    TORCH_CHECK_VALUE(!kv_scale.has_value(), "splitmla.", op, ": kv_scale is given for a ", t,
+                      " cache; it belongs to fp8_e4m3 caches (uint8 rows of 576 bytes)");
+    return splitmla::KvFormat::kSameAsQ;
+  }
+  const int64_t row = kv_cache.dim() >= 1 ? kv_cache.size(-1) : 0;
+  if (row == splitmla::kv_row_bytes(splitmla::KvFormat::kFp8E4M3)) {
+    TORCH_CHECK_VALUE(kv_scale.has_value(), "splitmla.", op, ": kv_cache is an fp8_e4m3 cache (",
+                      t, ", rows of ", row, " bytes): kv_scale (one float32) is required");
+    const at::Tensor& sc = *kv_scale;
+    TORCH_CHECK_VALUE(sc.numel() == 1 && sc.scalar_type() == at::kFloat, "splitmla.", op,
+                      ": kv_scale.shape = ", sc.sizes(), ", dtype = ", sc.scalar_type(),
+                      "; must be one torch.float32 value");
+    TORCH_CHECK_VALUE(sc.device() == q.device(), "splitmla.", op, ": kv_scale.device = ",
+                      sc.device(), ", must be q.device = ", q.device());
+    return splitmla::KvFormat::kFp8E4M3;
+  }
+  if (row == splitmla::kv_row_bytes(splitmla::KvFormat::kFp8DsMla)) {
+    TORCH_CHECK_VALUE(!kv_scale.has_value(), "splitmla.", op,
+                      ": kv_scale is given for an fp8_ds_mla cache (rows of ", row,
+                      " bytes), whose rows carry their own scales; pass kv_scale=None");
+    return splitmla::KvFormat::kFp8DsMla;
+  }
+  TORCH_CHECK_VALUE(false, "splitmla.", op, ": kv_cache.size(-1) = ", row, " for a ", t,
+                    " cache; an fp8 row is 576 bytes (fp8_e4m3) or 656 bytes (fp8_ds_mla)");
+}
 
 splitmla::DecodeConfig make_config(const char* op, splitmla::DType dtype, int64_t num_heads,
                                    int64_t q_len, int64_t page_size, const PlanFields& f,
@@ -123,6 +162,7 @@ splitmla::DecodeConfig make_config(const char* op, splitmla::DType dtype, int64_
   c.num_sms = to_i32(op, "num_sms", f.num_sms);
   c.part1 = static_cast<splitmla::Part1Variant>(to_i32(op, "part1", f.part1));
   c.causal = f.causal;
+  c.kv_format = f.kv_format;
   c.device = device;
   return c;
 }
@@ -132,24 +172,25 @@ splitmla::DecodeConfig make_config(const char* op, splitmla::DType dtype, int64_
 struct Call {
   splitmla::DecodeConfig config;
   splitmla::DecodeArgs args;
+  float kv_scale_value = 1.f;  // CPU tensors, fp8_e4m3: the scale the reference reads
 };
 
 Call prepare(const char* op, const at::Tensor& q, const at::Tensor& kv_cache,
              const at::Tensor& block_table, const at::Tensor& seq_lens, const at::Tensor& out,
-             const c10::optional<at::Tensor>& lse, const PlanFields& f, double softmax_scale,
+             const c10::optional<at::Tensor>& lse, const PlanFields& fields, double softmax_scale,
              const c10::optional<at::Tensor>& kv_scale) {
-  TORCH_CHECK_NOT_IMPLEMENTED(!kv_scale.has_value(), "splitmla.", op,
-                              ": kv_scale is given, but the library has only bfloat16 and float16 "
-                              "KV caches (the fp8 formats of the contract are not implemented "
-                              "yet); pass kv_scale=None");
   TORCH_CHECK_VALUE(q.dim() == 4, "splitmla.", op, ": q.dim() = ", q.dim(),
                     ", must be 4 ([batch, q_len, num_heads, 576])");
   TORCH_CHECK_VALUE(q.size(3) == splitmla::kHeadDimQK, "splitmla.", op, ": q.size(3) = ",
                     q.size(3), ", must be 576");
   TORCH_CHECK_VALUE(kv_cache.dim() == 3 || (kv_cache.dim() == 4 && kv_cache.size(2) == 1),
                     "splitmla.", op, ": kv_cache.shape = ", kv_cache.sizes(),
-                    ", must be [num_pages, page_size, 576] or [num_pages, page_size, 1, 576]");
-  TORCH_CHECK_VALUE(kv_cache.size(-1) == splitmla::kHeadDimQK, "splitmla.", op,
+                    ", must be [num_pages, page_size, row] or [num_pages, page_size, 1, row]");
+  PlanFields f = fields;
+  f.kv_format = kv_format_of(op, kv_cache, q, kv_scale);
+  const bool fp8 = splitmla::is_fp8(f.kv_format);
+  const int64_t row = fp8 ? splitmla::kv_row_bytes(f.kv_format) : splitmla::kHeadDimQK;
+  TORCH_CHECK_VALUE(kv_cache.size(-1) == splitmla::kHeadDimQK || fp8, "splitmla.", op,
                     ": kv_cache.size(-1) = ", kv_cache.size(-1), ", must be 576");
   TORCH_CHECK_VALUE(block_table.dim() == 2, "splitmla.", op, ": block_table.dim() = ",
                     block_table.dim(), ", must be 2 ([batch, max_pages_per_seq])");
@@ -165,9 +206,6 @@ Call prepare(const char* op, const at::Tensor& q, const at::Tensor& kv_cache,
                     "splitmla.", op, ": out.shape = ", out.sizes(), ", must be [", batch, ", ",
                     q_len, ", ", heads, ", 512]");
   const splitmla::DType dtype = to_dtype(op, "q", q.scalar_type());
-  TORCH_CHECK_VALUE(kv_cache.scalar_type() == q.scalar_type(), "splitmla.", op,
-                    ": kv_cache.dtype = ", kv_cache.scalar_type(), ", must equal q.dtype = ",
-                    q.scalar_type());
   TORCH_CHECK_VALUE(out.scalar_type() == q.scalar_type(), "splitmla.", op, ": out.dtype = ",
                     out.scalar_type(), ", must equal q.dtype = ", q.scalar_type());
   TORCH_CHECK_VALUE(block_table.scalar_type() == at::kInt, "splitmla.", op,
@@ -188,10 +226,10 @@ Call prepare(const char* op, const at::Tensor& q, const at::Tensor& kv_cache,
                     ", the last dimension must be contiguous");
   TORCH_CHECK_VALUE(out.stride(3) == 1, "splitmla.", op, ": out.stride(3) = ", out.stride(3),
                     ", the last dimension must be contiguous");
-  TORCH_CHECK_VALUE(kv_cache.stride(-1) == 1 &&
-                        (kv_cache.size(1) == 1 || kv_cache.stride(1) == splitmla::kHeadDimQK),
+  TORCH_CHECK_VALUE(kv_cache.stride(-1) == 1 && (kv_cache.size(1) == 1 || kv_cache.stride(1) == row),
                     "splitmla.", op, ": kv_cache.stride() = ", kv_cache.strides(),
-                    ", rows must be packed at 576 elements within a page");
+                    ", rows must be packed at ", row, fp8 ? " bytes" : " elements",
+                    " within a page");
   TORCH_CHECK_VALUE(block_table.size(1) <= 1 || block_table.stride(1) == 1, "splitmla.", op,
                     ": block_table.stride(1) = ", block_table.stride(1), ", must be 1");
   TORCH_CHECK_VALUE(batch <= 1 || seq_lens.stride(0) == 1, "splitmla.", op,
@@ -210,7 +248,11 @@ Call prepare(const char* op, const at::Tensor& q, const at::Tensor& kv_cache,
   a.q_stride_token = q.stride(1);
   a.q_stride_head = q.stride(2);
   a.kv_cache = kv_cache.data_ptr();
-  a.kv_stride_page = kv_cache.stride(0);
+  a.kv_stride_page = kv_cache.stride(0);  // elements of a 16-bit cache, bytes of an fp8 one
+  if (f.kv_format == splitmla::KvFormat::kFp8E4M3) {
+    a.kv_scale = kv_scale->data_ptr<float>();
+    if (kv_scale->is_cpu()) c.kv_scale_value = kv_scale->item<float>();
+  }
   a.block_table = block_table.data_ptr<int32_t>();
   a.block_table_stride = block_table.stride(0);
   a.seq_lens = seq_lens.data_ptr<int32_t>();
@@ -269,7 +311,15 @@ void run_cpu(const char* op, const Call& c, const at::Tensor& q, const at::Tenso
     std::memcpy(v->data(), d.data_ptr(), v->size() * sizeof(uint16_t));
   };
   bits(q, &p.q);
-  bits(kv_cache, &p.kv_cache);
+  p.kv_format = c.config.kv_format;
+  if (splitmla::is_fp8(p.kv_format)) {
+    const at::Tensor d = kv_cache.contiguous();
+    p.kv_bytes.resize(static_cast<size_t>(d.numel()));
+    std::memcpy(p.kv_bytes.data(), d.data_ptr(), p.kv_bytes.size());
+    if (p.kv_format == splitmla::KvFormat::kFp8E4M3) p.kv_scale = c.kv_scale_value;
+  } else {
+    bits(kv_cache, &p.kv_cache);
+  }
   const at::Tensor bt = block_table.contiguous();
   p.block_table.assign(bt.data_ptr<int32_t>(), bt.data_ptr<int32_t>() + bt.numel());
   const at::Tensor sl = seq_lens.contiguous();
@@ -320,9 +370,10 @@ void decode_out_impl(const at::Tensor& q, const at::Tensor& kv_cache, const at::
 int64_t workspace_size_impl(int64_t num_heads, int64_t page_size, int64_t max_batch,
                             int64_t max_pages_per_seq, at::ScalarType dtype, int64_t policy_kind,
                             int64_t policy_value, int64_t num_sms, int64_t part1, int64_t device,
-                            int64_t q_len) {
+                            int64_t q_len, int64_t kv_format) {
   const char* op = "workspace_size";
-  const PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1};
+  PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1};
+  f.kv_format = static_cast<splitmla::KvFormat>(to_i32(op, "kv_format", kv_format));
   const splitmla::DecodeConfig c = make_config(op, to_dtype(op, "dtype", dtype), num_heads, q_len,
                                                page_size, f, to_i32(op, "device", device));
   splitmla::Plan plan;
@@ -349,8 +400,8 @@ std::tuple<at::Tensor, at::Tensor> decode_impl(
   {
     const c10::cuda::OptionalCUDAGuard guard(
         q.is_cuda() ? c10::optional<c10::Device>(q.device()) : c10::nullopt);
-    const PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1,
-                       causal};
+    PlanFields f{max_batch, max_pages_per_seq, policy_kind, policy_value, num_sms, part1, causal};
+    f.kv_format = kv_format_of("decode", kv_cache, q, kv_scale);
     splitmla::Plan plan;
     check("decode", cached_plan(make_config("decode", dtype, heads, q_len, kv_cache.size(1), f,
                                             device),
@@ -436,7 +487,7 @@ TORCH_LIBRARY(splitmla, m) {
   m.def(
       "workspace_size(int num_heads, int page_size, int max_batch, int max_pages_per_seq, "
       "ScalarType dtype, int policy_kind, int policy_value, int num_sms, int part1, int device, "
-      "int q_len=1) -> int",
+      "int q_len=1, int kv_format=0) -> int",
       &splitmla_torch::workspace_size_impl);
 }
 

@@ -83,7 +83,7 @@ class BatchMLAPagedAttentionWrapper:
                              "must be 512 and 64")
         if q_data_type != kv_data_type:
             raise NotImplementedError(f"q_data_type = {q_data_type}, kv_data_type = {kv_data_type}: "
-                                      "the library needs the same bf16/fp16 type for both (no fp8 KV yet)")
+                                      "the wrapper needs the same bf16/fp16 type for both (fp8 caches: splitmla.decode or the FlashMLA adapter)")
         qo = qo_indptr.to("cpu", torch.int64)
         kv_ptr = kv_indptr.to("cpu", torch.int64)
         lens = kv_len_arr.to("cpu", torch.int32)

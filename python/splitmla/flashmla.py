@@ -13,9 +13,11 @@ Shapes as FlashMLA's: ``q [batch, s_q, h_q, 576]``, ``k_cache [num_blocks, page_
 
 Several query tokens per request (``s_q`` 1..16, multi-token prediction) follow FlashMLA's
 ``causal`` flag: token t sees ``seq_len - s_q + t + 1`` positions when causal, all of them when
-not. Differences, each refused with an exception rather than computed differently: ``h_kv``
-must be 1, ``head_dim_v`` must be 512, fp8 caches (``is_fp8_kvcache``) and sparse ``indices``
-are not implemented. Every page size
+not. ``is_fp8_kvcache=True`` takes FlashMLA's fp8 cache, ``[num_blocks, page_block_size, 1,
+656]`` uint8 rows of 512 e4m3 values, four float32 scales and 64 bf16 rope values (the library's
+``fp8_ds_mla``), in the dense decode. Differences, each refused with an exception rather than
+computed differently: ``h_kv`` must be 1, ``head_dim_v`` must be 512, sparse ``indices`` are
+not implemented. Every page size
 of the library (each power of two 1..128) works, not only FlashMLA's 64.
 
 The two metadata values are opaque here: ``tile_scheduler_metadata`` is the caller-owned uint8
@@ -30,7 +32,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from ._plan import POLICY_KINDS, PART1_VARIANTS, resolve_num_sms
+from ._plan import KV_FORMATS, POLICY_KINDS, PART1_VARIANTS, resolve_num_sms
 
 # Pages and page size do not change the auto policy's workspace (only batch, heads and SMs do):
 # these stand-ins size it at metadata time, before the cache is known.
@@ -46,9 +48,6 @@ def get_mla_metadata(cache_seqlens: torch.Tensor, num_q_tokens_per_head_k: int, 
     (``s_q * h_q // h_kv``); returns ``(workspace, plan_fields)`` in FlashMLA's two slots."""
     if num_heads_k != 1:
         raise ValueError(f"num_heads_k = {num_heads_k}, must be 1 (MLA: one latent KV head)")
-    if is_fp8_kvcache:
-        raise NotImplementedError("is_fp8_kvcache = True: the library has only bfloat16 and "
-                                  "float16 KV caches (fp8 is not implemented yet)")
     if topk is not None:
         raise NotImplementedError(f"topk = {topk}: sparse attention is not implemented")
     rows = int(num_q_tokens_per_head_k)  # s_q * h_q query rows
@@ -74,7 +73,8 @@ def get_mla_metadata(cache_seqlens: torch.Tensor, num_q_tokens_per_head_k: int, 
     # bf16 and fp16 plans have the same size; the dtype is fixed by q at run time.
     nbytes = max(int(torch.ops.splitmla.workspace_size(
         h, _SIZING_PAGE_SIZE, max_batch, _SIZING_MAX_PAGES, torch.bfloat16,
-        POLICY_KINDS["auto"], 0, sms, PART1_VARIANTS["auto"], dev_index, t)) for h, t in shapes)
+        POLICY_KINDS["auto"], 0, sms, PART1_VARIANTS["auto"], dev_index, t,
+        KV_FORMATS["fp8_ds_mla" if is_fp8_kvcache else "same"])) for h, t in shapes)
     workspace = torch.empty(nbytes, dtype=torch.uint8, device=device)
     fields = torch.tensor([rows, max_batch, sms], dtype=torch.int64)
     return workspace, fields
@@ -92,9 +92,10 @@ def flash_mla_with_kvcache(q: torch.Tensor, k_cache: torch.Tensor, block_table: 
     DeepSeek-V3 pass their own (1/sqrt(192) times mscale)."""
     if head_dim_v != 512:
         raise ValueError(f"head_dim_v = {head_dim_v}, must be 512")
-    if is_fp8_kvcache:
-        raise NotImplementedError("is_fp8_kvcache = True: the library has only bfloat16 and "
-                                  "float16 KV caches (fp8 is not implemented yet)")
+    if is_fp8_kvcache and (k_cache.dtype not in (torch.uint8, torch.float8_e4m3fn)
+                           or k_cache.shape[-1] != 656):
+        raise ValueError(f"is_fp8_kvcache = True with k_cache dtype {k_cache.dtype}, last dim "
+                         f"{k_cache.shape[-1]}: must be uint8 rows of 656 bytes (fp8_ds_mla)")
     if indices is not None:
         raise NotImplementedError("indices: sparse attention is not implemented")
     if k_cache.dim() != 4:

@@ -82,3 +82,27 @@ def assert_close_to_reference(out, lse, ref_out, ref_lse, dtype):
 
 has_cuda = torch.cuda.is_available()
 requires_cuda = pytest.mark.skipif(not has_cuda, reason="skipped: no CUDA device (torch.cuda.is_available() is False)")
+
+
+def fp8_e4m3_cache(kv, scale):
+    """vLLM's fp8 cache: uint8 rows of 576 e4m3 bytes, value = e4m3 * scale (one per call)."""
+    return (kv.float() / scale).to(torch.float8_e4m3fn).view(torch.uint8)
+
+
+def fp8_ds_mla_cache(kv, scales):
+    """The 656-byte fp8_ds_mla row: 512 e4m3 bytes (block i of 128 values divided by scales[i]),
+    four float32 scales, 64 bf16 rope values."""
+    lat = kv[..., :512].float().unflatten(-1, (4, 128)) / scales[:, None]
+    e4 = lat.to(torch.float8_e4m3fn).flatten(-2).view(torch.uint8)
+    sc = scales.float().expand(*kv.shape[:-1], 4).contiguous().view(torch.uint8)
+    rope = kv[..., 512:].to(torch.bfloat16).contiguous().view(torch.uint8)
+    return torch.cat([e4, sc, rope], dim=-1).contiguous()
+
+
+def dequantized(cache, kind, scale):
+    if kind == "fp8_e4m3":
+        return cache.view(torch.float8_e4m3fn).double() * scale
+    lat = cache[..., :512].view(torch.float8_e4m3fn).double().unflatten(-1, (4, 128))
+    sc = cache[..., 512:528].contiguous().view(torch.float32).double()
+    rope = cache[..., 528:].contiguous().view(torch.bfloat16).double()
+    return torch.cat([(lat * sc[..., None]).flatten(-2), rope], dim=-1)

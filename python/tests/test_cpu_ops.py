@@ -9,7 +9,8 @@ import torch
 
 import splitmla
 from splitmla import flashinfer, flashmla
-from conftest import assert_close_to_reference, f32, make_problem, reference
+from conftest import (assert_close_to_reference, dequantized, f32, fp8_ds_mla_cache,
+                      fp8_e4m3_cache, make_problem, reference)
 
 SCALE = 1.0 / math.sqrt(192) * 1.3
 
@@ -227,16 +228,83 @@ def test_q_len_above_one_follows_the_causal_rule():
             assert bool(torch.isfinite(lse).all())
 
 
-def test_workspace_too_small_and_kv_scale_refused():
+def test_workspace_too_small_and_stray_kv_scale_refused():
     q, kv, table, sl = make_problem(1, 2, 8, [4])
     plan = make_plan(2, 8, 1, table.shape[1])
     out = torch.empty(1, 1, 2, 512, dtype=q.dtype)
     small = torch.empty(plan.workspace_bytes - 1, dtype=torch.uint8)
     with pytest.raises(ValueError, match=rf"kWorkspaceTooSmall: workspace.numel\(\) = {plan.workspace_bytes - 1} bytes, the plan needs {plan.workspace_bytes}"):
         torch.ops.splitmla.decode_out(q, kv, table, sl, out, None, small, *plan.op_args(), SCALE)
-    with pytest.raises(NotImplementedError, match="kv_scale is given"):
+    with pytest.raises(ValueError, match="kv_scale is given for a BFloat16 cache"):
         torch.ops.splitmla.decode_out(q, kv, table, sl, out, None, plan.new_workspace(),
                                       *plan.op_args(), SCALE, torch.ones(1))
+
+
+# ---------------------------------------------------------------- fp8 caches
+
+@pytest.mark.parametrize("kind", ["fp8_e4m3", "fp8_ds_mla"])
+@pytest.mark.parametrize("page_size", [1, 16, 64])
+def test_cpu_fp8_caches_match_the_dequantized_reference(kind, page_size):
+    """Both fp8 layouts, read byte for byte: the op equals the float64 reference on the
+    dequantized cache (power-of-two scales: e4m3 * scale is exact)."""
+    lens = [0, page_size + 3, 3 * page_size + 1]
+    q, kv, table, sl = make_problem(3, 5, page_size, lens, seed=21 + page_size)
+    kv = torch.nan_to_num(kv)  # the poison rows past each length stay finite here
+    if kind == "fp8_e4m3":
+        scale = torch.tensor([0.0625])
+        cache = fp8_e4m3_cache(kv, float(scale))
+        kv_scale, deq = scale, dequantized(cache, kind, float(scale))
+    else:
+        cache = fp8_ds_mla_cache(kv, torch.tensor([0.125, 0.0625, 0.25, 0.03125]))
+        kv_scale, deq = None, dequantized(cache, kind, None)
+    plan = make_plan(5, page_size, 3, table.shape[1], kv_format=kind)
+    for causal in (True, False):
+        out, lse = torch.ops.splitmla.decode(q, cache, table, sl, *plan.op_args(), SCALE,
+                                             kv_scale, causal)
+        ref_out, ref_lse = reference(q, deq, table, sl, SCALE)
+        assert_close_to_reference(out, lse, ref_out, ref_lse, q.dtype)
+    # the same through decode_out with the caller's workspace, and the float8 dtype view
+    out2 = torch.empty_like(out)
+    lse2 = torch.empty_like(lse)
+    torch.ops.splitmla.decode_out(q, cache.view(torch.float8_e4m3fn), table, sl, out2, lse2,
+                                  plan.new_workspace(), *plan.op_args(), SCALE, kv_scale, False)
+    assert torch.equal(out2, out) and torch.equal(lse2, lse)
+
+
+def test_flashmla_adapter_fp8_cache():
+    """FlashMLA's fp8 cache ([blocks, page, 1, 656] uint8) through the dense decode."""
+    q, kv, table, sl = make_problem(2, 6, 64, [70, 5], seed=13)
+    cache = fp8_ds_mla_cache(kv.nan_to_num(), torch.tensor([0.0625, 0.125, 0.0625, 0.25]))
+    meta, splits = flashmla.get_mla_metadata(sl, 6, 1, is_fp8_kvcache=True)
+    out, lse = flashmla.flash_mla_with_kvcache(q, cache.unsqueeze(2), table, sl, 512, meta, splits,
+                                               softmax_scale=SCALE, causal=True,
+                                               is_fp8_kvcache=True)
+    ref_out, ref_lse = reference(q, dequantized(cache, "fp8_ds_mla", None), table, sl, SCALE)
+    assert_close_to_reference(out, lse.transpose(1, 2), ref_out, ref_lse, q.dtype)
+    with pytest.raises(ValueError, match="must be uint8 rows of 656 bytes"):
+        flashmla.flash_mla_with_kvcache(q, kv.unsqueeze(2), table, sl, 512, meta, splits,
+                                        softmax_scale=SCALE, is_fp8_kvcache=True)
+
+
+def test_fp8_errors_name_field_and_value():
+    q, kv, table, sl = make_problem(1, 2, 8, [4])
+    plan = make_plan(2, 8, 1, table.shape[1], kv_format="fp8_e4m3")
+    e4 = fp8_e4m3_cache(kv.nan_to_num(), 0.5)
+    run = lambda cache, scale: torch.ops.splitmla.decode(q, cache, table, sl, *plan.op_args(),
+                                                          SCALE, scale)
+    with pytest.raises(ValueError, match="fp8_e4m3 cache .* kv_scale \\(one float32\\) is required"):
+        run(e4, None)
+    with pytest.raises(ValueError, match="kv_scale.shape = \\[2\\]"):
+        run(e4, torch.ones(2))
+    with pytest.raises(ValueError, match="kv_scale is given for an fp8_ds_mla cache"):
+        run(torch.zeros(*kv.shape[:-1], 656, dtype=torch.uint8), torch.ones(1))
+    with pytest.raises(ValueError, match="kv_cache.size\\(-1\\) = 600"):
+        run(torch.zeros(*kv.shape[:-1], 600, dtype=torch.uint8), None)
+    with pytest.raises(ValueError, match="kv_format = 'fp4'"):
+        make_plan(2, 8, 1, 1, kv_format="fp4")
+    # A bad scale is bad device data: NaN rows, no exception (as in C++).
+    out, lse = run(e4, torch.tensor([float("nan")]))
+    assert torch.isnan(out).all()
 
 
 def test_cpu_needs_num_sms():
@@ -268,8 +336,6 @@ def test_flashmla_adapter(page_size):
 
 def test_flashmla_adapter_refusals():
     sl = torch.tensor([4], dtype=torch.int32)
-    with pytest.raises(NotImplementedError, match="is_fp8_kvcache"):
-        flashmla.get_mla_metadata(sl, 16, 1, is_fp8_kvcache=True)
     with pytest.raises(ValueError, match="num_heads_k = 2"):
         flashmla.get_mla_metadata(sl, 16, 2)
     with pytest.raises(ValueError, match="s_q in 1..16"):

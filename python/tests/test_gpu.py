@@ -11,7 +11,8 @@ import torch
 
 import splitmla
 from splitmla import flashinfer, flashmla
-from conftest import assert_close_to_reference, has_cuda, make_problem, reference, requires_cuda
+from conftest import (assert_close_to_reference, dequantized, fp8_ds_mla_cache, fp8_e4m3_cache,
+                      has_cuda, make_problem, reference, requires_cuda)
 
 pytestmark = requires_cuda
 SCALE = 1.0 / math.sqrt(192) * 1.3
@@ -84,6 +85,44 @@ def test_parity_with_float64_reference(dtype, heads, page, policy):
     splitmla.decode(q, kv, table, sl, SCALE, plan, workspace=plan.new_workspace(), out=out, lse=lse)
     ref_out, ref_lse = reference(q, kv, table, sl, SCALE)
     assert_close_to_reference(out, lse, ref_out, ref_lse, dtype)
+
+
+@pytest.mark.parametrize("kind", ["fp8_e4m3", "fp8_ds_mla"])
+@pytest.mark.parametrize("heads", [16, 128])
+@pytest.mark.parametrize("page", [1, 64])
+def test_fp8_caches_on_the_gpu(kind, heads, page):
+    """Both fp8 layouts on CUDA: against the float64 reference on the dequantized cache, and a
+    CUDA-graph replay after new cache bytes and a new scale equals an eager call bit for bit."""
+    g = torch.Generator().manual_seed(heads + page)
+    batch = 6
+    lens = _adversarial_lengths(g, batch, page, 900)
+    q, kv, table, sl = _problem(batch, heads, page, lens, seed=heads * 7 + page)
+    kv = kv.nan_to_num()
+    if kind == "fp8_e4m3":
+        scale = torch.tensor([0.0625], device=DEV)
+        cache = fp8_e4m3_cache(kv, 0.0625)
+    else:
+        scale = None
+        cache = fp8_ds_mla_cache(kv, torch.tensor([0.125, 0.0625, 0.25, 0.03125], device=DEV))
+    plan = splitmla.make_plan(heads, page, batch, table.shape[1], device=DEV, kv_format=kind)
+    ws = plan.new_workspace()
+    out, lse = splitmla.decode(q, cache, table, sl, SCALE, plan, workspace=ws, kv_scale=scale)
+    deq = dequantized(cache.cpu(), kind, 0.0625 if scale is not None else None)
+    ref_out, ref_lse = reference(q, deq, table, sl, SCALE)
+    assert_close_to_reference(out, lse, ref_out, ref_lse, q.dtype)
+    graph = torch.cuda.CUDAGraph()
+    o_g, l_g = torch.empty_like(out), torch.empty_like(lse)
+    torch.cuda.synchronize()
+    with torch.cuda.graph(graph):
+        splitmla.decode(q, cache, table, sl, SCALE, plan, workspace=ws, out=o_g, lse=l_g,
+                        kv_scale=scale)
+    cache.copy_(cache.flip(1))  # new bytes in place
+    if scale is not None:
+        scale.fill_(0.125)
+    graph.replay()
+    o_e, l_e = splitmla.decode(q, cache, table, sl, SCALE, plan, workspace=ws, kv_scale=scale)
+    torch.cuda.synchronize()
+    assert torch.equal(o_g, o_e) and torch.equal(l_g, l_e)
 
 
 def test_every_page_size_and_both_adapters_match_the_op():

@@ -337,6 +337,22 @@ BOOST_AUTO_TEST_CASE(token_strides_are_checked_when_q_len_is_above_1,
       check_message(s, row.fields, row.value);
     }
   }
+  // lse as FlashMLA keeps it, [batch, heads, q_len] passed as its transpose: head-major rows
+  // are accepted; a head stride that does not cover the tokens overlaps and is refused.
+  {
+    A a = dense;
+    a.lse_stride_token = 1;
+    a.lse_stride_head = 2;
+    a.lse_stride_batch = 2 * kHeads;
+    const Status s = splitmla::can_implement(plan, a);
+    BOOST_TEST(s == S::kSuccess, "head-major lse -> " << splitmla::status_message(s));
+    a.lse_stride_head = 1;  // (t, h) and (t + 1, h - 1) collide
+    const Status bad = splitmla::can_implement(plan, a);
+    BOOST_TEST(bad == S::kBadStride, "overlapping lse -> " << splitmla::status_message(bad));
+    a.lse_stride_head = 2;
+    a.lse_stride_batch = 2 * kHeads - 2;  // the batch stride must cover a request's 2 x heads
+    BOOST_TEST(splitmla::can_implement(plan, a) == S::kBadStride);
+  }
   // q_len = 1: the token strides are not read.
   splitmla::Plan one;
   BOOST_REQUIRE(host_plan(&one));
