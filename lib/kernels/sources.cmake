@@ -1,6 +1,6 @@
 # Kernels: the planner, part2, and one file per part1 instance (variant x dtype x heads per CTA)
 # so the set of compiled variants is explicit and the build stays parallel.
-target_sources(splitmla PRIVATE
+target_sources(splitmla_decode PRIVATE
   kernels/planner.cu
   kernels/part2.cu
   kernels/launch.cu
@@ -12,5 +12,5 @@ target_sources(splitmla PRIVATE
 # The wgmma variant has device code only when sm_90a is among the targets; the host selects it
 # only then (kernels::part1_wgmma_built()).
 if("90a" IN_LIST CMAKE_CUDA_ARCHITECTURES)
-  target_compile_definitions(splitmla PRIVATE SPLITMLA_HAVE_SM90A)
+  target_compile_definitions(splitmla_decode PRIVATE SPLITMLA_HAVE_SM90A)
 endif()
