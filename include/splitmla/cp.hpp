@@ -40,8 +40,9 @@ SPLITMLA_API const char* shard_layout_name(ShardLayout l) noexcept;
 
 // Element type of partial outputs (float32, or the 16-bit dtype of q).
 enum class PartialType : int32_t { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
-SPLITMLA_API const char* partial_type_name(PartialType t) noexcept;  // "float32" / "bfloat16" / "float16"
-SPLITMLA_API size_t partial_type_bytes(PartialType t) noexcept;      // 4 or 2 (0 for unknown values)
+SPLITMLA_API const char* partial_type_name(
+    PartialType t) noexcept;  // "float32" / "bfloat16" / "float16"
+SPLITMLA_API size_t partial_type_bytes(PartialType t) noexcept;  // 4 or 2 (0 for unknown values)
 
 // How the ranks exchange partials: the packed layout cp_shard_partials writes follows it.
 enum class CpExchange : int32_t {
@@ -111,15 +112,15 @@ SPLITMLA_API Workspace cp_shard_workspace(const CpPlan& plan, const Workspace& w
 // args.seq_lens (the planner writes every token's local visible length into the workspace) and
 // the local args.kv_cache / args.block_table, and writes the packed partials (CpLayout) at `partials`
 // (cp_layout(...).partials_bytes bytes, 256-byte aligned). args.out and args.lse are not used.
-SPLITMLA_API Status cp_shard_partials(const CpPlan& plan, const DecodeArgs& args, const Workspace& ws,
-                         void* partials, cudaStream_t stream);
+SPLITMLA_API Status cp_shard_partials(const CpPlan& plan, const DecodeArgs& args,
+                                      const Workspace& ws, void* partials, cudaStream_t stream);
 
 // (2) Merges the received partials of all ranks (CpLayout, source rank order) into args.out /
 // args.lse (lse optional), in the dtype of q. kAllGather: every head, out is
 // [batch, q_len, num_heads, 512]; kAllToAll: the heads of this rank (cp_rank_heads), out is
 // [batch, q_len, count, 512] with args' strides. Only args.batch, out and lse (and strides) are read.
-SPLITMLA_API Status cp_merge_packed(const CpPlan& plan, const void* received, const DecodeArgs& args,
-                       cudaStream_t stream);
+SPLITMLA_API Status cp_merge_packed(const CpPlan& plan, const void* received,
+                                    const DecodeArgs& args, cudaStream_t stream);
 
 // A merge of arbitrary strided partials: for every (row, head), the `num_sources` partials
 // merge as part2 merges splits (docs/semantics.md). lse +inf or -inf: empty source; NaN: the row

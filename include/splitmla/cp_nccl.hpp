@@ -29,12 +29,13 @@ SPLITMLA_API bool cp_nccl_built() noexcept;
 
 // The whole step: shard partials, exchange, merge into args.out / args.lse.
 SPLITMLA_API Status cp_decode_nccl(const CpPlan& plan, const DecodeArgs& args, const Workspace& ws,
-                      ncclComm_t comm, cudaStream_t stream);
+                                   ncclComm_t comm, cudaStream_t stream);
 
 // The exchange and the merge alone, after cp_shard_partials wrote this rank's packed partials
 // at cp_nccl_send_buffer(plan, ws, batch) (timing and engines that overlap the shard with other work).
-SPLITMLA_API Status cp_exchange_merge_nccl(const CpPlan& plan, const DecodeArgs& args, const Workspace& ws,
-                              ncclComm_t comm, cudaStream_t stream);
+SPLITMLA_API Status cp_exchange_merge_nccl(const CpPlan& plan, const DecodeArgs& args,
+                                           const Workspace& ws, ncclComm_t comm,
+                                           cudaStream_t stream);
 
 // Where cp_decode_nccl has the shard write its packed partials inside the workspace: this rank's
 // slot of the receive buffer for kAllGather (in-place all-gather), the send buffer for kAllToAll.

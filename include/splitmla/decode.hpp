@@ -33,13 +33,10 @@ struct Plan {
   int32_t pieces_bound = 0;      // most (request, split) pieces a run can produce
   int32_t slots_bound = 0;       // most partial-output slots (pieces of multi-split requests)
   int32_t multi_bound = 0;       // most requests that need part2
-  int32_t max_splits = 0;        // most splits one request can get
   // Context-parallel shard partials (set only by make_cp_plan, include/splitmla/cp.hpp): `out`
   // is float32, every request goes through the fp32 partial slots and part2 writes float32.
   bool out_f32 = false;
-  // Workspace carve-up: byte offsets, each 256-byte aligned.
-  size_t off_header = 0, off_pieces = 0, off_cta_begin = 0, off_multi = 0, off_req_error = 0,
-         off_token_limits = 0, off_part_lse = 0, off_part_out = 0;
+  // Bytes of workspace a run needs (its sub-buffers are placed from the bounds above).
   size_t workspace_bytes = 0;
 };
 
@@ -48,8 +45,9 @@ SPLITMLA_API Status can_implement(const DecodeConfig& config);
 // Host validation of one call's arguments against a plan: shapes, strides, alignment, dtypes.
 SPLITMLA_API Status can_implement(const Plan& plan, const DecodeArgs& args);
 
-// Bytes of workspace the configuration needs (same code as make_plan's carve-up); without a GPU,
-// set config.num_sms and config.device (see make_plan).
+// Bytes of workspace the configuration needs (the same sizing code as make_plan); pure: it only
+// reads device attributes, and without a GPU, given config.num_sms and config.device (see
+// make_plan), touches no device at all.
 SPLITMLA_API Status workspace_size(const DecodeConfig& config, size_t* bytes);
 
 // Decides grid sizes and the workspace layout from the static configuration. Sizing needs the
@@ -59,18 +57,19 @@ SPLITMLA_API Status make_plan(const DecodeConfig& config, Plan* plan);
 
 // Device planner: one small kernel on `stream` that reads seq_lens and writes the split schedule.
 SPLITMLA_API Status enqueue_plan(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
-                    cudaStream_t stream);
+                                 cudaStream_t stream);
 // part1 (+ part2 where a request has more than one split) on `stream`.
 SPLITMLA_API Status enqueue_run(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
-                   cudaStream_t stream);
+                                cudaStream_t stream);
 // enqueue_plan followed by enqueue_run.
-SPLITMLA_API Status decode(const Plan& plan, const DecodeArgs& args, const Workspace& ws, cudaStream_t stream);
+SPLITMLA_API Status decode(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                           cudaStream_t stream);
 
 // The two stages separately (timing and studies): enqueue_plan must have run first.
 SPLITMLA_API Status enqueue_part1(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
-                     cudaStream_t stream);
+                                  cudaStream_t stream);
 SPLITMLA_API Status enqueue_part2(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
-                     cudaStream_t stream);
+                                  cudaStream_t stream);
 
 // Occupancy of the exact part1 kernel instance the plan launches (occupancy API), and its grid.
 SPLITMLA_API Status part1_occupancy(const Plan& plan, int* blocks_per_sm, int* grid_ctas);
@@ -82,8 +81,8 @@ struct SPLITMLA_API ErrorReport {
   std::vector<uint32_t> request_flags;  // [batch] ErrorBits per request
   std::vector<int32_t> bad_requests() const;
 };
-SPLITMLA_API Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
-                   ErrorReport* report);
+SPLITMLA_API Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch,
+                                cudaStream_t stream, ErrorReport* report);
 
 // What the device planner decided for one request (test and study aid; host call, syncs).
 struct ScheduleInfo {
@@ -91,8 +90,8 @@ struct ScheduleInfo {
   int32_t num_multi = 0;
   std::vector<int32_t> splits_per_request;  // [batch]
 };
-SPLITMLA_API Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
-                     ScheduleInfo* info);
+SPLITMLA_API Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch,
+                                  cudaStream_t stream, ScheduleInfo* info);
 
 // Reusable scratch owned by the caller: create one per model or per stream and scope it.
 // It never lives in a global; two pools never share memory. Growth is an explicit host call
@@ -147,7 +146,7 @@ class SPLITMLA_API ScratchPool {
 
 // Runs plan + part1 + part2 with the pool's workspace (the pool must already fit the plan).
 SPLITMLA_API Status decode(const Plan& plan, const DecodeArgs& args, const ScratchPool& pool,
-              cudaStream_t stream);
+                           cudaStream_t stream);
 
 // Number of CUDA devices visible (0 when none or when the driver is missing); never fails.
 SPLITMLA_API int device_count() noexcept;

@@ -35,7 +35,8 @@ SPLITMLA_API float fp8_scale_for(double amax, Fp8ScaleRule rule) noexcept;
 // 128-value latent block; the 64 rope values are rounded to bf16. Non-finite values encode as NaN
 // bytes (a NaN rope value stays NaN); a latent block with no finite value gets a NaN scale, so a
 // poisoned row stays poisoned. format = kSameAsQ copies src.
-SPLITMLA_API Status quantize_kv(const HostProblem& src, KvFormat format, Fp8ScaleRule rule, HostProblem* dst);
+SPLITMLA_API Status quantize_kv(const HostProblem& src, KvFormat format, Fp8ScaleRule rule,
+                                HostProblem* dst);
 
 // The dequantized value of cache row `row` (page * page_size + slot) as 576 doubles: as stored
 // for 16-bit caches; e4m3 * scale (latent) and the bf16 rope for fp8 caches.

@@ -66,10 +66,12 @@ SPLITMLA_API int64_t visible_length(const HostProblem& p, int32_t b, int32_t t) 
 SPLITMLA_API Status reference_decode(const HostProblem& p, HostOutputs* out);
 
 // part1 in float64: `num_splits` equal ranges of ceil(n / num_splits) positions per row.
-SPLITMLA_API Status reference_split_partials(const HostProblem& p, int32_t num_splits, HostSplits* splits);
+SPLITMLA_API Status reference_split_partials(const HostProblem& p, int32_t num_splits,
+                                             HostSplits* splits);
 
 // part2 in float64 over partials, using the shared merge algebra (lib/core/merge.hpp).
-SPLITMLA_API Status reference_merge(const HostProblem& p, const HostSplits& splits, HostOutputs* out);
+SPLITMLA_API Status reference_merge(const HostProblem& p, const HostSplits& splits,
+                                    HostOutputs* out);
 
 // Comparison report of the contract (section 4): -inf/NaN positions must match exactly,
 // then |got - ref| <= atol + rtol*|ref| on out and |got - ref| <= lse_atol on lse.
@@ -88,7 +90,8 @@ struct CompareReport {
 // `got_name` / `ref_name` label the two sides in the text (e.g. "stored" / "float64" when a
 // recorded file's outputs are checked against the float64 reference).
 SPLITMLA_API CompareReport compare_outputs(const HostProblem& p, const HostOutputs& got,
-                              const HostOutputs& ref, const Tolerance& tol,
-                              const char* got_name = "got", const char* ref_name = "ref");
+                                           const HostOutputs& ref, const Tolerance& tol,
+                                           const char* got_name = "got",
+                                           const char* ref_name = "ref");
 
 }  // namespace splitmla

@@ -14,7 +14,7 @@
 #include "core/error.hpp"
 #include "core/guard.hpp"
 #include "core/merge.hpp"
-#include "core/plan_detail.hpp"
+#include "api/plan_detail.hpp"
 #include "cp/cp_params.hpp"
 #include "splitmla/cp.hpp"
 

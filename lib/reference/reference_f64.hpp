@@ -24,7 +24,9 @@ struct SplitsF64 {
 };
 
 SPLITMLA_INTERNAL_API Status decode_f64(const HostProblem& p, OutputsF64* out);
-SPLITMLA_INTERNAL_API Status split_partials_f64(const HostProblem& p, int32_t num_splits, SplitsF64* splits);
-SPLITMLA_INTERNAL_API Status merge_f64(const HostProblem& p, const SplitsF64& splits, OutputsF64* out);
+SPLITMLA_INTERNAL_API Status split_partials_f64(const HostProblem& p, int32_t num_splits,
+                                                SplitsF64* splits);
+SPLITMLA_INTERNAL_API Status merge_f64(const HostProblem& p, const SplitsF64& splits,
+                                       OutputsF64* out);
 
 }  // namespace splitmla::reference_detail

@@ -5,7 +5,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include "kernels/params.hpp"
+#include "kernels/common/params.hpp"
 
 namespace splitmla::kernels {
 

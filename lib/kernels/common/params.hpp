@@ -2,12 +2,19 @@
 // One plain struct per kernel, passed by value as a __grid_constant__ argument.
 #pragma once
 
+#include <cuda_runtime_api.h>
+
 #include <cstdint>
 
-#include "splitmla/decode.hpp"
 #include "splitmla/shard.hpp"
+#include "splitmla/types.hpp"
 
 namespace splitmla::kernels {
+
+// Row geometry, named once: a q or 16-bit cache row holds kHeadDimQK = 576 values (512 latent,
+// the value part, then 64 rope; types.hpp), an output row kHeadDimV = 512.
+inline constexpr int kRowBytes16 = kHeadDimQK * 2;     // bytes of a 16-bit row: 1152
+inline constexpr int kRowChunks16 = kRowBytes16 / 16;  // its 16-byte chunks: 72
 
 // One contiguous range of visible positions of one request, processed by one part1 CTA row.
 // A request's pieces cut its longest row, [0, max over t of token_limits[b][t]); a row whose
@@ -33,13 +40,6 @@ struct WsHeader {
   int64_t per_cta_cost;  // auto policy: cost units per work CTA
   int32_t pad[60];
 };
-
-// Auto policy cost model: a piece costs its tokens plus a fixed overhead per request (loading
-// q, writing the output), a work CTA's share is never cut below kAutoMinPerCta tokens, and
-// splitting a request is worth it only if it saves more than kAutoSplitPenalty units.
-inline constexpr int kAutoRequestOverhead = 64;
-inline constexpr int kAutoMinPerCta = 32;   // one KV tile
-inline constexpr int kAutoSplitPenalty = 192;  // partial writes + merge, in cost units
 
 struct PlannerParams {
   const int32_t* seq_lens;   // [batch] int32
