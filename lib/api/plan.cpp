@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/split_rule.hpp"
 #include "kernels/common/params.hpp"
+#include "kernels/part1/variants.hpp"
 #include "splitmla/decode.hpp"
 
 namespace splitmla {
@@ -20,43 +21,6 @@ namespace {
 using detail::fail;
 
 bool is_pow2(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
-
-// The part1 variant for a configuration: a pure function of the config, the device's compute
-// capability (major * 10 + minor; 0 when planning without a device) and whether the sm_90a
-// kernels were built.
-// Auto takes the wgmma kernel for more than 32 heads with q_len = 1. The wgmma kernel also
-// serves q_len > 1 (64-row blocks of q_len x heads rows) when forced by name; auto keeps the
-// mma.sync kernel for multi-token calls until that path has been measured on the GPU.
-Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Variant* out) {
-  const bool hopper = cc == 0 || cc == 90;
-  const bool fp8 = is_fp8(c.kv_format);
-  switch (c.part1) {
-    case Part1Variant::kMmaSync: *out = Part1Variant::kMmaSync; return Status::kSuccess;
-    case Part1Variant::kWgmma:  // q_len and rows_per_cta were checked by can_implement
-      // The wgmma kernel reads 16-bit rows only; fp8 caches run on the mma.sync kernel for now.
-      if (fp8)
-        return fail(Status::kNotSupported,
-                    "part1 = %s does not read kv_format = %s (yet): use mma_sync or auto",
-                    part1_variant_name(c.part1), kv_format_name(c.kv_format, c.dtype));
-      if (!wgmma_built)
-        return fail(Status::kNotSupported,
-                    "part1 = %s: the library was built without sm_90a (CMAKE_CUDA_ARCHITECTURES)",
-                    part1_variant_name(c.part1));
-      if (!hopper)
-        return fail(Status::kNotSupported, "part1 = %s needs an sm_90 device, this one is sm_%d",
-                    part1_variant_name(c.part1), cc);
-      *out = c.part1;
-      return Status::kSuccess;
-    case Part1Variant::kAuto:
-      *out = (wgmma_built && hopper && c.q_len == 1 && c.num_heads > 32 && !fp8 &&
-              (c.rows_per_cta == 0 || c.rows_per_cta == 64))
-                 ? Part1Variant::kWgmma
-                 : Part1Variant::kMmaSync;
-      return Status::kSuccess;
-  }
-  return fail(Status::kNotSupported, "part1 = %d, must be kAuto, kMmaSync or kWgmma",
-              static_cast<int>(c.part1));
-}
 
 }  // namespace
 
@@ -183,16 +147,16 @@ Status size_plan(const DecodeConfig& config, const DeviceFacts& d, Plan* out) {
   p.config = config;
   p.device = d.device;
   p.num_sms = d.num_sms;
-  SPLITMLA_TRY(choose_part1(config, d.cc, kernels::part1_wgmma_built(), &p.part1));
+  // The part1 instance: a row of the variant table (kernels/part1/variants.hpp).
+  const kernels::Part1Row* row = nullptr;
+  kernels::Part1Device dev;
+  dev.cc = d.cc;
+  SPLITMLA_TRY(kernels::choose_part1(config, dev, kernels::part1_table(), &row));
+  p.part1 = row->family;
+  p.rows_per_cta = row->rows_per_cta;
   // Query rows (q_len x heads, token-major) are the M dimension of a part1 CTA.
   const int rows = config.q_len * config.num_heads;
   p.rows = rows;
-  if (p.part1 == Part1Variant::kWgmma)
-    p.rows_per_cta = 64;
-  else if (config.rows_per_cta != 0)
-    p.rows_per_cta = config.rows_per_cta;
-  else
-    p.rows_per_cta = rows <= 16 ? 16 : (rows <= 32 ? 32 : 64);
   p.row_blocks = (rows + p.rows_per_cta - 1) / p.rows_per_cta;
   const int64_t max_seq = static_cast<int64_t>(config.max_pages_per_seq) * config.page_size;
   const split_rule::Bounds b =

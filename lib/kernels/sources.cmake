@@ -4,7 +4,7 @@
 target_sources(splitmla_decode PRIVATE
   kernels/planner/planner.cu
   kernels/part2/part2.cu
-  kernels/part1/dispatch.cu
+  kernels/part1/variants.cu
   kernels/part1/mma_sync/part1_bf16_h16.cu kernels/part1/mma_sync/part1_bf16_h32.cu
   kernels/part1/mma_sync/part1_bf16_h64.cu
   kernels/part1/mma_sync/part1_fp16_h16.cu kernels/part1/mma_sync/part1_fp16_h32.cu
