@@ -8,6 +8,7 @@
 #include "api/workspace.hpp"
 #include "core/error.hpp"
 #include "kernels/common/params.hpp"
+#include "kernels/part1/variants.hpp"
 #include "splitmla/decode.hpp"
 
 namespace splitmla {

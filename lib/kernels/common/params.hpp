@@ -117,23 +117,16 @@ struct Part2Params {
   int32_t out_f32;           // 1: out is float32 (context-parallel partials), else dtype
 };
 
-// Launchers (kernels/*.cu). They only launch: no allocation, no sync.
+// Launchers of the planner and part2 (planner/planner.cu, part2/part2.cu); part1's launch,
+// preparation and occupancy go through the variant table (part1/variants.hpp). They only
+// launch: no allocation, no sync.
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
-cudaError_t launch_part1(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta,
-                         const Part1Params& p, int grid, cudaStream_t stream);
 // `pairs` = (request, row) pairs to cover; `wide` picks the layout for few pairs (part2.cu).
 cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
                          cudaStream_t stream);
-// Raises the dynamic shared-memory limit of the part1 instance (host call, outside capture) and
-// reports whether it was built for this device.
-cudaError_t prepare_part1(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta);
-cudaError_t part1_occupancy(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta,
-                            int* blocks_per_sm);
 // Load the planner and part2 modules now (host call at plan time): with lazy module loading
 // their first launch would otherwise load them, possibly inside a stream capture.
 cudaError_t load_planner();
 cudaError_t load_part2(DType dtype);
-// Whether the wgmma variant was compiled for sm_90a into this library.
-bool part1_wgmma_built();
 
 }  // namespace splitmla::kernels

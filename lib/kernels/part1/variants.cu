@@ -28,40 +28,43 @@ namespace {
 using detail::fail;
 
 constexpr int32_t kAnySm = 1000;  // no upper architecture bound
+constexpr DType kBf16 = DType::kBFloat16;
+constexpr DType kFp16 = DType::kFloat16;
 
 // mma.sync instances: T x (16, 32, 64 rows per CTA) x cache rows. Auto takes them for any shape.
-#define SPLITMLA_MMA_ROW(name, T, dt, MT, KVC, kvrows)                                        \
-  Part1Row {                                                                               \
-    name, Part1Variant::kMmaSync, 80, kAnySm, dt, kvrows, 16 * MT, kMaxQLen, 0, kMaxQLen,  \
-        &prepare_part1_instance<T, MT, KVC>, &occupancy_part1_instance<T, MT, KVC>,       \
-        &launch_part1_instance<T, MT, KVC>                                                 \
+#define SPLITMLA_MMA_ROW(name, T, dt, MT, KVC)                                                     \
+  Part1Row {                                                                                       \
+    name, Part1Variant::kMmaSync, 80, kAnySm, dt,                                                  \
+        KVC == kKvFp8 ? KvRows::kFp8 : KvRows::k16Bit, 16 * MT, kMaxQLen, 0, kMaxQLen,             \
+        &prepare_part1_instance<T, MT, KVC>, &occupancy_part1_instance<T, MT, KVC>,                \
+        &launch_part1_instance<T, MT, KVC>                                                         \
   }
 // wgmma instances (sm_90a only): 64 rows per CTA, 16-bit caches, any q_len; auto takes them for
 // more than 32 rows at q_len = 1 (the measured shapes).
-#define SPLITMLA_WGMMA_ROW(name, T, dt)                                                        \
-  Part1Row {                                                                                \
-    name, Part1Variant::kWgmma, 90, 90, dt, KvRows::k16Bit, 64, kMaxQLen, 33, 1,            \
-        &prepare_part1_wgmma_instance<T>, &occupancy_part1_wgmma_instance<T>,              \
-        &launch_part1_wgmma_instance<T>                                                     \
+#define SPLITMLA_WGMMA_ROW(name, T, dt)                                                            \
+  Part1Row {                                                                                       \
+    name, Part1Variant::kWgmma, 90, 90, dt, KvRows::k16Bit, 64, kMaxQLen, 33, 1,                   \
+        &prepare_part1_wgmma_instance<T>, &occupancy_part1_wgmma_instance<T>,                      \
+        &launch_part1_wgmma_instance<T>                                                            \
   }
 
 const Part1Row kRows[] = {
 #if defined(SPLITMLA_HAVE_SM90A)
-    SPLITMLA_WGMMA_ROW("wgmma.bf16.kv16.r64", __nv_bfloat16, DType::kBFloat16),
-    SPLITMLA_WGMMA_ROW("wgmma.fp16.kv16.r64", __half, DType::kFloat16),
+    SPLITMLA_WGMMA_ROW("wgmma.bf16.kv16.r64", __nv_bfloat16, kBf16),
+    SPLITMLA_WGMMA_ROW("wgmma.fp16.kv16.r64", __half, kFp16),
 #endif
-    SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r16", __nv_bfloat16, DType::kBFloat16, 1, kKvNative, KvRows::k16Bit),
-    SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r32", __nv_bfloat16, DType::kBFloat16, 2, kKvNative, KvRows::k16Bit),
-    SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r64", __nv_bfloat16, DType::kBFloat16, 4, kKvNative, KvRows::k16Bit),
-    SPLITMLA_MMA_ROW("mma_sync.fp16.kv16.r16", __half, DType::kFloat16, 1, kKvNative, KvRows::k16Bit),
-    SPLITMLA_MMA_ROW("mma_sync.fp16.kv16.r32", __half, DType::kFloat16, 2, kKvNative, KvRows::k16Bit),
-    SPLITMLA_MMA_ROW("mma_sync.fp16.kv16.r64", __half, DType::kFloat16, 4, kKvNative, KvRows::k16Bit),
-    SPLITMLA_MMA_ROW("mma_sync.bf16.fp8.r16", __nv_bfloat16, DType::kBFloat16, 1, kKvFp8, KvRows::kFp8),
-    SPLITMLA_MMA_ROW("mma_sync.bf16.fp8.r32", __nv_bfloat16, DType::kBFloat16, 2, kKvFp8, KvRows::kFp8),
-    SPLITMLA_MMA_ROW("mma_sync.bf16.fp8.r64", __nv_bfloat16, DType::kBFloat16, 4, kKvFp8, KvRows::kFp8),
-    SPLITMLA_MMA_ROW("mma_sync.fp16.fp8.r16", __half, DType::kFloat16, 1, kKvFp8, KvRows::kFp8),
-    SPLITMLA_MMA_ROW("mma_sync.fp16.fp8.r32", __half, DType::kFloat16, 2, kKvFp8, KvRows::kFp8),
-    SPLITMLA_MMA_ROW("mma_sync.fp16.fp8.r64", __half, DType::kFloat16, 4, kKvFp8, KvRows::kFp8),
+    SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r16", __nv_bfloat16, kBf16, 1, kKvNative),
+    SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r32", __nv_bfloat16, kBf16, 2, kKvNative),
+    SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r64", __nv_bfloat16, kBf16, 4, kKvNative),
+    SPLITMLA_MMA_ROW("mma_sync.fp16.kv16.r16", __half, kFp16, 1, kKvNative),
+    SPLITMLA_MMA_ROW("mma_sync.fp16.kv16.r32", __half, kFp16, 2, kKvNative),
+    SPLITMLA_MMA_ROW("mma_sync.fp16.kv16.r64", __half, kFp16, 4, kKvNative),
+    SPLITMLA_MMA_ROW("mma_sync.bf16.fp8.r16", __nv_bfloat16, kBf16, 1, kKvFp8),
+    SPLITMLA_MMA_ROW("mma_sync.bf16.fp8.r32", __nv_bfloat16, kBf16, 2, kKvFp8),
+    SPLITMLA_MMA_ROW("mma_sync.bf16.fp8.r64", __nv_bfloat16, kBf16, 4, kKvFp8),
+    SPLITMLA_MMA_ROW("mma_sync.fp16.fp8.r16", __half, kFp16, 1, kKvFp8),
+    SPLITMLA_MMA_ROW("mma_sync.fp16.fp8.r32", __half, kFp16, 2, kKvFp8),
+    SPLITMLA_MMA_ROW("mma_sync.fp16.fp8.r64", __half, kFp16, 4, kKvFp8),
 };
 #undef SPLITMLA_MMA_ROW
 #undef SPLITMLA_WGMMA_ROW
@@ -202,12 +205,5 @@ cudaError_t part1_occupancy(Part1Variant family, DType dtype, KvFormat kv, int r
   return r != nullptr ? r->occupancy(blocks_per_sm) : cudaErrorInvalidValue;
 }
 
-bool part1_family_built(Part1Variant family) {
-  for (const Part1Row& r : kRows)
-    if (r.family == family) return true;
-  return false;
-}
-
-bool part1_wgmma_built() { return part1_family_built(Part1Variant::kWgmma); }
 
 }  // namespace splitmla::kernels

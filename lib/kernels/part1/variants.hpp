@@ -66,11 +66,13 @@ Status choose_part1(const DecodeConfig& config, Part1Device device, Part1Table t
 // The row a plan chose (family, dtype, cache rows, rows per CTA); nullptr if none matches.
 const Part1Row* find_part1(Part1Variant family, DType dtype, KvFormat kv, int32_t rows_per_cta);
 
-// kernels::launch_part1, prepare_part1 and part1_occupancy (declared with the parameter structs
-// in kernels/common/params.hpp) use the plan's row (find_part1); cudaErrorInvalidValue when no
-// row matches. They only launch or query: no allocation, no sync.
-
-// Whether any row of a family was compiled into this library.
-bool part1_family_built(Part1Variant family);
+// The plan's row (find_part1) launched, prepared (raises the dynamic shared-memory limit, host
+// call outside capture, and reports whether it was built for this device) or queried for
+// occupancy; cudaErrorInvalidValue when no row matches. No allocation, no sync.
+cudaError_t launch_part1(Part1Variant family, DType dtype, KvFormat kv, int rows_per_cta,
+                         const Part1Params& p, int grid, cudaStream_t stream);
+cudaError_t prepare_part1(Part1Variant family, DType dtype, KvFormat kv, int rows_per_cta);
+cudaError_t part1_occupancy(Part1Variant family, DType dtype, KvFormat kv, int rows_per_cta,
+                            int* blocks_per_sm);
 
 }  // namespace splitmla::kernels
