@@ -37,9 +37,10 @@ SPLITMLA_SPLIT_HD long long forced_piece_length(int64_t n, int32_t splits) {
   return (n + splits - 1) / splits;
 }
 
-// chunk: max(1, ceil(n / chunk)) pieces (one empty piece for an empty request).
-SPLITMLA_SPLIT_HD int64_t chunk_pieces(int64_t n, int32_t chunk) {
-  return n == 0 ? 1 : (n + chunk - 1) / chunk;
+// chunk: max(1, ceil(n / chunk)) pieces (one empty piece for an empty request). n is at most
+// kMaxSeqLen (int32 positions), so the count fits an int.
+SPLITMLA_SPLIT_HD int chunk_pieces(int64_t n, int32_t chunk) {
+  return n == 0 ? 1 : static_cast<int>((n + chunk - 1) / chunk);
 }
 
 // auto: the cost units of a request whose longest row is n.

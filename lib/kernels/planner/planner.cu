@@ -180,7 +180,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
       } else if (is_forced) {
         k = p.policy_value;
       } else {
-        k = static_cast<int>(split_rule::chunk_pieces(n, p.policy_value));
+        k = split_rule::chunk_pieces(n, p.policy_value);
       }
     }
     const bool multi = k >= 2 || (live && p.all_slots != 0);
