@@ -40,7 +40,7 @@ for step in "$@"; do
   case "$step" in
     replay)
       for pol in auto forced:1 forced:3 forced:16 chunk:64 chunk:1000; do
-        "$BUILD/lib/tools/splitmla_fixture" replay --backend gpu --policy "$pol" data/fixtures/*.h5 \
+        "$BUILD/experiments/tools/splitmla_fixture" replay --backend gpu --policy "$pol" data/fixtures/*.h5 \
           > "$OUT/replay-${pol/:/_}.log" 2>&1
         r=$?; echo "replay policy $pol: rc=$r  $(grep -c -i 'pass' "$OUT/replay-${pol/:/_}.log") pass lines"
         [ $r -ne 0 ] && { rc=1; grep -i -E "fail|mismatch|worst|error" "$OUT/replay-${pol/:/_}.log" | head -20; }

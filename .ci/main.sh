@@ -51,7 +51,7 @@ step() {  # step <name> <command...>
 shopt -s nullglob
 fixtures=(data/fixtures/*.h5)
 shopt -u nullglob
-fixture_tool="$BUILD_DIR/lib/tools/splitmla_fixture"
+fixture_tool="$BUILD_DIR/experiments/tools/splitmla_fixture"
 
 replay() {  # replay <backend>
   if [[ ! -x "$fixture_tool" ]]; then

@@ -14,6 +14,8 @@
 // capturable in a CUDA graph that stays valid when seq_lens and block tables change.
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -34,19 +36,20 @@ inline constexpr int kMaxMergeSources = 1024;   // partials one merge call accep
 // shard_global_position, shard_owner: splitmla/shard.hpp.
 
 // "interleaved" / "contiguous"; "unknown" otherwise.
-const char* shard_layout_name(ShardLayout l) noexcept;
+SPLITMLA_API const char* shard_layout_name(ShardLayout l) noexcept;
 
 // Element type of partial outputs (float32, or the 16-bit dtype of q).
 enum class PartialType : int32_t { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
-const char* partial_type_name(PartialType t) noexcept;  // "float32" / "bfloat16" / "float16"
-size_t partial_type_bytes(PartialType t) noexcept;      // 4 or 2 (0 for unknown values)
+SPLITMLA_API const char* partial_type_name(
+    PartialType t) noexcept;  // "float32" / "bfloat16" / "float16"
+SPLITMLA_API size_t partial_type_bytes(PartialType t) noexcept;  // 4 or 2 (0 for unknown values)
 
 // How the ranks exchange partials: the packed layout cp_shard_partials writes follows it.
 enum class CpExchange : int32_t {
   kAllGather = 0,  // every rank receives every partial and merges all heads (the default)
   kAllToAll = 1,   // rank d receives the heads of group d only and merges them
 };
-const char* cp_exchange_name(CpExchange e) noexcept;  // "all_gather" / "all_to_all"
+SPLITMLA_API const char* cp_exchange_name(CpExchange e) noexcept;  // "all_gather" / "all_to_all"
 
 // Static quantities of a context-parallel decode on one rank.
 struct CpConfig {
@@ -93,31 +96,31 @@ struct CpPlan {
 };
 
 // Host validation of a CP configuration: the decode config, then shard, partial type, exchange.
-Status can_implement(const CpConfig& config);
+SPLITMLA_API Status can_implement(const CpConfig& config);
 // Plans the shard decode and the workspace (the same rules as make_plan about the device).
-Status make_cp_plan(const CpConfig& config, CpPlan* plan);
+SPLITMLA_API Status make_cp_plan(const CpConfig& config, CpPlan* plan);
 // The packed layout of a call with `batch` requests (1..max_batch).
-Status cp_layout(const CpPlan& plan, int32_t batch, CpLayout* layout);
+SPLITMLA_API Status cp_layout(const CpPlan& plan, int32_t batch, CpLayout* layout);
 // Heads merged by `rank` under the plan's exchange: all heads for kAllGather, group `rank` for
 // kAllToAll (count may be 0 when num_heads < world).
-void cp_rank_heads(const CpPlan& plan, int32_t rank, int32_t* first, int32_t* count);
+SPLITMLA_API void cp_rank_heads(const CpPlan& plan, int32_t rank, int32_t* first, int32_t* count);
 
 // The shard decode's part of a CP workspace (for read_errors / read_schedule with plan.shard).
-Workspace cp_shard_workspace(const CpPlan& plan, const Workspace& ws);
+SPLITMLA_API Workspace cp_shard_workspace(const CpPlan& plan, const Workspace& ws);
 
 // (1) This rank's shard: runs the shard decode (planner, part1, the local merge) on the GLOBAL
 // args.seq_lens (the planner writes every token's local visible length into the workspace) and
 // the local args.kv_cache / args.block_table, and writes the packed partials (CpLayout) at `partials`
 // (cp_layout(...).partials_bytes bytes, 256-byte aligned). args.out and args.lse are not used.
-Status cp_shard_partials(const CpPlan& plan, const DecodeArgs& args, const Workspace& ws,
-                         void* partials, cudaStream_t stream);
+SPLITMLA_API Status cp_shard_partials(const CpPlan& plan, const DecodeArgs& args,
+                                      const Workspace& ws, void* partials, cudaStream_t stream);
 
 // (2) Merges the received partials of all ranks (CpLayout, source rank order) into args.out /
 // args.lse (lse optional), in the dtype of q. kAllGather: every head, out is
 // [batch, q_len, num_heads, 512]; kAllToAll: the heads of this rank (cp_rank_heads), out is
 // [batch, q_len, count, 512] with args' strides. Only args.batch, out and lse (and strides) are read.
-Status cp_merge_packed(const CpPlan& plan, const void* received, const DecodeArgs& args,
-                       cudaStream_t stream);
+SPLITMLA_API Status cp_merge_packed(const CpPlan& plan, const void* received,
+                                    const DecodeArgs& args, cudaStream_t stream);
 
 // A merge of arbitrary strided partials: for every (row, head), the `num_sources` partials
 // merge as part2 merges splits (docs/semantics.md). lse +inf or -inf: empty source; NaN: the row
@@ -140,12 +143,14 @@ struct MergeArgs {
   float* lse = nullptr;        // optional [batch, q_len, heads], natural log
   int64_t lse_stride_batch = 0, lse_stride_token = 0, lse_stride_head = 0;
 };
-Status can_implement(const MergeArgs& args);
-Status enqueue_merge_partials(const MergeArgs& args, cudaStream_t stream);
+SPLITMLA_API Status can_implement(const MergeArgs& args);
+SPLITMLA_API Status enqueue_merge_partials(const MergeArgs& args, cudaStream_t stream);
 
 // float64 reference of the merge on the host: parts[s] holds source s's partial (out
 // [batch, q_len, heads, 512], lse natural log or base 2), merged by the same algebra.
-Status reference_merge_partials(const std::vector<HostOutputs>& parts, int32_t rows,
-                                int32_t num_heads, bool lse_base2, HostOutputs* merged);
+// Defined in the reference library (splitmla::reference), not in libsplitmla.
+SPLITMLA_API Status reference_merge_partials(const std::vector<HostOutputs>& parts, int32_t rows,
+                                             int32_t num_heads, bool lse_base2,
+                                             HostOutputs* merged);
 
 }  // namespace splitmla

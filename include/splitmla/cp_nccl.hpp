@@ -12,6 +12,8 @@
 // Built without NCCL (SPLITMLA_WITH_NCCL=OFF, or NCCL not found), the calls return kNotSupported.
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include <cuda_runtime_api.h>
 
 #include "splitmla/cp.hpp"
@@ -23,19 +25,20 @@ typedef struct ncclComm* ncclComm_t;
 namespace splitmla {
 
 // Whether this splitmla_nccl was built with NCCL.
-bool cp_nccl_built() noexcept;
+SPLITMLA_API bool cp_nccl_built() noexcept;
 
 // The whole step: shard partials, exchange, merge into args.out / args.lse.
-Status cp_decode_nccl(const CpPlan& plan, const DecodeArgs& args, const Workspace& ws,
-                      ncclComm_t comm, cudaStream_t stream);
+SPLITMLA_API Status cp_decode_nccl(const CpPlan& plan, const DecodeArgs& args, const Workspace& ws,
+                                   ncclComm_t comm, cudaStream_t stream);
 
 // The exchange and the merge alone, after cp_shard_partials wrote this rank's packed partials
 // at cp_nccl_send_buffer(plan, ws, batch) (timing and engines that overlap the shard with other work).
-Status cp_exchange_merge_nccl(const CpPlan& plan, const DecodeArgs& args, const Workspace& ws,
-                              ncclComm_t comm, cudaStream_t stream);
+SPLITMLA_API Status cp_exchange_merge_nccl(const CpPlan& plan, const DecodeArgs& args,
+                                           const Workspace& ws, ncclComm_t comm,
+                                           cudaStream_t stream);
 
 // Where cp_decode_nccl has the shard write its packed partials inside the workspace: this rank's
 // slot of the receive buffer for kAllGather (in-place all-gather), the send buffer for kAllToAll.
-void* cp_nccl_send_buffer(const CpPlan& plan, const Workspace& ws, int32_t batch);
+SPLITMLA_API void* cp_nccl_send_buffer(const CpPlan& plan, const Workspace& ws, int32_t batch);
 
 }  // namespace splitmla

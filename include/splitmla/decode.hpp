@@ -7,6 +7,8 @@
 // of seq_lens and block_table change (within the planned bounds).
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -31,57 +33,56 @@ struct Plan {
   int32_t pieces_bound = 0;      // most (request, split) pieces a run can produce
   int32_t slots_bound = 0;       // most partial-output slots (pieces of multi-split requests)
   int32_t multi_bound = 0;       // most requests that need part2
-  int32_t max_splits = 0;        // most splits one request can get
   // Context-parallel shard partials (set only by make_cp_plan, include/splitmla/cp.hpp): `out`
   // is float32, every request goes through the fp32 partial slots and part2 writes float32.
   bool out_f32 = false;
-  // Workspace carve-up: byte offsets, each 256-byte aligned.
-  size_t off_header = 0, off_pieces = 0, off_cta_begin = 0, off_multi = 0, off_req_error = 0,
-         off_token_limits = 0, off_part_lse = 0, off_part_out = 0;
+  // Bytes of workspace a run needs (its sub-buffers are placed from the bounds above).
   size_t workspace_bytes = 0;
 };
 
 // Host validation of the static configuration (no device access beyond properties).
-Status can_implement(const DecodeConfig& config);
+SPLITMLA_API Status can_implement(const DecodeConfig& config);
 // Host validation of one call's arguments against a plan: shapes, strides, alignment, dtypes.
-Status can_implement(const Plan& plan, const DecodeArgs& args);
+SPLITMLA_API Status can_implement(const Plan& plan, const DecodeArgs& args);
 
-// Bytes of workspace the configuration needs (same code as make_plan's carve-up); without a GPU,
-// set config.num_sms and config.device (see make_plan).
-Status workspace_size(const DecodeConfig& config, size_t* bytes);
+// Bytes of workspace the configuration needs (the same sizing code as make_plan); pure: it only
+// reads device attributes, and without a GPU, given config.num_sms and config.device (see
+// make_plan), touches no device at all.
+SPLITMLA_API Status workspace_size(const DecodeConfig& config, size_t* bytes);
 
 // Decides grid sizes and the workspace layout from the static configuration. Sizing needs the
 // device's SM count: without a GPU, give config.num_sms (> 0) and config.device (>= 0), or the
 // call returns kNoCudaDevice. The same holds for workspace_size.
-Status make_plan(const DecodeConfig& config, Plan* plan);
+SPLITMLA_API Status make_plan(const DecodeConfig& config, Plan* plan);
 
 // Device planner: one small kernel on `stream` that reads seq_lens and writes the split schedule.
-Status enqueue_plan(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
-                    cudaStream_t stream);
+SPLITMLA_API Status enqueue_plan(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                                 cudaStream_t stream);
 // part1 (+ part2 where a request has more than one split) on `stream`.
-Status enqueue_run(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
-                   cudaStream_t stream);
+SPLITMLA_API Status enqueue_run(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                                cudaStream_t stream);
 // enqueue_plan followed by enqueue_run.
-Status decode(const Plan& plan, const DecodeArgs& args, const Workspace& ws, cudaStream_t stream);
+SPLITMLA_API Status decode(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                           cudaStream_t stream);
 
 // The two stages separately (timing and studies): enqueue_plan must have run first.
-Status enqueue_part1(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
-                     cudaStream_t stream);
-Status enqueue_part2(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
-                     cudaStream_t stream);
+SPLITMLA_API Status enqueue_part1(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                                  cudaStream_t stream);
+SPLITMLA_API Status enqueue_part2(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
+                                  cudaStream_t stream);
 
 // Occupancy of the exact part1 kernel instance the plan launches (occupancy API), and its grid.
-Status part1_occupancy(const Plan& plan, int* blocks_per_sm, int* grid_ctas);
+SPLITMLA_API Status part1_occupancy(const Plan& plan, int* blocks_per_sm, int* grid_ctas);
 
 // Reads the error word and the per-request flags that the last run recorded (a host call:
 // it synchronizes `stream`; never call it inside a captured region).
-struct ErrorReport {
+struct SPLITMLA_API ErrorReport {
   uint32_t any = 0;                     // OR of every request's flags
   std::vector<uint32_t> request_flags;  // [batch] ErrorBits per request
   std::vector<int32_t> bad_requests() const;
 };
-Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
-                   ErrorReport* report);
+SPLITMLA_API Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch,
+                                cudaStream_t stream, ErrorReport* report);
 
 // What the device planner decided for one request (test and study aid; host call, syncs).
 struct ScheduleInfo {
@@ -89,8 +90,8 @@ struct ScheduleInfo {
   int32_t num_multi = 0;
   std::vector<int32_t> splits_per_request;  // [batch]
 };
-Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
-                     ScheduleInfo* info);
+SPLITMLA_API Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch,
+                                  cudaStream_t stream, ScheduleInfo* info);
 
 // Reusable scratch owned by the caller: create one per model or per stream and scope it.
 // It never lives in a global; two pools never share memory. Growth is an explicit host call
@@ -103,7 +104,7 @@ Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaS
 // Growth allocates the new buffer first and frees the old one only after that succeeded, so a
 // failed growth (kOutOfMemory) leaves the old buffer and capacity untouched. release() and the
 // destructor free unconditionally: destroy the graphs first.
-class ScratchPool {
+class SPLITMLA_API ScratchPool {
  public:
   ScratchPool() = default;
   ~ScratchPool();
@@ -144,10 +145,10 @@ class ScratchPool {
 };
 
 // Runs plan + part1 + part2 with the pool's workspace (the pool must already fit the plan).
-Status decode(const Plan& plan, const DecodeArgs& args, const ScratchPool& pool,
-              cudaStream_t stream);
+SPLITMLA_API Status decode(const Plan& plan, const DecodeArgs& args, const ScratchPool& pool,
+                           cudaStream_t stream);
 
 // Number of CUDA devices visible (0 when none or when the driver is missing); never fails.
-int device_count() noexcept;
+SPLITMLA_API int device_count() noexcept;
 
 }  // namespace splitmla

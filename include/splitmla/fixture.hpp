@@ -2,6 +2,8 @@
 // inputs and reference outputs in one file, readable and writable by any HDF5 tool.
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include <cstdint>
 #include <string>
 
@@ -22,7 +24,7 @@ struct Fixture {
 };
 
 // Writes `f` to `path` (overwrites). Fails with kFileError or kFormatError naming the field.
-Status write_fixture(const std::string& path, const Fixture& f);
+SPLITMLA_API Status write_fixture(const std::string& path, const Fixture& f);
 
 // The default reader budget: the declared datasets of one file may take at most 4 GiB in memory.
 inline constexpr uint64_t kDefaultReadBudgetBytes = uint64_t(4) << 30;
@@ -52,9 +54,9 @@ struct ReadOptions {
 // opened returns kFileError; a failed host allocation returns kOutOfMemory. Never crashes on a
 // malformed file, never throws. HDF5's error printing is off during the call and the caller's
 // HDF5 error handler is restored afterwards.
-Status read_fixture(const std::string& path, const ReadOptions& options, Fixture* f);
+SPLITMLA_API Status read_fixture(const std::string& path, const ReadOptions& options, Fixture* f);
 
 // read_fixture(path, ReadOptions{}, f): isolated, default budget.
-Status read_fixture(const std::string& path, Fixture* f);
+SPLITMLA_API Status read_fixture(const std::string& path, Fixture* f);
 
 }  // namespace splitmla

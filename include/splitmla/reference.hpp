@@ -2,6 +2,8 @@
 // single pass and through the split/merge algebra (part1 partials, part2 merge).
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,12 +14,12 @@
 namespace splitmla {
 
 // Raw 16-bit conversions (round to nearest even; NaN stays NaN).
-float bf16_to_float(uint16_t bits) noexcept;
-float fp16_to_float(uint16_t bits) noexcept;
-uint16_t float_to_bf16(float v) noexcept;
-uint16_t float_to_fp16(float v) noexcept;
-float half_bits_to_float(DType d, uint16_t bits) noexcept;
-uint16_t float_to_half_bits(DType d, float v) noexcept;
+SPLITMLA_API float bf16_to_float(uint16_t bits) noexcept;
+SPLITMLA_API float fp16_to_float(uint16_t bits) noexcept;
+SPLITMLA_API uint16_t float_to_bf16(float v) noexcept;
+SPLITMLA_API uint16_t float_to_fp16(float v) noexcept;
+SPLITMLA_API float half_bits_to_float(DType d, uint16_t bits) noexcept;
+SPLITMLA_API uint16_t float_to_half_bits(DType d, float v) noexcept;
 
 // One decode call held in host memory, densely packed (the fixture layout).
 struct HostProblem {
@@ -53,25 +55,27 @@ struct HostSplits {
 
 // Checks extents and sizes of the vectors (not the data: bad page ids and seq_lens are the
 // contract's device-data faults and yield NaN rows, as on the GPU).
-Status validate_host_problem(const HostProblem& p);
+SPLITMLA_API Status validate_host_problem(const HostProblem& p);
 
 // Visible positions of token t of request b: max(0, seq_len - q_len + t + 1) when causal,
 // seq_len when not, or -1 if the request's seq_len is negative or beyond
 // max_pages_per_seq * page_size.
-int64_t visible_length(const HostProblem& p, int32_t b, int32_t t) noexcept;
+SPLITMLA_API int64_t visible_length(const HostProblem& p, int32_t b, int32_t t) noexcept;
 
 // Direct single pass in float64.
-Status reference_decode(const HostProblem& p, HostOutputs* out);
+SPLITMLA_API Status reference_decode(const HostProblem& p, HostOutputs* out);
 
 // part1 in float64: `num_splits` equal ranges of ceil(n / num_splits) positions per row.
-Status reference_split_partials(const HostProblem& p, int32_t num_splits, HostSplits* splits);
+SPLITMLA_API Status reference_split_partials(const HostProblem& p, int32_t num_splits,
+                                             HostSplits* splits);
 
 // part2 in float64 over partials, using the shared merge algebra (lib/core/merge.hpp).
-Status reference_merge(const HostProblem& p, const HostSplits& splits, HostOutputs* out);
+SPLITMLA_API Status reference_merge(const HostProblem& p, const HostSplits& splits,
+                                    HostOutputs* out);
 
 // Comparison report of the contract (section 4): -inf/NaN positions must match exactly,
 // then |got - ref| <= atol + rtol*|ref| on out and |got - ref| <= lse_atol on lse.
-struct Tolerance {
+struct SPLITMLA_API Tolerance {
   double out_atol = 1e-2, out_rtol = 1e-2, lse_atol = 1e-3;
   static Tolerance for_dtype(DType d);  // bf16: 1e-2/1e-2; fp16: 2e-3/2e-3; lse 1e-3
 };
@@ -85,8 +89,9 @@ struct CompareReport {
 };
 // `got_name` / `ref_name` label the two sides in the text (e.g. "stored" / "float64" when a
 // recorded file's outputs are checked against the float64 reference).
-CompareReport compare_outputs(const HostProblem& p, const HostOutputs& got,
-                              const HostOutputs& ref, const Tolerance& tol,
-                              const char* got_name = "got", const char* ref_name = "ref");
+SPLITMLA_API CompareReport compare_outputs(const HostProblem& p, const HostOutputs& got,
+                                           const HostOutputs& ref, const Tolerance& tol,
+                                           const char* got_name = "got",
+                                           const char* ref_name = "ref");
 
 }  // namespace splitmla

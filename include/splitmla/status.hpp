@@ -1,6 +1,8 @@
 // SplitMLA status codes. Every entry point returns one; nothing in the library exits or throws.
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include <cstdint>
 #include <string>
 
@@ -32,14 +34,14 @@ enum class [[nodiscard]] Status : int32_t {
 };
 
 // Short name of the code, e.g. "kBadNumHeads".
-const char* status_name(Status s) noexcept;
+SPLITMLA_API const char* status_name(Status s) noexcept;
 
 // Text for a status. When the most recent failing call on this thread returned `s`, the text
 // names the bad argument and its value (e.g. "kBadNumHeads: num_heads = 0, must be in 1..128");
 // otherwise it is the generic description of the code.
-std::string status_message(Status s);
+SPLITMLA_API std::string status_message(Status s);
 
 // The detail recorded by the most recent failing call on this thread ("" when none).
-const char* last_error_detail() noexcept;
+SPLITMLA_API const char* last_error_detail() noexcept;
 
 }  // namespace splitmla

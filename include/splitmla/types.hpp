@@ -2,6 +2,8 @@
 // per-call argument views. Semantics: docs/semantics.md (section 1).
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -21,7 +23,7 @@ inline constexpr int kMaxSeqLen = 2147483647 - 256;
 enum class DType : int32_t { kBFloat16 = 0, kFloat16 = 1 };
 
 // "bfloat16" / "float16" (the fixture format's spelling); "unknown" otherwise.
-const char* dtype_name(DType d) noexcept;
+SPLITMLA_API const char* dtype_name(DType d) noexcept;
 
 // How the KV cache stores its rows (docs/semantics.md section 1). q and out stay in `dtype`;
 // an fp8 row is dequantized on its way to the tensor cores.
@@ -37,11 +39,11 @@ inline constexpr int kFp8DsMlaRopeOffset = 528;   // byte offset of the 64 bf16 
 
 // "fp8_e4m3" / "fp8_ds_mla"; for kSameAsQ the name of `dtype` ("bfloat16" / "float16"), which
 // is the fixture format's spelling; "unknown" otherwise.
-const char* kv_format_name(KvFormat f, DType dtype) noexcept;
+SPLITMLA_API const char* kv_format_name(KvFormat f, DType dtype) noexcept;
 // Parses the names above (kSameAsQ for the dtype's own name); false for anything else.
-bool parse_kv_format(const char* name, DType dtype, KvFormat* out) noexcept;
+SPLITMLA_API bool parse_kv_format(const char* name, DType dtype, KvFormat* out) noexcept;
 // Bytes of one cache row: 1152, 576 or 656; 0 for an unknown format.
-int32_t kv_row_bytes(KvFormat f) noexcept;
+SPLITMLA_API int32_t kv_row_bytes(KvFormat f) noexcept;
 inline constexpr bool is_fp8(KvFormat f) { return f == KvFormat::kFp8E4M3 || f == KvFormat::kFp8DsMla; }
 
 enum class SplitPolicyKind : int32_t {
@@ -61,7 +63,7 @@ enum class Part1Variant : int32_t {
 };
 
 // "auto" / "mma_sync" / "wgmma"; "unknown" otherwise.
-const char* part1_variant_name(Part1Variant v) noexcept;
+SPLITMLA_API const char* part1_variant_name(Part1Variant v) noexcept;
 
 struct SplitPolicy {
   SplitPolicyKind kind = SplitPolicyKind::kAuto;
@@ -98,7 +100,7 @@ struct DecodeConfig {
 // One decode call's tensors. Every pointer is device memory; strides are in elements, except
 // kv_stride_page of an fp8 cache, which is in bytes. The last dimension of q, kv_cache and out
 // is contiguous.
-struct DecodeArgs {
+struct SPLITMLA_API DecodeArgs {
   int32_t batch = 0;              // 1..config.max_batch
   int32_t num_pages = 0;          // pages in kv_cache: valid page ids are 0..num_pages-1
   int32_t max_pages_per_seq = 0;  // block table width (<= config.max_pages_per_seq)

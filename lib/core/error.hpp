@@ -1,16 +1,19 @@
 // Internal: record a failing status with a detail that names the argument and its value.
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include "splitmla/status.hpp"
 
 namespace splitmla::detail {
 
 // Formats the detail (printf-style) into this thread's last-error slot and returns `s`.
 // Usage: return fail(Status::kBadNumHeads, "num_heads = %d, must be in 1..%d", h, kMaxHeads);
-Status fail(Status s, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+SPLITMLA_INTERNAL_API Status fail(Status s, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 // Forgets the last detail (called at the start of public entry points that succeed).
-void clear_error() noexcept;
+SPLITMLA_INTERNAL_API void clear_error() noexcept;
 
 }  // namespace splitmla::detail
 

@@ -1,2 +1,3 @@
-target_sources(splitmla PRIVATE core/status.cpp core/types.cpp core/plan.cpp core/pool.cpp core/run.cpp
-  core/version.cpp)
+# The floor: statuses, types, the version. Its headers (error, guard, merge algebra, visibility,
+# split rule) include nothing of the kernels or the front door.
+target_sources(splitmla_decode PRIVATE core/status.cpp core/types.cpp core/version.cpp)

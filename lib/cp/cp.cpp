@@ -1,5 +1,6 @@
 // Context-parallel decode, host side: validation, the plan and its workspace, the shard partials
-// (shard decode on global lengths -> packed partials), the merges, and the float64 merge reference.
+// (shard decode on global lengths -> packed partials) and the merges. The float64 merge reference
+// is in the reference library (lib/reference/merge_partials.cpp).
 // Launches only: no allocation, no sync, no host reads of device memory in the run calls.
 #include <cuda_runtime_api.h>
 
@@ -13,7 +14,7 @@
 #include "core/error.hpp"
 #include "core/guard.hpp"
 #include "core/merge.hpp"
-#include "core/plan_detail.hpp"
+#include "api/plan_detail.hpp"
 #include "cp/cp_params.hpp"
 #include "splitmla/cp.hpp"
 
@@ -400,51 +401,6 @@ Status enqueue_merge_partials(const MergeArgs& a, cudaStream_t stream) {
   p.lse_base2 = a.lse_base2 ? 1 : 0;
   const int64_t rows = static_cast<int64_t>(a.batch) * a.q_len;
   return launched(cp::launch_merge(a.part_type, a.out_type, p, rows, stream), "CP merge launch");
-}
-
-Status reference_merge_partials(const std::vector<HostOutputs>& parts, int32_t rows,
-                                int32_t num_heads, bool lse_base2, HostOutputs* merged) {
-  if (merged == nullptr) return fail(Status::kNullPointer, "merged = nullptr");
-  if (parts.empty() || static_cast<int64_t>(parts.size()) > kMaxMergeSources)
-    return fail(Status::kBadShape, "parts.size() = %zu, must be in 1..%d", parts.size(),
-                kMaxMergeSources);
-  if (rows < 1 || num_heads < 1)
-    return fail(Status::kBadShape, "rows = %d, num_heads = %d, must be >= 1", rows, num_heads);
-  const size_t rh = static_cast<size_t>(rows) * static_cast<size_t>(num_heads);
-  for (size_t s = 0; s < parts.size(); ++s)
-    if (parts[s].out.size() != rh * kHeadDimV || parts[s].lse.size() != rh)
-      return fail(Status::kBadShape, "parts[%zu]: out has %zu values, lse %zu; expected %zu and %zu",
-                  s, parts[s].out.size(), parts[s].lse.size(), rh * kHeadDimV, rh);
-  return detail::guarded("reference_merge_partials", Status::kBadShape, [&]() -> Status {
-    HostOutputs m;
-    m.out.assign(rh * kHeadDimV, 0.f);
-    m.lse.assign(rh, 0.f);
-    std::vector<double> l(parts.size()), acc(kHeadDimV);
-    for (size_t i = 0; i < rh; ++i) {
-      merge::MergeState<double> st;
-      for (size_t s = 0; s < parts.size(); ++s) {
-        double v = parts[s].lse[i];
-        if (lse_base2) v *= 0.6931471805599453;
-        if (v == std::numeric_limits<double>::infinity()) v = -v;
-        l[s] = v;
-        st.see_lse(v);
-      }
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (size_t s = 0; s < parts.size(); ++s) {
-        const double w = st.weight(l[s]);
-        st.add_weight(w);
-        for (int c = 0; c < kHeadDimV; ++c)
-          acc[static_cast<size_t>(c)] = merge::MergeState<double>::accumulate(
-              acc[static_cast<size_t>(c)], w, parts[s].out[i * kHeadDimV + static_cast<size_t>(c)]);
-      }
-      for (int c = 0; c < kHeadDimV; ++c)
-        m.out[i * kHeadDimV + static_cast<size_t>(c)] =
-            static_cast<float>(st.out(acc[static_cast<size_t>(c)]));
-      m.lse[i] = static_cast<float>(st.lse());
-    }
-    *merged = std::move(m);
-    return Status::kSuccess;
-  });
 }
 
 }  // namespace splitmla

@@ -3,6 +3,8 @@
 // and split + merge can be checked against each other far below float rounding (tests).
 #pragma once
 
+#include "splitmla/export.hpp"
+
 #include <cstdint>
 #include <vector>
 
@@ -21,8 +23,10 @@ struct SplitsF64 {
   std::vector<double> split_lse;  // [batch, num_splits, q_len, num_heads]
 };
 
-Status decode_f64(const HostProblem& p, OutputsF64* out);
-Status split_partials_f64(const HostProblem& p, int32_t num_splits, SplitsF64* splits);
-Status merge_f64(const HostProblem& p, const SplitsF64& splits, OutputsF64* out);
+SPLITMLA_INTERNAL_API Status decode_f64(const HostProblem& p, OutputsF64* out);
+SPLITMLA_INTERNAL_API Status split_partials_f64(const HostProblem& p, int32_t num_splits,
+                                                SplitsF64* splits);
+SPLITMLA_INTERNAL_API Status merge_f64(const HostProblem& p, const SplitsF64& splits,
+                                       OutputsF64* out);
 
 }  // namespace splitmla::reference_detail

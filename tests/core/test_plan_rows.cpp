@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "api/workspace.hpp"
 #include "splitmla/decode.hpp"
 #include "splitmla/status.hpp"
 
@@ -110,9 +111,12 @@ BOOST_AUTO_TEST_CASE(workspace_is_sized_by_rows) {
   const Plan pa = plan_of(a), pb = plan_of(b);
   BOOST_TEST(pa.rows == pb.rows);
   BOOST_TEST(pa.slots_bound == pb.slots_bound);
-  BOOST_TEST(pa.off_part_out - pa.off_part_lse >= size_t(pa.slots_bound) * pa.rows * sizeof(float));
-  BOOST_TEST(pa.workspace_bytes - pa.off_part_out >= size_t(pa.slots_bound) * pa.rows * 512 * sizeof(float));
-  BOOST_TEST(pa.off_part_lse - pa.off_token_limits >= size_t(a.max_batch) * a.q_len * sizeof(int32_t));
+  splitmla::detail::WorkspaceLayout la;
+  BOOST_REQUIRE((splitmla::detail::workspace_layout(pa, &la) == Status::kSuccess));
+  BOOST_TEST(la.total == pa.workspace_bytes);
+  BOOST_TEST(la.part_out - la.part_lse >= size_t(pa.slots_bound) * pa.rows * sizeof(float));
+  BOOST_TEST(pa.workspace_bytes - la.part_out >= size_t(pa.slots_bound) * pa.rows * 512 * sizeof(float));
+  BOOST_TEST(la.part_lse - la.token_limits >= size_t(a.max_batch) * a.q_len * sizeof(int32_t));
   BOOST_TEST(pa.workspace_bytes >= pb.workspace_bytes);
   size_t bytes = 0;
   BOOST_TEST((splitmla::workspace_size(a, &bytes) == Status::kSuccess));

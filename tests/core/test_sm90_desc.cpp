@@ -8,7 +8,7 @@
 #include <set>
 #include <string>
 
-#include "kernels/sm90_desc.hpp"
+#include "kernels/part1/wgmma/sm90_desc.hpp"
 #include "splitmla/decode.hpp"
 
 namespace splitmla {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# h5py interop, end to end: lib/tools/dump_step.py (the README's recipe) writes steps with h5py,
+# h5py interop, end to end: experiments/tools/dump_step.py (the README's recipe) writes steps with h5py,
 # splitmla_fixture inspects and replays them; h5py reads a file written by the library's own
 # writer with str (not bytes) string attributes; a tampered dump fails the replay.
 #

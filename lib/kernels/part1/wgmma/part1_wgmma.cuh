@@ -35,9 +35,9 @@
 #include <cstdlib>
 
 #include "core/merge.hpp"
-#include "kernels/params.hpp"
-#include "kernels/ptx.cuh"
-#include "kernels/ptx_sm90.cuh"
+#include "kernels/common/params.hpp"
+#include "kernels/common/ptx.cuh"
+#include "kernels/part1/wgmma/ptx_sm90.cuh"
 
 namespace splitmla::kernels {
 
@@ -212,7 +212,7 @@ __global__ void __launch_bounds__(256, 1)
         if (pos < end) {
           if (static_cast<unsigned>(page) < static_cast<unsigned>(p.num_pages)) {
             src = kv + static_cast<int64_t>(page) * p.kv_stride_page +
-                  static_cast<int64_t>(pos & page_mask) * 576;
+                  static_cast<int64_t>(pos & page_mask) * kHeadDimQK;
             bytes = 16;
           } else {
             atomicOr(bad_flag, 1);
@@ -372,9 +372,11 @@ __global__ void __launch_bounds__(256, 1)
         uint8_t* tile = &sm.kv[s][0];
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-          *reinterpret_cast<uint32_t*>(tile + sm90::tile_offset(BN, ra, 512 + 8 * j + 2 * q4)) =
+          *reinterpret_cast<uint32_t*>(
+              tile + sm90::tile_offset(BN, ra, kHeadDimV + 8 * j + 2 * q4)) =
               pr[j][0];
-          *reinterpret_cast<uint32_t*>(tile + sm90::tile_offset(BN, rb, 512 + 8 * j + 2 * q4)) =
+          *reinterpret_cast<uint32_t*>(
+              tile + sm90::tile_offset(BN, rb, kHeadDimV + 8 * j + 2 * q4)) =
               pr[j][1];
         }
         if (q4 == 0) {
@@ -449,7 +451,7 @@ __global__ void __launch_bounds__(256, 1)
           *reinterpret_cast<uint32_t*>(out + col0 + 8 * j) = ptx::pack2<T>(v0, v1);
         }
       } else {
-        float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * 512;
+        float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
 #pragma unroll
         for (int j = 0; j < 32; ++j) {
           float2 v;
@@ -500,9 +502,10 @@ inline bool encode_kv_map(const Part1Params& p, int elem_bytes, CUtensorMap* map
   if (encode == nullptr || page_size < 8 || p.num_pages < 1 || page_bytes % 16 != 0 ||
       reinterpret_cast<uintptr_t>(p.kv) % 16 != 0)
     return false;
-  const cuuint64_t dims[3] = {576, static_cast<cuuint64_t>(page_size),
+  constexpr cuuint64_t kRow = static_cast<cuuint64_t>(kHeadDimQK);  // elements per row
+  const cuuint64_t dims[3] = {kRow, static_cast<cuuint64_t>(page_size),
                               static_cast<cuuint64_t>(p.num_pages)};
-  const cuuint64_t strides[2] = {576u * static_cast<cuuint64_t>(elem_bytes),
+  const cuuint64_t strides[2] = {kRow * static_cast<cuuint64_t>(elem_bytes),
                                  static_cast<cuuint64_t>(page_bytes)};
   const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(page_size < 64 ? page_size : 64), 1};
   const cuuint32_t estride[3] = {1, 1, 1};

@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "kernels/sm90_desc.hpp"
+#include "kernels/part1/wgmma/sm90_desc.hpp"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define SPLITMLA_SM90A 1

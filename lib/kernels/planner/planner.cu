@@ -7,7 +7,7 @@
 // row's limit is an empty partial for that row). The cost of a piece is its tokens: each of the
 // plan's row blocks streams them, and work_ctas = SMs / row_blocks already counts the blocks.
 //
-// Policies (README, "Split policies"):
+// Policies (docs/semantics.md; the counts, lengths and cost model are lib/core/split_rule.hpp):
 //   forced S : request b gets S pieces of ceil(n/S) positions (the last may be short or empty).
 //   chunk C  : request b gets max(1, ceil(n/C)) pieces of C positions.
 //   auto     : request b costs n + kAutoRequestOverhead units; the total is cut into work_ctas
@@ -19,11 +19,15 @@
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
+#include "core/split_rule.hpp"
 #include "core/visibility.hpp"
-#include "kernels/params.hpp"
+#include "kernels/common/params.hpp"
 
 namespace splitmla::kernels {
 namespace {
+
+using split_rule::kAutoRequestOverhead;
+using split_rule::kAutoSplitPenalty;
 
 constexpr int kThreads = 512;
 constexpr int kMaxWholeCtas = 1024;  // whole-request check needs one counter per work CTA
@@ -98,13 +102,12 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
   if (is_auto) {
     long long mine = 0;
     for (int b = tid; b < p.batch; b += kThreads) {
-      mine += longest_row(p, b) + kAutoRequestOverhead;
+      mine += split_rule::auto_request_cost(longest_row(p, b));
     }
     const long long total = CostReduce(tmp.reduce).Sum(mine);
     if (tid == 0) s_total = total;
     __syncthreads();
-    per = (s_total + p.work_ctas - 1) / p.work_ctas;
-    if (per < kAutoMinPerCta) per = kAutoMinPerCta;
+    per = split_rule::auto_share(s_total, p.work_ctas);
 
     // Would whole requests do? Give each request to the CTA holding its cost midpoint and take
     // the busiest CTA's load; splitting costs partial writes and a part2 launch, counted as
@@ -115,7 +118,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
       long long carry_w = 0;
       for (int base = 0; base < p.batch; base += kThreads) {
         const int b = base + tid;
-        const long long cost = b < p.batch ? longest_row(p, b) + kAutoRequestOverhead : 0;
+        const long long cost = b < p.batch ? split_rule::auto_request_cost(longest_row(p, b)) : 0;
         long long origin = 0, aggregate = 0;
         CostScan(tmp.cost).ExclusiveSum(cost, origin, aggregate);
         __syncthreads();
@@ -151,8 +154,8 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     long long origin = 0;
     if (is_auto) {
       long long aggregate = 0;
-      CostScan(tmp.cost).ExclusiveSum(live ? static_cast<long long>(n + kAutoRequestOverhead) : 0LL,
-                                      origin, aggregate);
+      CostScan(tmp.cost).ExclusiveSum(live ? split_rule::auto_request_cost(n) : 0LL, origin,
+                                      aggregate);
       __syncthreads();
       origin += cost_carry;
       cost_carry += aggregate;
@@ -177,7 +180,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
       } else if (is_forced) {
         k = p.policy_value;
       } else {
-        k = n == 0 ? 1 : static_cast<int>((n + p.policy_value - 1) / p.policy_value);
+        k = split_rule::chunk_pieces(n, p.policy_value);
       }
     }
     const bool multi = k >= 2 || (live && p.all_slots != 0);
@@ -190,8 +193,8 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
 
     if (live) {
       if (multi) p.multi[offs.multi] = MultiEntry{b, offs.slots, k, 0};
-      const long long chunk =
-          is_forced ? (n + p.policy_value - 1) / p.policy_value : static_cast<long long>(p.policy_value);
+      const long long chunk = is_forced ? split_rule::forced_piece_length(n, p.policy_value)
+                                        : static_cast<long long>(p.policy_value);
       for (int j = 0; j < k; ++j) {
         Piece pc{};
         pc.b = b;

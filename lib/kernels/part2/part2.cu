@@ -5,8 +5,8 @@
 #include <cuda_fp16.h>
 
 #include "core/merge.hpp"
-#include "kernels/params.hpp"
-#include "kernels/ptx.cuh"
+#include "kernels/common/params.hpp"
+#include "kernels/common/ptx.cuh"
 
 namespace splitmla::kernels {
 namespace {
@@ -23,7 +23,7 @@ struct Part2Layout {
   static constexpr int kGroups = kWide ? 8 : 1;
   static constexpr int kGroupThreads = kWide ? 32 : 128;
   static constexpr int kColsPerBlock = kGroupThreads * 4;
-  static constexpr int kQuarters = 512 / kColsPerBlock;
+  static constexpr int kQuarters = kHeadDimV / kColsPerBlock;
   static constexpr int kThreads = kGroups * kGroupThreads;
 };
 
@@ -68,8 +68,9 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
   }
 
   const int col = quarter * kColsPerBlock + lane * 4;
-  const float* po = p.part_out + (static_cast<int64_t>(e.first_slot) * p.rows + row) * 512 + col;
-  const int64_t slot_stride = static_cast<int64_t>(p.rows) * 512;
+  const float* po =
+      p.part_out + (static_cast<int64_t>(e.first_slot) * p.rows + row) * kHeadDimV + col;
+  const int64_t slot_stride = static_cast<int64_t>(p.rows) * kHeadDimV;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
   float wsum = 0.f;
 #pragma unroll 4

@@ -2,12 +2,19 @@
 // One plain struct per kernel, passed by value as a __grid_constant__ argument.
 #pragma once
 
+#include <cuda_runtime_api.h>
+
 #include <cstdint>
 
-#include "splitmla/decode.hpp"
 #include "splitmla/shard.hpp"
+#include "splitmla/types.hpp"
 
 namespace splitmla::kernels {
+
+// Row geometry, named once: a q or 16-bit cache row holds kHeadDimQK = 576 values (512 latent,
+// the value part, then 64 rope; types.hpp), an output row kHeadDimV = 512.
+inline constexpr int kRowBytes16 = kHeadDimQK * 2;     // bytes of a 16-bit row: 1152
+inline constexpr int kRowChunks16 = kRowBytes16 / 16;  // its 16-byte chunks: 72
 
 // One contiguous range of visible positions of one request, processed by one part1 CTA row.
 // A request's pieces cut its longest row, [0, max over t of token_limits[b][t]); a row whose
@@ -33,13 +40,6 @@ struct WsHeader {
   int64_t per_cta_cost;  // auto policy: cost units per work CTA
   int32_t pad[60];
 };
-
-// Auto policy cost model: a piece costs its tokens plus a fixed overhead per request (loading
-// q, writing the output), a work CTA's share is never cut below kAutoMinPerCta tokens, and
-// splitting a request is worth it only if it saves more than kAutoSplitPenalty units.
-inline constexpr int kAutoRequestOverhead = 64;
-inline constexpr int kAutoMinPerCta = 32;   // one KV tile
-inline constexpr int kAutoSplitPenalty = 192;  // partial writes + merge, in cost units
 
 struct PlannerParams {
   const int32_t* seq_lens;   // [batch] int32
@@ -117,23 +117,16 @@ struct Part2Params {
   int32_t out_f32;           // 1: out is float32 (context-parallel partials), else dtype
 };
 
-// Launchers (kernels/*.cu). They only launch: no allocation, no sync.
+// Launchers of the planner and part2 (planner/planner.cu, part2/part2.cu); part1's launch,
+// preparation and occupancy go through the variant table (part1/variants.hpp). They only
+// launch: no allocation, no sync.
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
-cudaError_t launch_part1(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta,
-                         const Part1Params& p, int grid, cudaStream_t stream);
 // `pairs` = (request, row) pairs to cover; `wide` picks the layout for few pairs (part2.cu).
 cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
                          cudaStream_t stream);
-// Raises the dynamic shared-memory limit of the part1 instance (host call, outside capture) and
-// reports whether it was built for this device.
-cudaError_t prepare_part1(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta);
-cudaError_t part1_occupancy(Part1Variant variant, DType dtype, KvFormat kv, int rows_per_cta,
-                            int* blocks_per_sm);
 // Load the planner and part2 modules now (host call at plan time): with lazy module loading
 // their first launch would otherwise load them, possibly inside a stream capture.
 cudaError_t load_planner();
 cudaError_t load_part2(DType dtype);
-// Whether the wgmma variant was compiled for sm_90a into this library.
-bool part1_wgmma_built();
 
 }  // namespace splitmla::kernels

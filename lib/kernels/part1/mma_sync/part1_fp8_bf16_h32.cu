@@ -1,5 +1,5 @@
 // part1 instance: bf16 q, fp8 cache (fp8_e4m3 or fp8_ds_mla), 32 heads per CTA.
-#include "kernels/part1.cuh"
+#include "kernels/part1/mma_sync/part1.cuh"
 
 namespace splitmla::kernels {
 SPLITMLA_PART1_INSTANCE_KV(__nv_bfloat16, 2, kKvFp8)

@@ -1,13 +1,14 @@
 // The run step: validation, then launches on the caller's stream. No allocation, no sync, no
-// host reads of device memory (capturable). Host-side readers of errors/schedule live here too.
+// host reads of device memory (capturable). The host-side readers are in readback.cpp.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <vector>
 
+#include "api/plan_detail.hpp"
+#include "api/workspace.hpp"
 #include "core/error.hpp"
-#include "core/plan_detail.hpp"
-#include "kernels/params.hpp"
+#include "kernels/common/params.hpp"
+#include "kernels/part1/variants.hpp"
 #include "splitmla/decode.hpp"
 
 namespace splitmla {
@@ -15,23 +16,7 @@ namespace {
 
 using detail::fail;
 
-template <class T>
-T* at(const Workspace& ws, size_t offset) {
-  return reinterpret_cast<T*>(static_cast<char*>(ws.data) + offset);
-}
-
-Status check_workspace(const Plan& plan, const Workspace& ws) {
-  if (ws.data == nullptr) return fail(Status::kWorkspaceTooSmall, "workspace.data = nullptr");
-  if (ws.bytes < plan.workspace_bytes)
-    return fail(Status::kWorkspaceTooSmall, "workspace.bytes = %zu, plan needs %zu", ws.bytes,
-                plan.workspace_bytes);
-  if (reinterpret_cast<uintptr_t>(ws.data) % 256 != 0)
-    return fail(Status::kMisaligned, "workspace.data = %p, must be 256-byte aligned", ws.data);
-  if (ws.device != plan.device)
-    return fail(Status::kDeviceMismatch, "workspace.device = %d, plan.device = %d", ws.device,
-                plan.device);
-  return Status::kSuccess;
-}
+using detail::check_workspace;
 
 Status check_current_device(const Plan& plan) {
   int current = -1;
@@ -65,12 +50,13 @@ Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, c
                    const ShardSpec* shard = nullptr) {
   kernels::PlannerParams p{};
   p.seq_lens = a.seq_lens;
-  p.token_limits = at<int32_t>(ws, plan.off_token_limits);
-  p.pieces = at<kernels::Piece>(ws, plan.off_pieces);
-  p.cta_begin = at<int32_t>(ws, plan.off_cta_begin);
-  p.multi = at<kernels::MultiEntry>(ws, plan.off_multi);
-  p.req_error = at<uint32_t>(ws, plan.off_req_error);
-  p.header = at<kernels::WsHeader>(ws, plan.off_header);
+  const detail::WorkspaceViews w = detail::workspace_views(plan, ws);
+  p.token_limits = w.token_limits;
+  p.pieces = w.pieces;
+  p.cta_begin = w.cta_begin;
+  p.multi = w.multi;
+  p.req_error = w.req_error;
+  p.header = w.header;
   p.batch = a.batch;
   p.q_len = plan.config.q_len;
   p.causal = plan.config.causal ? 1 : 0;
@@ -104,13 +90,14 @@ Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.lse_stride_batch = a.lse_stride_batch;
   p.lse_stride_token = a.lse_stride_token;
   p.lse_stride_head = a.lse_stride_head;
-  p.pieces = at<kernels::Piece>(ws, plan.off_pieces);
-  p.cta_begin = at<int32_t>(ws, plan.off_cta_begin);
-  p.header = at<kernels::WsHeader>(ws, plan.off_header);
-  p.part_out = at<float>(ws, plan.off_part_out);
-  p.part_lse = at<float>(ws, plan.off_part_lse);
-  p.req_error = at<uint32_t>(ws, plan.off_req_error);
-  p.token_limits = at<int32_t>(ws, plan.off_token_limits);
+  const detail::WorkspaceViews w = detail::workspace_views(plan, ws);
+  p.pieces = w.pieces;
+  p.cta_begin = w.cta_begin;
+  p.header = w.header;
+  p.part_out = w.part_out;
+  p.part_lse = w.part_lse;
+  p.req_error = w.req_error;
+  p.token_limits = w.token_limits;
   p.num_heads = plan.config.num_heads;
   p.q_len = plan.config.q_len;
   p.rows = plan.rows;
@@ -129,10 +116,11 @@ Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
 Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, cudaStream_t s) {
   if (plan.multi_bound == 0) return Status::kSuccess;  // no request can have two splits
   kernels::Part2Params p{};
-  p.multi = at<kernels::MultiEntry>(ws, plan.off_multi);
-  p.header = at<kernels::WsHeader>(ws, plan.off_header);
-  p.part_out = at<float>(ws, plan.off_part_out);
-  p.part_lse = at<float>(ws, plan.off_part_lse);
+  const detail::WorkspaceViews w = detail::workspace_views(plan, ws);
+  p.multi = w.multi;
+  p.header = w.header;
+  p.part_out = w.part_out;
+  p.part_lse = w.part_lse;
   p.out = a.out;
   p.out_stride_batch = a.out_stride_batch;
   p.out_stride_token = a.out_stride_token;
@@ -219,64 +207,6 @@ Status part1_occupancy(const Plan& plan, int* blocks_per_sm, int* grid_ctas) {
                                                  blocks_per_sm),
                         "occupancy query"));
   *grid_ctas = plan.work_ctas * plan.row_blocks;
-  return Status::kSuccess;
-}
-
-std::vector<int32_t> ErrorReport::bad_requests() const {
-  std::vector<int32_t> bad;
-  for (size_t b = 0; b < request_flags.size(); ++b)
-    if (request_flags[b] != 0) bad.push_back(static_cast<int32_t>(b));
-  return bad;
-}
-
-Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
-                   ErrorReport* report) {
-  if (report == nullptr) return fail(Status::kNullPointer, "report = nullptr");
-  SPLITMLA_TRY(check_workspace(plan, ws));
-  if (batch < 1 || batch > plan.config.max_batch)
-    return fail(Status::kBadBatch, "batch = %d, must be in 1..%d", batch, plan.config.max_batch);
-  report->request_flags.assign(static_cast<size_t>(batch), 0u);
-  cudaError_t e = cudaMemcpyAsync(report->request_flags.data(), at<uint32_t>(ws, plan.off_req_error),
-                                  sizeof(uint32_t) * batch, cudaMemcpyDeviceToHost, stream);
-  if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-  SPLITMLA_TRY(launched(e, "reading the error flags"));
-  report->any = 0;
-  for (uint32_t f : report->request_flags) report->any |= f;
-  return Status::kSuccess;
-}
-
-Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
-                     ScheduleInfo* info) {
-  if (info == nullptr) return fail(Status::kNullPointer, "info = nullptr");
-  SPLITMLA_TRY(check_workspace(plan, ws));
-  if (batch < 1 || batch > plan.config.max_batch)
-    return fail(Status::kBadBatch, "batch = %d, must be in 1..%d", batch, plan.config.max_batch);
-  kernels::WsHeader h{};
-  cudaError_t e = cudaMemcpyAsync(&h, at<kernels::WsHeader>(ws, plan.off_header), sizeof(h),
-                                  cudaMemcpyDeviceToHost, stream);
-  if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-  SPLITMLA_TRY(launched(e, "reading the schedule header"));
-  // A device word sizes nothing until it is checked against the plan's bounds (a stale or
-  // overwritten workspace must not make the host allocate gigabytes).
-  if (h.num_pieces < 0 || h.num_pieces > plan.pieces_bound)
-    return fail(Status::kBadShape,
-                "schedule header num_pieces = %d, must be in 0..%d (workspace not written by "
-                "a planner run of this plan?)", h.num_pieces, plan.pieces_bound);
-  if (h.num_multi < 0 || h.num_multi > std::max(plan.multi_bound, 0))
-    return fail(Status::kBadShape, "schedule header num_multi = %d, must be in 0..%d",
-                h.num_multi, plan.multi_bound);
-  std::vector<kernels::Piece> pieces(static_cast<size_t>(h.num_pieces));
-  if (h.num_pieces > 0) {
-    e = cudaMemcpyAsync(pieces.data(), at<kernels::Piece>(ws, plan.off_pieces),
-                        sizeof(kernels::Piece) * pieces.size(), cudaMemcpyDeviceToHost, stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-    SPLITMLA_TRY(launched(e, "reading the schedule"));
-  }
-  info->num_pieces = h.num_pieces;
-  info->num_multi = h.num_multi;
-  info->splits_per_request.assign(static_cast<size_t>(batch), 0);
-  for (const auto& p : pieces)
-    if (p.b >= 0 && p.b < batch) info->splits_per_request[p.b]++;
   return Status::kSuccess;
 }
 

@@ -1,4 +1,5 @@
-// Host validation, plan (grid and workspace from static bounds) and the workspace carve-up.
+// Host validation and the plan: grids and workspace size from the static configuration, the
+// split bounds (lib/core/split_rule.hpp), the part1 variant, and the device preparation.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -6,8 +7,12 @@
 
 #include <cuda_runtime_api.h>
 
+#include "api/plan_detail.hpp"
+#include "api/workspace.hpp"
 #include "core/error.hpp"
-#include "kernels/params.hpp"
+#include "core/split_rule.hpp"
+#include "kernels/common/params.hpp"
+#include "kernels/part1/variants.hpp"
 #include "splitmla/decode.hpp"
 
 namespace splitmla {
@@ -16,78 +21,6 @@ namespace {
 using detail::fail;
 
 bool is_pow2(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
-
-constexpr size_t kAlign = 256;
-size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
-
-// The one function that both sizes and carves the workspace: in counting mode it only advances
-// the offset; make_plan stores the offsets it returns.
-struct Carver {
-  size_t offset = 0;
-  size_t take(size_t bytes) {
-    size_t at = offset;
-    offset = align_up(offset + bytes);
-    return at;
-  }
-};
-
-Status carve(Plan* p) {
-  const size_t rows = static_cast<size_t>(p->rows);  // q_len * num_heads
-  const size_t slots = static_cast<size_t>(p->slots_bound);
-  // Overflow guard: slots * rows * 512 * 4 must fit comfortably in size_t.
-  if (slots > (std::numeric_limits<size_t>::max() / 8) / (rows * kHeadDimV * sizeof(float))) {
-    return fail(Status::kBadPolicy, "policy needs %zu partial slots, too many to address", slots);
-  }
-  Carver c;
-  p->off_header = c.take(sizeof(kernels::WsHeader));
-  p->off_pieces = c.take(sizeof(kernels::Piece) * static_cast<size_t>(p->pieces_bound));
-  p->off_cta_begin = c.take(sizeof(int32_t) * (static_cast<size_t>(p->work_ctas) + 1));
-  p->off_multi = c.take(sizeof(kernels::MultiEntry) * static_cast<size_t>(p->multi_bound));
-  p->off_req_error = c.take(sizeof(uint32_t) * static_cast<size_t>(p->config.max_batch));
-  p->off_token_limits = c.take(sizeof(int32_t) * static_cast<size_t>(p->config.max_batch) *
-                               static_cast<size_t>(p->config.q_len));
-  p->off_part_lse = c.take(sizeof(float) * slots * rows);
-  p->off_part_out = c.take(sizeof(float) * slots * rows * kHeadDimV);
-  p->workspace_bytes = c.offset;
-  return Status::kSuccess;
-}
-
-// The part1 variant for a configuration: a pure function of the config, the device's compute
-// capability (major * 10 + minor; 0 when planning without a device) and whether the sm_90a
-// kernels were built.
-// Auto takes the wgmma kernel for more than 32 heads with q_len = 1. The wgmma kernel also
-// serves q_len > 1 (64-row blocks of q_len x heads rows) when forced by name; auto keeps the
-// mma.sync kernel for multi-token calls until that path has been measured on the GPU.
-Status choose_part1(const DecodeConfig& c, int cc, bool wgmma_built, Part1Variant* out) {
-  const bool hopper = cc == 0 || cc == 90;
-  const bool fp8 = is_fp8(c.kv_format);
-  switch (c.part1) {
-    case Part1Variant::kMmaSync: *out = Part1Variant::kMmaSync; return Status::kSuccess;
-    case Part1Variant::kWgmma:  // q_len and rows_per_cta were checked by can_implement
-      // The wgmma kernel reads 16-bit rows only; fp8 caches run on the mma.sync kernel for now.
-      if (fp8)
-        return fail(Status::kNotSupported,
-                    "part1 = %s does not read kv_format = %s (yet): use mma_sync or auto",
-                    part1_variant_name(c.part1), kv_format_name(c.kv_format, c.dtype));
-      if (!wgmma_built)
-        return fail(Status::kNotSupported,
-                    "part1 = %s: the library was built without sm_90a (CMAKE_CUDA_ARCHITECTURES)",
-                    part1_variant_name(c.part1));
-      if (!hopper)
-        return fail(Status::kNotSupported, "part1 = %s needs an sm_90 device, this one is sm_%d",
-                    part1_variant_name(c.part1), cc);
-      *out = c.part1;
-      return Status::kSuccess;
-    case Part1Variant::kAuto:
-      *out = (wgmma_built && hopper && c.q_len == 1 && c.num_heads > 32 && !fp8 &&
-              (c.rows_per_cta == 0 || c.rows_per_cta == 64))
-                 ? Part1Variant::kWgmma
-                 : Part1Variant::kMmaSync;
-      return Status::kSuccess;
-  }
-  return fail(Status::kNotSupported, "part1 = %d, must be kAuto, kMmaSync or kWgmma",
-              static_cast<int>(c.part1));
-}
 
 }  // namespace
 
@@ -162,131 +95,148 @@ int device_count() noexcept {
   return n;
 }
 
-Status make_plan(const DecodeConfig& config, Plan* plan) {
-  if (plan == nullptr) return fail(Status::kNullPointer, "plan = nullptr");
-  SPLITMLA_TRY(can_implement(config));
-  Plan p;
-  p.config = config;
-  p.device = config.device;
-  p.num_sms = config.num_sms;
-  const bool have_gpu = device_count() > 0;
-  if (p.device < 0 || p.num_sms == 0) {
-    if (!have_gpu) return fail(Status::kNoCudaDevice, "no CUDA device (cudaGetDeviceCount = 0)");
-    if (p.device < 0 && cudaGetDevice(&p.device) != cudaSuccess)
-      return fail(Status::kCudaError, "cudaGetDevice: %s", cudaGetErrorString(cudaGetLastError()));
-    if (p.num_sms == 0) {
-      cudaError_t e = cudaDeviceGetAttribute(&p.num_sms, cudaDevAttrMultiProcessorCount, p.device);
+namespace {
+
+// What planning needs of the device: its index, SM count and compute capability (major * 10 +
+// minor; 0 when planning without a device). Given config.device and config.num_sms, no device
+// is needed; otherwise they are queried (attribute reads only).
+struct DeviceFacts {
+  int32_t device = -1;
+  int32_t num_sms = 0;
+  int cc = 0;
+  bool have_gpu = false;
+};
+
+Status device_facts(const DecodeConfig& config, DeviceFacts* d) {
+  d->device = config.device;
+  d->num_sms = config.num_sms;
+  d->have_gpu = device_count() > 0;
+  if (d->device < 0 || d->num_sms == 0) {
+    if (!d->have_gpu)
+      return fail(Status::kNoCudaDevice, "no CUDA device (cudaGetDeviceCount = 0)");
+    if (d->device < 0 && cudaGetDevice(&d->device) != cudaSuccess)
+      return fail(Status::kCudaError, "cudaGetDevice: %s",
+                  cudaGetErrorString(cudaGetLastError()));
+    if (d->num_sms == 0) {
+      cudaError_t e =
+          cudaDeviceGetAttribute(&d->num_sms, cudaDevAttrMultiProcessorCount, d->device);
       if (e != cudaSuccess) {
         cudaGetLastError();
-        return fail(Status::kDeviceMismatch, "device = %d: %s", p.device, cudaGetErrorString(e));
+        return fail(Status::kDeviceMismatch, "device = %d: %s", d->device, cudaGetErrorString(e));
       }
     }
   }
-
-  int cc = 0;
-  if (have_gpu && p.device >= 0) {
+  d->cc = 0;
+  if (d->have_gpu && d->device >= 0) {
     int major = 0, minor = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p.device) == cudaSuccess &&
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, p.device) == cudaSuccess)
-      cc = major * 10 + minor;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d->device) ==
+            cudaSuccess &&
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d->device) ==
+            cudaSuccess)
+      d->cc = major * 10 + minor;
     else
       cudaGetLastError();
   }
-  SPLITMLA_TRY(choose_part1(config, cc, kernels::part1_wgmma_built(), &p.part1));
+  return Status::kSuccess;
+}
+
+// The pure part of make_plan: the part1 variant, the rows, the split bounds and the workspace
+// size, from the configuration and the device facts. No device call; workspace_size is this.
+Status size_plan(const DecodeConfig& config, const DeviceFacts& d, Plan* out) {
+  Plan p;
+  p.config = config;
+  p.device = d.device;
+  p.num_sms = d.num_sms;
+  // The part1 instance: a row of the variant table (kernels/part1/variants.hpp).
+  const kernels::Part1Row* row = nullptr;
+  kernels::Part1Device dev;
+  dev.cc = d.cc;
+  SPLITMLA_TRY(kernels::choose_part1(config, dev, kernels::part1_table(), &row));
+  p.part1 = row->family;
+  p.rows_per_cta = row->rows_per_cta;
   // Query rows (q_len x heads, token-major) are the M dimension of a part1 CTA.
   const int rows = config.q_len * config.num_heads;
   p.rows = rows;
-  if (p.part1 == Part1Variant::kWgmma)
-    p.rows_per_cta = 64;
-  else if (config.rows_per_cta != 0)
-    p.rows_per_cta = config.rows_per_cta;
-  else
-    p.rows_per_cta = rows <= 16 ? 16 : (rows <= 32 ? 32 : 64);
   p.row_blocks = (rows + p.rows_per_cta - 1) / p.rows_per_cta;
-  const int64_t max_batch = config.max_batch;
   const int64_t max_seq = static_cast<int64_t>(config.max_pages_per_seq) * config.page_size;
-  int64_t work = 0, pieces = 0, slots = 0, multi = 0, max_splits = 0;
-  switch (config.policy.kind) {
-    case SplitPolicyKind::kAuto: {
-      // One wave: part1 holds one CTA per SM (its shared memory is ~200 KB), and every work
-      // CTA is row_blocks CTAs of the grid: the cost of a piece counts its row blocks.
-      work = std::max<int64_t>(1, p.num_sms / p.row_blocks);
-      pieces = max_batch + work;
-      slots = 2 * work;   // pieces of multi-piece requests: sum k <= 2 * sum (k - 1) <= 2 * work
-      multi = work;
-      max_splits = work;
-      break;
-    }
-    case SplitPolicyKind::kForced:
-    case SplitPolicyKind::kChunk: {
-      const int64_t k = config.policy.kind == SplitPolicyKind::kForced
-                            ? config.policy.value
-                            : std::max<int64_t>(1, (max_seq + config.policy.value - 1) /
-                                                       config.policy.value);
-      pieces = max_batch * k;
-      work = pieces;
-      slots = k >= 2 ? pieces : 0;
-      multi = k >= 2 ? max_batch : 0;
-      max_splits = k;
-      break;
-    }
-  }
-  if (work * p.row_blocks > std::numeric_limits<int32_t>::max() ||
-      pieces > std::numeric_limits<int32_t>::max() / 2)
+  const split_rule::Bounds b =
+      split_rule::plan_bounds(config.policy, config.max_batch, max_seq, p.num_sms, p.row_blocks);
+  if (b.work_ctas * p.row_blocks > std::numeric_limits<int32_t>::max() ||
+      b.pieces > std::numeric_limits<int32_t>::max() / 2)
     return fail(Status::kBadPolicy,
                 "policy value = %d with max_batch = %d gives %lld pieces: grid too large",
-                config.policy.value, config.max_batch, static_cast<long long>(pieces));
-  p.work_ctas = static_cast<int32_t>(work);
-  p.pieces_bound = static_cast<int32_t>(pieces);
-  p.slots_bound = static_cast<int32_t>(slots);
-  p.multi_bound = static_cast<int32_t>(multi);
-  p.max_splits = static_cast<int32_t>(std::min<int64_t>(max_splits, INT32_MAX));
-  SPLITMLA_TRY(carve(&p));
+                config.policy.value, config.max_batch, static_cast<long long>(b.pieces));
+  p.work_ctas = static_cast<int32_t>(b.work_ctas);
+  p.pieces_bound = static_cast<int32_t>(b.pieces);
+  p.slots_bound = static_cast<int32_t>(b.slots);
+  p.multi_bound = static_cast<int32_t>(b.multi);
+  detail::WorkspaceLayout layout;
+  SPLITMLA_TRY(detail::workspace_layout(p, &layout));
+  p.workspace_bytes = layout.total;
+  *out = p;
+  return Status::kSuccess;
+}
 
-  if (have_gpu) {
-    // Raise part1's shared-memory limit and load every module of the run on the plan's device
-    // (switching to it for the call and back), so nothing is loaded lazily inside a capture.
-    int current = -1;
-    if (cudaGetDevice(&current) != cudaSuccess) {
-      cudaGetLastError();
-      return fail(Status::kCudaError, "cudaGetDevice failed");
-    }
-    if (current != p.device && cudaSetDevice(p.device) != cudaSuccess) {
-      cudaGetLastError();
-      return fail(Status::kDeviceMismatch, "device = %d cannot be made current", p.device);
-    }
-    cudaError_t e =
-        kernels::prepare_part1(p.part1, config.dtype, config.kv_format, p.rows_per_cta);
-    const char* what = "part1";
-    if (e == cudaSuccess) {
-      e = kernels::load_planner();
-      what = "the planner";
-    }
-    if (e == cudaSuccess) {
-      e = kernels::load_part2(config.dtype);
-      what = "part2";
-    }
-    if (current != p.device) cudaSetDevice(current);
-    if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
-      cudaGetLastError();
-      return fail(Status::kNotBuilt, "%s (part1 %s, dtype %s, kv_format %s, %d rows per CTA): %s",
-                  what, part1_variant_name(p.part1), dtype_name(config.dtype),
-                  kv_format_name(config.kv_format, config.dtype), p.rows_per_cta,
-                  cudaGetErrorString(e));
-    }
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      return fail(Status::kCudaError, "preparing %s: %s", what, cudaGetErrorString(e));
-    }
+// Raises part1's shared-memory limit and loads every module of the run on the plan's device
+// (switching to it for the call and back), so nothing is loaded lazily inside a capture.
+Status prepare_device(const Plan& p) {
+  const DecodeConfig& config = p.config;
+  int current = -1;
+  if (cudaGetDevice(&current) != cudaSuccess) {
+    cudaGetLastError();
+    return fail(Status::kCudaError, "cudaGetDevice failed");
   }
+  if (current != p.device && cudaSetDevice(p.device) != cudaSuccess) {
+    cudaGetLastError();
+    return fail(Status::kDeviceMismatch, "device = %d cannot be made current", p.device);
+  }
+  cudaError_t e = kernels::prepare_part1(p.part1, config.dtype, config.kv_format, p.rows_per_cta);
+  const char* what = "part1";
+  if (e == cudaSuccess) {
+    e = kernels::load_planner();
+    what = "the planner";
+  }
+  if (e == cudaSuccess) {
+    e = kernels::load_part2(config.dtype);
+    what = "part2";
+  }
+  if (current != p.device) cudaSetDevice(current);
+  if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
+    cudaGetLastError();
+    return fail(Status::kNotBuilt, "%s (part1 %s, dtype %s, kv_format %s, %d rows per CTA): %s",
+                what, part1_variant_name(p.part1), dtype_name(config.dtype),
+                kv_format_name(config.kv_format, config.dtype), p.rows_per_cta,
+                cudaGetErrorString(e));
+  }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return fail(Status::kCudaError, "preparing %s: %s", what, cudaGetErrorString(e));
+  }
+  return Status::kSuccess;
+}
+
+}  // namespace
+
+Status make_plan(const DecodeConfig& config, Plan* plan) {
+  if (plan == nullptr) return fail(Status::kNullPointer, "plan = nullptr");
+  SPLITMLA_TRY(can_implement(config));
+  DeviceFacts d;
+  SPLITMLA_TRY(device_facts(config, &d));
+  Plan p;
+  SPLITMLA_TRY(size_plan(config, d, &p));
+  if (d.have_gpu) SPLITMLA_TRY(prepare_device(p));
   *plan = p;
   return Status::kSuccess;
 }
 
+// Pure: the same sizing as make_plan (same code), without preparing the device.
 Status workspace_size(const DecodeConfig& config, size_t* bytes) {
   if (bytes == nullptr) return fail(Status::kNullPointer, "bytes = nullptr");
+  SPLITMLA_TRY(can_implement(config));
+  DeviceFacts d;
+  SPLITMLA_TRY(device_facts(config, &d));
   Plan p;
-  SPLITMLA_TRY(make_plan(config, &p));
+  SPLITMLA_TRY(size_plan(config, d, &p));
   *bytes = p.workspace_bytes;
   return Status::kSuccess;
 }
@@ -421,7 +371,9 @@ Status make_plan_f32_partials(const DecodeConfig& config, Plan* plan) {
   p.out_f32 = true;
   p.slots_bound = p.pieces_bound;
   p.multi_bound = config.max_batch;
-  SPLITMLA_TRY(carve(&p));
+  WorkspaceLayout layout;
+  SPLITMLA_TRY(workspace_layout(p, &layout));
+  p.workspace_bytes = layout.total;
   *plan = p;
   return Status::kSuccess;
 }

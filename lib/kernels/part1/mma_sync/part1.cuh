@@ -40,8 +40,8 @@
 #include <type_traits>
 
 #include "core/merge.hpp"
-#include "kernels/params.hpp"
-#include "kernels/ptx.cuh"
+#include "kernels/common/params.hpp"
+#include "kernels/common/ptx.cuh"
 
 namespace splitmla::kernels {
 
@@ -51,8 +51,8 @@ struct Part1Traits {
   static constexpr int kWarps = 8;
   static constexpr int HB = 16 * MT;            // query rows per CTA
   static constexpr int BN = 32;                 // KV rows per tile
-  static constexpr int kChunks = 72;            // 16-byte chunks per 576-element row
-  static constexpr int kRowBytes = 1152;
+  static constexpr int kChunks = kRowChunks16;  // 16-byte chunks per 576-element row (72)
+  static constexpr int kRowBytes = kRowBytes16;  // 1152
   static constexpr bool kFp8 = KV == kKvFp8;
   // One staged row: the 16-bit row, or a slot as wide as the widest fp8 row (656 = 41 x 16).
   static constexpr int kStageRowBytes = kFp8 ? kFp8DsMlaRowBytes : kRowBytes;
@@ -89,7 +89,7 @@ struct Part1Traits {
 };
 
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
-  return static_cast<uint32_t>(row * 1152 + ((chunk ^ (row & 7)) << 4));
+  return static_cast<uint32_t>(row * kRowBytes16 + ((chunk ^ (row & 7)) << 4));
 }
 
 // Two e4m3 values (low byte first) -> a packed pair of T, exactly: e4m3 -> fp16 is exact (and
@@ -248,7 +248,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       if (pos < end) {
         if (static_cast<unsigned>(next_page) < static_cast<unsigned>(p.num_pages)) {
           src = kv + static_cast<int64_t>(next_page) * p.kv_stride_page +
-                static_cast<int64_t>(pos & page_mask) * 576 + lsub * 8;
+                static_cast<int64_t>(pos & page_mask) * kHeadDimQK + lsub * 8;
           bytes = 16;
         } else {
           atomicOr(&sm.bad, 1);
@@ -608,7 +608,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             *reinterpret_cast<uint32_t*>(o + col) = ptx::pack2<T>(v0, v1);
           }
         } else {
-          float* o = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * 512;
+          float* o = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
             const int col = warp * 64 + j * 8 + 2 * (lane & 3);

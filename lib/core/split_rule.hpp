@@ -1,0 +1,94 @@
+// The split rule, written once: how many pieces a request gets under each split policy, how long
+// they are, what the auto policy's cost model counts, and the bounds the host plans from (the most
+// pieces, slots and part2 entries the device planner can produce). Used by make_plan
+// (lib/api/plan.cpp, the bounds) and by the device planner (lib/kernels/planner/planner.cu, the
+// pieces themselves); docs/semantics.md states the policies.
+//
+// `n` is a request's longest row: the largest visible length over its query tokens.
+//   forced S : S pieces of ceil(n / S) positions (the last may be short or empty).
+//   chunk C  : max(1, ceil(n / C)) pieces of C positions.
+//   auto     : a request costs n + kAutoRequestOverhead units; the total is cut into work_ctas
+//              equal shares of at least kAutoMinPerCta units, one per persistent CTA; splitting
+//              is worth it only if it saves more than kAutoSplitPenalty units (planner.cu).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "splitmla/types.hpp"
+
+#if defined(__CUDACC__)
+#define SPLITMLA_SPLIT_HD __host__ __device__ __forceinline__
+#else
+#define SPLITMLA_SPLIT_HD inline
+#endif
+
+namespace splitmla::split_rule {
+
+// Auto policy cost model: a piece costs its tokens plus a fixed overhead per request (loading
+// q, writing the output), a work CTA's share is never cut below kAutoMinPerCta tokens, and
+// splitting a request is worth it only if it saves more than kAutoSplitPenalty units.
+inline constexpr int kAutoRequestOverhead = 64;
+inline constexpr int kAutoMinPerCta = 32;      // one KV tile
+inline constexpr int kAutoSplitPenalty = 192;  // partial writes + merge, in cost units
+
+// forced: the piece count is the policy value; each piece holds ceil(n / splits) positions.
+SPLITMLA_SPLIT_HD long long forced_piece_length(int64_t n, int32_t splits) {
+  return (n + splits - 1) / splits;
+}
+
+// chunk: max(1, ceil(n / chunk)) pieces (one empty piece for an empty request). n is at most
+// kMaxSeqLen (int32 positions), so the count fits an int.
+SPLITMLA_SPLIT_HD int chunk_pieces(int64_t n, int32_t chunk) {
+  return n == 0 ? 1 : static_cast<int>((n + chunk - 1) / chunk);
+}
+
+// auto: the cost units of a request whose longest row is n.
+SPLITMLA_SPLIT_HD long long auto_request_cost(int64_t n) { return n + kAutoRequestOverhead; }
+
+// auto: the share of one work CTA, given the batch's total cost.
+SPLITMLA_SPLIT_HD long long auto_share(long long total, int32_t work_ctas) {
+  long long per = (total + work_ctas - 1) / work_ctas;
+  if (per < kAutoMinPerCta) per = kAutoMinPerCta;
+  return per;
+}
+
+// The host's bounds for a plan (make_plan): everything the device planner can produce for any
+// batch of up to max_batch requests of up to max_seq positions.
+struct Bounds {
+  int64_t work_ctas = 0;  // persistent CTAs (auto) or one per piece (forced, chunk)
+  int64_t pieces = 0;     // most (request, split) pieces
+  int64_t slots = 0;      // most partial-output slots (pieces of multi-piece requests)
+  int64_t multi = 0;      // most requests that need part2
+};
+
+// `row_blocks`: part1 CTAs per work CTA (ceil(rows / rows_per_cta)); `num_sms`: the device's.
+inline Bounds plan_bounds(const SplitPolicy& policy, int64_t max_batch, int64_t max_seq,
+                          int64_t num_sms, int64_t row_blocks) {
+  Bounds b;
+  switch (policy.kind) {
+    case SplitPolicyKind::kAuto:
+      // One wave: part1 holds one CTA per SM (its shared memory is ~200 KB), and every work
+      // CTA is row_blocks CTAs of the grid: the cost of a piece counts its row blocks.
+      b.work_ctas = std::max<int64_t>(1, num_sms / row_blocks);
+      b.pieces = max_batch + b.work_ctas;
+      // Pieces of multi-piece requests: sum k <= 2 * sum (k - 1) <= 2 * work.
+      b.slots = 2 * b.work_ctas;
+      b.multi = b.work_ctas;
+      break;
+    case SplitPolicyKind::kForced:
+    case SplitPolicyKind::kChunk: {
+      const int64_t k = policy.kind == SplitPolicyKind::kForced
+                            ? policy.value
+                            : chunk_pieces(max_seq, policy.value);
+      b.pieces = max_batch * k;
+      b.work_ctas = b.pieces;
+      b.slots = k >= 2 ? b.pieces : 0;
+      b.multi = k >= 2 ? max_batch : 0;
+      break;
+    }
+  }
+  return b;
+}
+
+}  // namespace splitmla::split_rule
