@@ -337,27 +337,34 @@ struct Ctx {
 // out-of-range ids, and lists the last page of each request whose length is not a page multiple
 // (its rows past the length are poisoned for the call). Writes the pinned staging buffers.
 int deal_pages(Ctx& ctx, const Call& c, Rng& rng);
+
 // Copies the staged lens, table and tail list to the device and poisons the tail rows.
 void upload_and_poison(Ctx& ctx, const Call& c, int tails);
 void restore_tails(Ctx& ctx, const Call& c, int tails);
 Region out_region(const Call& c, const OutBuffers& ob);
 Region lse_region(const Call& c, const OutBuffers& ob);
 void poison_outputs(Ctx& ctx, const Call& c, OutBuffers& ob);
+
 // Counts unwritten/stray output elements into d_counts[slot*4 .. slot*4+3].
 void count_outputs(Ctx& ctx, const Call& c, const OutBuffers& ob, int slot);
 DecodeArgs make_args(const Ctx& ctx, const Call& c, const OutBuffers& ob);
+
 // Evaluates d_counts[slot] (already copied to h_counts): unwritten or stray elements.
 void judge_counts(const Ctx& ctx, const Call& c, int slot, const std::string& where,
                   PhaseStats& st);
+
 // The (request, head) rows checked against the reference: an empty request when there is one,
 // two more at random (the last head among them half the time), and now and then the longest.
 std::vector<std::pair<int32_t, int32_t>> pick_rows(const Call& c, Rng& rng, double longest_p);
+
 // Queues the D2H copies of the chosen rows (out bits and lse) from `ob` into h_rows/h_row_lse.
 void copy_rows(Ctx& ctx, const Call& c, const OutBuffers& ob,
                const std::vector<std::pair<int32_t, int32_t>>& rows);
+
 // The reference check of row (b, h) of a call whose out bits are at `out` (host memory).
 RowJob make_row_job(const Ctx& ctx, const Call& c, int32_t b, int32_t h, const uint16_t* out,
                     float lse, const std::string& where);
+
 // Submits reference checks of rows whose out bits are at `bits(i)` (after the stream synced).
 template <class Bits>
 void submit_rows(Ctx& ctx, const Call& c, const std::vector<std::pair<int32_t, int32_t>>& rows,
@@ -368,11 +375,13 @@ void submit_rows(Ctx& ctx, const Call& c, const std::vector<std::pair<int32_t, i
     ctx.verifier->submit([job = std::move(j), &st] { check_row(job, st); });
   }
 }
+
 // Proves on one real call that the checks can fail: an output element left as poison, a write
 // into the guard band after the tensor, and one wrong value in a checked row must each be
 // caught. Runs after the call's own checks (it damages the outputs); false names what slipped.
 bool self_check(Ctx& ctx, const Call& c, OutBuffers& ob, int32_t b, int32_t h, std::string* why);
 std::string label_of(const Call& c, bool padded);
+
 // Plans `c.config`, shrinking the policy (planned batch, planned width, then a longer chunk or
 // fewer forced splits) until its workspace fits `budget` bytes and part1's grid `max_ctas` CTAs
 // (a chunk of 16 tokens over a planned 65536 gives 4096 mostly empty pieces per request).

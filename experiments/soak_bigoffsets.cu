@@ -14,6 +14,7 @@
 #include "soak.hpp"
 
 namespace splitmla::soak {
+namespace {
 
 // ---- phase 4: bigoffsets --------------------------------------------------------------------
 
@@ -106,6 +107,8 @@ void big_case(Ctx& ctx, PhaseStats& st, const std::string& name, DeviceInputs& i
   std::printf("  %s\n", line.c_str());
   *notes += (notes->empty() ? "" : "; ") + line;
 }
+
+}  // namespace
 
 void phase_bigoffsets(Ctx& ctx, PhaseStats& st) {
   const double t0 = elapsed_s();

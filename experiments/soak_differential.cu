@@ -14,6 +14,7 @@
 #include "soak.hpp"
 
 namespace splitmla::soak {
+namespace {
 
 // ---- phase 1: differential ------------------------------------------------------------------
 
@@ -36,6 +37,8 @@ int32_t draw_length(Rng& rng, int32_t page) {
   }
   return n;
 }
+
+}  // namespace
 
 // Lengths for `batch` requests within the pool's pages and the per-call token budget.
 std::vector<int32_t> fit_lengths(Ctx& ctx, int32_t batch, int32_t page, Rng& rng,

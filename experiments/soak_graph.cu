@@ -14,6 +14,7 @@
 #include "soak.hpp"
 
 namespace splitmla::soak {
+namespace {
 
 // ---- phase 3: graph -------------------------------------------------------------------------
 
@@ -23,6 +24,8 @@ struct GraphCase {
   SplitPolicy policy;
   bool with_lse;
 };
+
+}  // namespace
 
 void phase_graph(Ctx& ctx, PhaseStats& st) {
   const double t0 = elapsed_s();

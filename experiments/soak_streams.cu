@@ -14,6 +14,7 @@
 #include "soak.hpp"
 
 namespace splitmla::soak {
+namespace {
 
 // ---- phase 2: streams -----------------------------------------------------------------------
 
@@ -34,6 +35,8 @@ struct StreamSet {
   size_t out_elems() const { return size_t(shape.batch()) * shape.heads * kHeadDimV; }
   size_t lse_elems() const { return size_t(shape.batch()) * shape.heads; }
 };
+
+}  // namespace
 
 void phase_streams(Ctx& ctx, PhaseStats& st) {
   const double t0 = elapsed_s();
