@@ -102,8 +102,8 @@ Options parse(int argc, char** argv) {
       .int_option("--sets", "input sets rotated between replays", 1, 3, &o.sets)
       .option("--policy", "auto|forced:N|chunk:N", "split policy (default: auto)",
               [&](const std::string& p) {
-                return parse_policy(p, &o.policy) ? std::string()
-                                                  : std::string("auto, forced:N or chunk:N");
+                const Status s = parse_policy(p, &o.policy);
+                return s == Status::kSuccess ? std::string() : status_message(s);
               })
       .option("--part1", "auto|mma_sync|wgmma|both",
               "part1 kernel(s), forced by name; both: the mma.sync baseline, then auto",
@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
 
         const int64_t T = shape.total_tokens();
         const double floor_us = floor.us(T, shape.heads, shape.q_len, shape.row_bytes());
-        Line line{c->name, dtype_short(dtype), policy_label(opt.policy), part1_name, r.splits_max,
+        Line line{c->name, dtype_short(dtype), policy_text(opt.policy), part1_name, r.splits_max,
                   r.time_us,
                   floor_us, r.part1_us, r.part2_us, r.host_us, 0.0, r.validation.ok};
         std::printf("%-18s %s %s: reference %.1f s, %s\n", c->name, line.dtype.c_str(),
@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
         const char* kv_name = is_fp8(c->kv) ? kv_format_name(c->kv, dtype) : dtype_short(dtype);
         csv.row({c->name, dtype_short(dtype), kv_name, fmt_int(shape.heads),
                  fmt_int(shape.q_len),
-                 fmt_int(shape.batch()), fmt_int(shape.page), fmt_int(T), policy_name(opt.policy),
+                 fmt_int(shape.batch()), fmt_int(shape.page), fmt_int(T), policy_kind_name(opt.policy.kind),
                  fmt_int(splits), fmt(r.time_us, 3), fmt(r.part1_us, 3), fmt(r.part2_us, 3),
                  fmt(floor_us, 3), fmt(r.time_us / floor_us, 4), fmt(r.time_with_plan_us, 3),
                  fmt(r.time_with_plan_us / floor_us, 4), fmt(line.gbps, 1),

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "splitmla/splitmla.hpp"
+#include "support/random.hpp"
 
 namespace splitmla::experiments {
 
@@ -65,15 +66,15 @@ struct Floor {
 Floor measure_floor(bool quiet = false);  // both measurements, printed unless quiet
 
 // ---- policies -------------------------------------------------------------------------------
-// "auto", "forced:N", "chunk:N" -> policy; false on a malformed string.
-bool parse_policy(const std::string& text, SplitPolicy* policy);
-const char* policy_name(const SplitPolicy& p);  // "auto" / "forced" / "chunk"
-std::string policy_label(const SplitPolicy& p); // "auto", "forced:4", "chunk:1024"
+// Split policies are read and printed by the library's parse_policy / policy_text
+// (splitmla/policy.hpp: "auto", "forced:N", "chunk:N"); the CSV `policy` column holds the kind
+// alone (policy_kind_name).
 bool parse_dtype(const std::string& text, DType* d);  // "bf16" / "fp16"
 const char* dtype_short(DType d);                     // "bf16" / "fp16"
 
-// A fixed 64-bit mixing function (splitmix64's finalizer): reproducible draws on any platform.
-uint64_t hash64(uint64_t x);
+// A fixed 64-bit mixing function (splitmix64's, tests/support/random.hpp; host and device):
+// reproducible draws on any platform.
+using testsupport::hash64;
 
 // ---- inputs ---------------------------------------------------------------------------------
 struct Shape {

@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
         bool pending = false;
         for (const auto& v : vars)
           for (const auto& p : policies)
-            if (!done.count(key(heads, batch, context, v, policy_name(p),
+            if (!done.count(key(heads, batch, context, v, policy_kind_name(p.kind),
                                 p.kind == SplitPolicyKind::kAuto ? "" : std::to_string(p.value))))
               pending = true;
         if (!pending) {
@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
           for (const auto& p : policies) {
             const std::string value =
                 p.kind == SplitPolicyKind::kAuto ? "" : std::to_string(p.value);
-            if (done.count(key(heads, batch, context, v, policy_name(p), value))) {
+            if (done.count(key(heads, batch, context, v, policy_kind_name(p.kind), value))) {
               ++skipped;
               continue;
             }
@@ -260,14 +260,14 @@ int main(int argc, char** argv) {
             if (!r.validation.ok) {
               ++failed;
               std::printf("H%d B%d L%d %s%s%s: FAILED VALIDATION: %s\n", heads, batch, context,
-                          policy_label(p).c_str(), v.empty() ? "" : " ", v.c_str(),
+                          policy_text(p).c_str(), v.empty() ? "" : " ", v.c_str(),
                           r.validation.text.c_str());
               continue;
             }
             const double sec = r.time_us * 1e-6;
             const int splits = p.kind == SplitPolicyKind::kAuto ? r.splits_max : p.value;
             csv.row({fmt_int(heads), fmt_int(batch), fmt_int(context), fmt_int(kPage), "bf16",
-                     policy_name(p), fmt_int(splits), fmt(r.time_us, 3), fmt(r.part1_us, 3),
+                     policy_kind_name(p.kind), fmt_int(splits), fmt(r.time_us, 3), fmt(r.part1_us, 3),
                      fmt(r.part2_us, 3), fmt(floor_us, 3), fmt(r.time_us / floor_us, 4),
                      fmt(Floor::bytes(T) / sec / 1e9, 1), fmt_int(r.grid_ctas),
                      r.blocks_per_sm < 0 ? "" : fmt_int(r.blocks_per_sm), fmt(r.waves, 4),
@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
                      fmt(r.validation.max_out_err, 5)});
             ++written;
             std::printf("H%-3d B%-3d L%-6d %-12s%s%s splits %3d  %9.2f us  ratio %6.3f  [%.0f s]\n",
-                        heads, batch, context, policy_label(p).c_str(), v.empty() ? "" : " ",
+                        heads, batch, context, policy_text(p).c_str(), v.empty() ? "" : " ",
                         v.c_str(), splits, r.time_us, r.time_us / floor_us, elapsed_s());
           }
           if (out_of_time) break;

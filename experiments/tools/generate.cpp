@@ -1,47 +1,23 @@
 // Fixture generator: seeded, adversarial, self-describing. Randomness comes from our own
-// splitmix64 stream and Box-Muller normals so the files are identical on every platform
-// (std::normal_distribution is not specified bit for bit).
+// splitmix64 stream and Box-Muller normals (tests/support/random.hpp) so the files are identical
+// on every platform (std::normal_distribution is not specified bit for bit). The layout is this
+// file's own (the committed fixtures are its output); the bad page ids are the shared table's.
 #include "tools/generate.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 
 #include "splitmla/reference.hpp"
+#include "support/page_ids.hpp"
+#include "support/random.hpp"
 
 namespace splitmla::tools {
 namespace {
 
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in (0, 1): never 0, so log() below stays finite.
-  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
-  double normal() {
-    if (have_spare_) {
-      have_spare_ = false;
-      return spare_;
-    }
-    const double r = std::sqrt(-2.0 * std::log(uniform()));
-    const double a = 6.283185307179586 * uniform();
-    spare_ = r * std::sin(a);
-    have_spare_ = true;
-    return r * std::cos(a);
-  }
-  uint64_t below(uint64_t n) { return next() % n; }
-
- private:
-  uint64_t state_;
-  double spare_ = 0.0;
-  bool have_spare_ = false;
-};
+// The stream: splitmix64 seeded with seed ^ name_hash(case), uniform in (0, 1), Box-Muller
+// normals (tests/support/random.hpp, shared with the tests and drivers).
+using Rng = testsupport::SplitMix64;
 
 uint64_t name_hash(const char* s) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
@@ -55,8 +31,6 @@ uint16_t poison_bits(DType d, uint64_t k) {
   static const uint16_t fp16[] = {0x7E00, 0xFE00, 0x7E01, 0x7FFF};
   return d == DType::kBFloat16 ? bf16[k % 4] : fp16[k % 4];
 }
-
-int32_t ceil_div(int32_t a, int32_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
@@ -182,8 +156,8 @@ Status build_case(const CaseSpec& spec, uint64_t seed, const std::string& set_na
 
   int32_t widest = 0, needed = 0;
   for (int32_t n : spec.seq_lens) {
-    widest = std::max(widest, ceil_div(n, ps));
-    needed += ceil_div(n, ps);
+    widest = std::max(widest, testsupport::pages_needed(n, ps));
+    needed += testsupport::pages_needed(n, ps);
   }
   p.max_pages_per_seq = std::max(1, widest + spec.extra_columns);
   const int32_t spare = 2;  // pages nobody owns: all NaN
@@ -204,7 +178,7 @@ Status build_case(const CaseSpec& spec, uint64_t seed, const std::string& set_na
   uint64_t bad_k = 0;
   for (int32_t b = 0; b < p.batch; ++b) {
     const int32_t n = spec.seq_lens[size_t(b)];
-    const int32_t own = ceil_div(n, ps);
+    const int32_t own = testsupport::pages_needed(n, ps);
     int32_t* row = &p.block_table[size_t(b) * p.max_pages_per_seq];
     for (int32_t j = 0; j < own; ++j) {
       const int32_t page = perm[size_t(next_page++)];
@@ -216,16 +190,12 @@ Status build_case(const CaseSpec& spec, uint64_t seed, const std::string& set_na
           kv[d] = float_to_half_bits(p.dtype, static_cast<float>(rng.normal()));
       }
     }
-    // Entries past the need: out of range high and low, extremes, and a valid but NaN page.
+    // Entries past the need, a cycle of six: the shared bad ids (num_pages, -1, INT_MAX,
+    // INT_MIN, num_pages + 1000) with a valid but NaN spare page after the third.
     for (int32_t j = own; j < p.max_pages_per_seq; ++j) {
-      switch (bad_k++ % 6) {
-        case 0: row[j] = p.num_pages; break;
-        case 1: row[j] = -1; break;
-        case 2: row[j] = std::numeric_limits<int32_t>::max(); break;
-        case 3: row[j] = perm[size_t(needed)]; break;  // a spare page: in range, all NaN
-        case 4: row[j] = std::numeric_limits<int32_t>::min(); break;
-        default: row[j] = p.num_pages + 1000; break;
-      }
+      const uint64_t k = bad_k++ % 6;
+      row[j] = k == 3 ? perm[size_t(needed)]  // a spare page: in range, all NaN
+                      : testsupport::bad_page_id(p.num_pages, static_cast<int64_t>(k < 3 ? k : k - 1));
     }
   }
 

@@ -5,6 +5,7 @@
 #include "splitmla/decode.hpp"
 #include "splitmla/fixture.hpp"
 #include "splitmla/fp8.hpp"
+#include "splitmla/policy.hpp"
 #include "splitmla/reference.hpp"
 #include "splitmla/status.hpp"
 #include "splitmla/types.hpp"

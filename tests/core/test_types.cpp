@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "splitmla/policy.hpp"
+#include "splitmla/status.hpp"
 #include "splitmla/types.hpp"
 
 using splitmla::DecodeArgs;
@@ -159,3 +161,29 @@ BOOST_AUTO_TEST_CASE(dense_page_strides_of_fp8_caches_are_in_bytes) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The one spelling of a split policy (splitmla/policy.hpp): what policy_text prints, parse_policy
+// reads back to the same policy; the CSV kind names; a bad text names the field and the value.
+BOOST_AUTO_TEST_CASE(policy_text_round_trips_through_parse_policy) {
+  using splitmla::SplitPolicy;
+  for (const SplitPolicy p : {SplitPolicy::automatic(), SplitPolicy::forced(1),
+                              SplitPolicy::forced(splitmla::kMaxForcedSplits),
+                              SplitPolicy::chunk(1), SplitPolicy::chunk(1 << 30)}) {
+    const std::string text = splitmla::policy_text(p);
+    BOOST_TEST_CONTEXT(text) {
+      SplitPolicy q = SplitPolicy::chunk(99);
+      BOOST_TEST((splitmla::parse_policy(text, &q) == splitmla::Status::kSuccess));
+      BOOST_TEST(int(q.kind) == int(p.kind));
+      if (p.kind != splitmla::SplitPolicyKind::kAuto) BOOST_TEST(q.value == p.value);
+      BOOST_TEST(text.rfind(splitmla::policy_kind_name(p.kind), 0) == 0u);
+    }
+  }
+  BOOST_TEST(std::string(splitmla::policy_kind_name(splitmla::SplitPolicyKind::kForced)) == "forced");
+  SplitPolicy p;
+  const splitmla::Status s = splitmla::parse_policy("forced:1025", &p);
+  BOOST_TEST(splitmla::status_name(s) == "kBadPolicy");
+  const std::string msg = splitmla::status_message(s);
+  BOOST_TEST(msg.find("policy") != std::string::npos, msg);
+  BOOST_TEST(msg.find("forced:1025") != std::string::npos, msg);
+  BOOST_TEST((splitmla::parse_policy("auto", nullptr) == splitmla::Status::kNullPointer));
+}

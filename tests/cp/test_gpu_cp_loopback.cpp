@@ -187,10 +187,9 @@ BOOST_AUTO_TEST_CASE(loopback_under_every_shard_policy, *gputest::needs_gpu()) {
     for (splitmla::SplitPolicy pol : {splitmla::SplitPolicy::forced(1), splitmla::SplitPolicy::forced(5),
                                       splitmla::SplitPolicy::chunk(64)})
       for (const Mode& m : kModes) {
-        std::string pt;
         const ShardSpec s = cptest::interleaved(2, 0, 1);
         const gputest::RunResult r = run_loopback(p, global, s, m, stream.s, {}, pol);
-        gputest::check_matches(p, r, ref, label(s, m) + " policy " + gputest::policy_text(pol, &pt) + " " +
+        gputest::check_matches(p, r, ref, label(s, m) + " policy " + splitmla::policy_text(pol) + " " +
                                               gputest::describe(p));
       }
   }

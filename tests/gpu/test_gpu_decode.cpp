@@ -69,9 +69,8 @@ void heads_case(int32_t heads) {
     // count to 64-row blocks).
     for (const splitmla::Part1Variant v : runnable_variants()) {
       for (const SplitPolicy pol : kPolicies) {
-        std::string ptxt;
         const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v) +
-                                  " policy=" + policy_text(pol, &ptxt);
+                                  " policy=" + splitmla::policy_text(pol);
         BOOST_TEST_CONTEXT(label) {
           const splitmla::Plan plan = plan_for(p, pol, 0, v);
           check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
@@ -121,9 +120,8 @@ BOOST_AUTO_TEST_CASE(strided_layouts_match_and_pads_stay_untouched, *needs_gpu()
       DeviceProblem dp;
       dp.upload(p, Layout::padded(), lse_on);
       for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(7), SplitPolicy::chunk(64)}) {
-        std::string ptxt;
         const std::string label = describe(p) + " padded, lse=" + (lse_on ? "on" : "null") +
-                                  " policy=" + policy_text(pol, &ptxt);
+                                  " policy=" + splitmla::policy_text(pol);
         const splitmla::Plan plan = plan_for(p, pol);
         check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
       }
@@ -145,8 +143,7 @@ BOOST_AUTO_TEST_CASE(empty_requests_give_zero_and_minus_inf, *needs_gpu()) {
   DeviceProblem dp;
   dp.upload(p);
   for (const SplitPolicy pol : kPolicies) {
-    std::string ptxt;
-    BOOST_TEST_CONTEXT("policy=" << policy_text(pol, &ptxt)) {
+    BOOST_TEST_CONTEXT("policy=" << splitmla::policy_text(pol)) {
       const RunResult r = run_decode(plan_for(p, pol), pool, dp, stream.s);
       const HostOutputs o = r.as_outputs(p.dtype);
       int64_t bad_out = 0, bad_lse = 0;
@@ -216,8 +213,7 @@ BOOST_AUTO_TEST_CASE(same_inputs_same_plan_give_identical_bits, *needs_gpu()) {
     dp.upload(p);
     dp_nolse.upload(p, Layout::dense(), false);
     for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(64), SplitPolicy::chunk(64)}) {
-      std::string ptxt;
-      BOOST_TEST_CONTEXT(describe(p) << " policy=" << policy_text(pol, &ptxt)) {
+      BOOST_TEST_CONTEXT(describe(p) << " policy=" << splitmla::policy_text(pol)) {
         const splitmla::Plan plan = plan_for(p, pol);
         const RunResult a = run_decode(plan, pool, dp, stream.s);
         const RunResult b = run_decode(plan, pool, dp, stream.s);
@@ -314,9 +310,8 @@ BOOST_AUTO_TEST_CASE(one_request_of_262144_tokens,
   DeviceProblem dp;
   dp.upload(p);
   for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(8)}) {
-    std::string ptxt;
     check_matches(p, run_decode(plan_for(p, pol), pool, dp, stream.s), ref,
-                  "262144 tokens, policy=" + std::string(policy_text(pol, &ptxt)));
+                  "262144 tokens, policy=" + std::string(splitmla::policy_text(pol)));
   }
 }
 
@@ -340,9 +335,8 @@ BOOST_AUTO_TEST_CASE(batch_of_65536_tiny_requests,
   DeviceProblem dp;
   dp.upload(p);
   for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(2), SplitPolicy::chunk(64)}) {
-    std::string ptxt;
     check_matches(p, run_decode(plan_for(p, pol), pool, dp, stream.s), ref,
-                  "batch 65536, policy=" + std::string(policy_text(pol, &ptxt)));
+                  "batch 65536, policy=" + std::string(splitmla::policy_text(pol)));
   }
 }
 

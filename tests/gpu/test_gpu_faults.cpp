@@ -164,8 +164,7 @@ BOOST_AUTO_TEST_CASE(faults_under_auto_and_forced_policies, *needs_gpu()) {
     df.upload(faulty, Layout::dense(), lse_on);
     for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(1), SplitPolicy::forced(7),
                                   SplitPolicy::forced(64)}) {
-      std::string ptxt;
-      BOOST_TEST_CONTEXT("policy " << policy_text(pol, &ptxt) << " lse " << (lse_on ? "on" : "null")) {
+      BOOST_TEST_CONTEXT("policy " << splitmla::policy_text(pol) << " lse " << (lse_on ? "on" : "null")) {
         const splitmla::Plan plan = plan_for(faulty, pol);
         const RunResult r = run_decode(plan, pool, df, stream.s);
         check_report(errors_of(plan, pool, stream.s), bad);

@@ -89,9 +89,8 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_on_the_dequantized_cache, *needs_gpu(
           const HostOutputs ref = reference_of(p);
           for (const SplitPolicy& pol : policies) {
             for (bool padded : {false, true}) {
-              std::string pt;
               const std::string label = std::string(fmt_name(f)) + " " + describe(p) + " " +
-                                        policy_text(pol, &pt) + (padded ? " padded" : " dense");
+                                        splitmla::policy_text(pol) + (padded ? " padded" : " dense");
               const RunResult r = run(env, p, pol, padded ? Layout::padded() : Layout::dense());
               check_matches(p, r, ref, label);
             }
@@ -286,9 +285,8 @@ BOOST_AUTO_TEST_CASE(a_bad_ds_scale_in_a_visible_row_flags_only_its_request, *ne
                                          << rep.request_flags[static_cast<size_t>(b)]);
           if (b == pl.b) BOOST_TEST(request_all_nan(p, o, b), "request " << b << " not NaN");
         }
-        std::string pt;
         check_matches(p, r, reference_of(p),
-                      std::string("ds bad scale, ") + policy_text(pol, &pt));
+                      std::string("ds bad scale, ") + splitmla::policy_text(pol));
         (void)ref;
       }
     }

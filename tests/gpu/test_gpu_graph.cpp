@@ -55,10 +55,9 @@ std::vector<HostProblem> replay_data(DType dtype, int32_t heads, int32_t page, i
 
 void graph_case(DType dtype, int32_t heads, int32_t page, int32_t batch, int32_t mpps,
                 SplitPolicy pol, uint64_t seed, int32_t q_len = 1, bool causal = true) {
-  std::string ptxt;
   BOOST_TEST_MESSAGE("graph case heads=" << heads << " page=" << page << " batch=" << batch
                                           << " q_len=" << q_len << (causal ? " causal" : " non-causal")
-                                          << " policy=" << policy_text(pol, &ptxt));
+                                          << " policy=" << splitmla::policy_text(pol));
   Stream stream;
   splitmla::ScratchPool pool;
   GPUTEST_REQUIRE_OK(pool.init());

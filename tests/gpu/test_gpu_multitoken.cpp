@@ -79,8 +79,7 @@ BOOST_AUTO_TEST_CASE(reference_grid_q_len_heads_causal_pages_lengths, *needs_gpu
         const HostOutputs ref = reference_of(p);
         DeviceProblem dp;
         dp.upload(p, k % 3 == 0 ? Layout::padded() : Layout::dense(), /*lse_on=*/k % 7 != 3);
-        std::string ptxt;
-        const std::string label = describe(p) + " policy=" + policy_text(pol, &ptxt);
+        const std::string label = describe(p) + " policy=" + splitmla::policy_text(pol);
         BOOST_TEST_CONTEXT(label) {
           const splitmla::Plan plan = plan_for(p, pol);
           BOOST_TEST(plan.rows == q_len * heads);
@@ -110,9 +109,8 @@ BOOST_AUTO_TEST_CASE(every_rows_per_cta_tier_matches, *needs_gpu()) {
     dp.upload(p);
     for (const int32_t tier : {16, 32, 64})
       for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(4)}) {
-        std::string ptxt;
         const std::string label =
-            describe(p) + " rows_per_cta=" + std::to_string(tier) + " policy=" + policy_text(pol, &ptxt);
+            describe(p) + " rows_per_cta=" + std::to_string(tier) + " policy=" + splitmla::policy_text(pol);
         BOOST_TEST_CONTEXT(label) {
           const splitmla::Plan plan = plan_for(p, pol, 0, splitmla::Part1Variant::kMmaSync, tier);
           BOOST_TEST(plan.rows_per_cta == tier);
@@ -173,10 +171,9 @@ BOOST_AUTO_TEST_CASE(invisible_positions_with_huge_keys_do_not_leak, *needs_gpu(
     for (const auto& [variant, tier] : kernels)
       for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(2), SplitPolicy::forced(7),
                                     SplitPolicy::chunk(32)}) {
-        std::string ptxt;
         const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(variant) +
                                   " rows_per_cta=" + std::to_string(tier) +
-                                  " policy=" + policy_text(pol, &ptxt) + " (huge keys planted)";
+                                  " policy=" + splitmla::policy_text(pol) + " (huge keys planted)";
         BOOST_TEST_CONTEXT(label) {
           const splitmla::Plan plan = plan_for(p, pol, 0, variant, tier);
           check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);

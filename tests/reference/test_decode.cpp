@@ -67,7 +67,7 @@ BOOST_AUTO_TEST_CASE(two_positions_on_scattered_pages) {
   HostProblem p = blank(DType::kBFloat16, 1, 1, 3, 2, 2, 2.0);
   p.block_table = {2, 0};
   std::fill(p.kv_cache.begin() + kHeadDimQK, p.kv_cache.begin() + 2 * kHeadDimQK,
-            reftest::nan_bits(p.dtype));
+            splitmla::testsupport::quiet_nan_bits(p.dtype));
   set_q(p, 0, 0, 1.0f);
   set_q(p, 0, 512, 1.0f);
   // position 0: s0 = 2 * (1*0.5 + 1*0) = 1
@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(one_position_returns_its_value_row) {
     set_kv(p, 0, 0, d, (d % 5) * -0.25f);
   }
   // positions 1..3 of the page are past the length: poison them
-  std::fill(p.kv_cache.begin() + kHeadDimQK, p.kv_cache.end(), reftest::nan_bits(p.dtype));
+  std::fill(p.kv_cache.begin() + kHeadDimQK, p.kv_cache.end(), splitmla::testsupport::quiet_nan_bits(p.dtype));
   double dot = 0.0;
   for (int d = 0; d < kHeadDimQK; ++d) dot += ((d % 7) * 0.125) * ((d % 5) * -0.25);
   const HostOutputs o = decode(p);
