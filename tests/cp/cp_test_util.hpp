@@ -164,4 +164,33 @@ inline splitmla::CpConfig cp_config(const HostProblem& shard, const ShardSpec& s
 
 inline const char* type_text(splitmla::PartialType t) { return splitmla::partial_type_name(t); }
 
+// The four (partial type, exchange) modes every multi-rank test runs, and their label.
+struct Mode {
+  splitmla::PartialType type;
+  splitmla::CpExchange exchange;
+};
+inline constexpr Mode kModes[] = {{splitmla::PartialType::kFloat32, splitmla::CpExchange::kAllGather},
+                                  {splitmla::PartialType::kBFloat16, splitmla::CpExchange::kAllGather},
+                                  {splitmla::PartialType::kFloat32, splitmla::CpExchange::kAllToAll},
+                                  {splitmla::PartialType::kBFloat16, splitmla::CpExchange::kAllToAll}};
+
+inline std::string label(const ShardSpec& s, const Mode& m) {
+  return describe(s) + " " + splitmla::partial_type_name(m.type) + " " +
+         splitmla::cp_exchange_name(m.exchange);
+}
+
+// A generated problem (the GPU suites' adversarial generator) of `heads` heads and `page`-row
+// pages with the given lengths.
+inline HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed,
+                           int32_t q_len = 1, bool causal = true) {
+  gputest::GenSpec g;
+  g.num_heads = heads;
+  g.page_size = page;
+  g.lens = std::move(lens);
+  g.seed = seed;
+  g.q_len = q_len;
+  g.causal = causal;
+  return gputest::make_problem(g);
+}
+
 }  // namespace cptest

@@ -20,6 +20,8 @@ using splitmla::Status;
 
 BOOST_AUTO_TEST_SUITE(cp_host)
 
+using cptest::problem;
+
 namespace {
 
 // Every position below n counted by its owner; the local positions enumerated back.
@@ -159,18 +161,6 @@ BOOST_AUTO_TEST_CASE(per_token_local_limits_at_large_lengths) {
 }
 
 namespace {
-
-HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed,
-                    int32_t q_len = 1, bool causal = true) {
-  gputest::GenSpec g;
-  g.num_heads = heads;
-  g.page_size = page;
-  g.lens = std::move(lens);
-  g.seed = seed;
-  g.q_len = q_len;
-  g.causal = causal;
-  return gputest::make_problem(g);
-}
 
 std::vector<ShardSpec> specs(int32_t world, int32_t page) {
   std::vector<ShardSpec> v;

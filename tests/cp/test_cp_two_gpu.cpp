@@ -35,6 +35,11 @@ using splitmla::PartialType;
 using splitmla::ShardSpec;
 using splitmla::Status;
 
+using cptest::Mode;
+using cptest::kModes;
+using cptest::label;
+using cptest::problem;
+
 namespace {
 
 constexpr int kWorld = 2;
@@ -113,20 +118,6 @@ void on_both(const std::function<std::string(int)>& f) {
     const cudaError_t rank_e_ = (expr);                                                   \
     if (rank_e_ != cudaSuccess) return std::string(#expr) + " -> " + cudaGetErrorString(rank_e_); \
   } while (0)
-
-struct Mode {
-  PartialType type;
-  CpExchange exchange;
-};
-const Mode kModes[] = {{PartialType::kFloat32, CpExchange::kAllGather},
-                       {PartialType::kBFloat16, CpExchange::kAllGather},
-                       {PartialType::kFloat32, CpExchange::kAllToAll},
-                       {PartialType::kBFloat16, CpExchange::kAllToAll}};
-
-std::string label(const ShardSpec& s, const Mode& m) {
-  return cptest::describe(s) + " " + splitmla::partial_type_name(m.type) + " " +
-         splitmla::cp_exchange_name(m.exchange);
-}
 
 // One rank's device state, built in the main thread (device r current).
 struct RankState {
@@ -233,18 +224,6 @@ gputest::RunResult assemble(const HostProblem& p, const std::array<std::vector<u
       }
   }
   return res;
-}
-
-HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed,
-                    int32_t q_len = 1, bool causal = true) {
-  gputest::GenSpec g;
-  g.num_heads = heads;
-  g.page_size = page;
-  g.lens = std::move(lens);
-  g.seed = seed;
-  g.q_len = q_len;
-  g.causal = causal;
-  return gputest::make_problem(g);
 }
 
 std::vector<ShardSpec> layouts(int32_t page) {

@@ -25,21 +25,12 @@ BOOST_TEST_GLOBAL_FIXTURE(AnnounceSkipDevice);
 
 BOOST_AUTO_TEST_SUITE(cp_loopback)
 
+using cptest::Mode;
+using cptest::kModes;
+using cptest::label;
+using cptest::problem;
+
 namespace {
-
-struct Mode {
-  PartialType type;
-  CpExchange exchange;
-};
-const Mode kModes[] = {{PartialType::kFloat32, CpExchange::kAllGather},
-                       {PartialType::kBFloat16, CpExchange::kAllGather},
-                       {PartialType::kFloat32, CpExchange::kAllToAll},
-                       {PartialType::kBFloat16, CpExchange::kAllToAll}};
-
-std::string label(const ShardSpec& s, const Mode& m) {
-  return cptest::describe(s) + " " + splitmla::partial_type_name(m.type) + " " +
-         splitmla::cp_exchange_name(m.exchange);
-}
 
 // One logical rank: its shard on the device (global seq_lens), its plan and workspace.
 struct Rank {
@@ -114,18 +105,6 @@ gputest::RunResult run_loopback(const HostProblem& p, gputest::DeviceProblem& gl
   }
   GPUTEST_CUDA(cudaGetLastError());
   return gputest::read_back(global);
-}
-
-HostProblem problem(int32_t heads, int32_t page, std::vector<int32_t> lens, uint64_t seed,
-                    int32_t q_len = 1, bool causal = true) {
-  gputest::GenSpec g;
-  g.num_heads = heads;
-  g.page_size = page;
-  g.lens = std::move(lens);
-  g.seed = seed;
-  g.q_len = q_len;
-  g.causal = causal;
-  return gputest::make_problem(g);
 }
 
 void check_against_single(const HostProblem& p, const gputest::RunResult& cp,
