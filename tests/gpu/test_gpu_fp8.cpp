@@ -99,8 +99,10 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_on_the_dequantized_cache, *needs_gpu(
 }
 
 // Magnitudes 0.01..100 with both scale rules: the folded e4m3 scale and the per-128 ds_mla
-// scales. The softmax scale shrinks with the square of the magnitude so that the scores keep
-// the same spread, and every point still checks out and lse against the reference.
+// scales. The softmax scale shrinks with the magnitude so that the scores keep the same spread,
+// and every point checks out and lse against the reference, out with the dtype's tolerances
+// taken relative to the magnitude (out / magnitude against ref / magnitude): P is rounded to
+// the MMA type, an error in proportion to V.
 BOOST_AUTO_TEST_CASE(scale_sweep, *needs_gpu()) {
   Env env;
   for (KvFormat f : kFormats)
@@ -121,12 +123,14 @@ BOOST_AUTO_TEST_CASE(scale_sweep, *needs_gpu()) {
           std::ostringstream label;
           label << fmt_name(f) << " " << splitmla::dtype_name(d) << " magnitude " << mag
                 << (rule == Fp8ScaleRule::kAmax ? " amax" : " pow2") << " scale " << q.kv_scale;
-          check_matches(q, r, reference_of(q), label.str());
+          check_matches(q, r, reference_of(q), label.str(), mag);
         }
 }
 
 // The contract's accuracy figure, on the GPU: 1 - cos of each output row of the fp8 run against
-// the float64 result of the 16-bit original. Printed.
+// the float64 result of the 16-bit original, on a structured cache (a mean row plus noise, as
+// real caches have and as the CPU suite uses; outputs of pure noise average to ~0 and make the
+// cosine meaningless). Printed.
 BOOST_AUTO_TEST_CASE(cosine_distance_to_the_16bit_original_is_below_1e_4, *needs_gpu()) {
   Env env;
   for (KvFormat f : kFormats)
@@ -137,7 +141,8 @@ BOOST_AUTO_TEST_CASE(cosine_distance_to_the_16bit_original_is_below_1e_4, *needs
       g.page_size = 64;
       g.lens = std::vector<int32_t>{64, 500, 2000, 4096};
       g.seed = 31;
-      const HostProblem p = make_problem(g);
+      HostProblem p = make_problem(g);
+      fp8test::add_structure(&p, 1.0, 4);  // a mean row plus noise, as in the CPU suite
       const HostOutputs ref16 = reference_of(p);
       const HostProblem q = quantized(p, f);
       const HostOutputs got = run(env, q, SplitPolicy::automatic()).as_outputs(d);
@@ -165,6 +170,7 @@ BOOST_AUTO_TEST_CASE(graph_replays_read_the_new_scale_and_cache, *needs_gpu()) {
       g.max_pages_per_seq = 20;
       g.num_pages = 40;
       g.seed = 70 + k;
+      g.softmax_scale = 0.1;  // a host argument: the captured value serves every replay
       HostProblem p = make_problem(g);
       scale_cache(&p, k == 1 ? 30.0 : 1.0);  // replay 1: a 30x larger scale
       data.push_back(quantized(p, f));
@@ -193,7 +199,8 @@ BOOST_AUTO_TEST_CASE(graph_replays_read_the_new_scale_and_cache, *needs_gpu()) {
       const RunResult eager = run_decode(plan, env.pool, dp, env.stream.s);
       BOOST_TEST(same_bits(replayed, eager), fmt_name(f) << " replay " << k);
       check_matches(data[k], replayed, reference_of(data[k]),
-                    std::string(fmt_name(f)) + " graph replay " + std::to_string(k));
+                    std::string(fmt_name(f)) + " graph replay " + std::to_string(k),
+                    k == 1 ? 30.0 : 1.0);
     }
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
