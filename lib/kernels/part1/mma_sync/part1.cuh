@@ -19,16 +19,30 @@
 // rows (MT*32 fp32 accumulators per thread).
 //
 // fp8 caches (KV = kKvFp8; fp8_e4m3 or fp8_ds_mla chosen at run time by p.kv_format): the ring
-// stages the raw row bytes (656-byte slots), and after each tile lands all 256 threads convert it
-// into one 1152-byte-row tile of T in the same swizzled layout, which QK^T and PV then read as in
-// the 16-bit path. e4m3 -> T is exact (cvt.rn.f16x2.e4m3x2, NaN kept); no element is scaled.
+// stages the raw row bytes (656-byte slots, unswizzled: 656 bytes = 164 words, so 8 consecutive
+// rows' 16-byte pieces fall in distinct banks), and the MMAs read their fragments straight from
+// the fp8 bytes, converting in registers (cvt.rn.f16x2.e4m3x2: exact, NaN kept). The products run
+// in fp16 whatever q's dtype: e4m3 is exact in fp16, and q is converted once per piece.
+//  - Q: after it lands, each row is scaled by 2^e (bf16 q: the power of two that puts its largest
+//    |value| in [2^14, 2^15); fp16 q: e = 0) and stored as fp16 with each 16-wide k block's pairs
+//    permuted (stored pair c < 4 holds elements 4c, 4c+1; pair c + 4 holds 4c + 2, 4c + 3), and
+//    2^-e joins the row's score scale. fp8_ds_mla's bf16 rope part stays in T, unpermuted, scaled
+//    by the same 2^e (exact), and multiplies the bf16 rope keys directly.
+//  - QK^T: ldmatrix (b16) of raw key rows hands a thread bytes 4c..4c+3 of a 16-byte k block,
+//    which are exactly its B fragment under the permutation above.
+//  - PV: ldmatrix.trans (b16) of 8 key rows x 16 fp8 columns hands a thread two keys x two
+//    adjacent columns; one byte permute splits them into the even-column and the odd-column
+//    B fragments, so a warp's 8 n-tiles hold columns interleaved (tile 2i: even, 2i + 1: odd
+//    columns of a 16-column group) and the epilogue writes 4 adjacent columns at a time.
 // fp8_e4m3's per-call scale multiplies the log2 score scale and the normalized output.
 // fp8_ds_mla's per-128 scales are folded too: QK^T sums each 128-wide block separately and adds
 // it times the key row's block scale (fp32, so the dequantization is exact); the softmax writes
-// P times the row's scale of value block v as copy v of P, and warp w's PV reads copy w / 2 (its
-// 64 output columns lie in block w / 2). The bf16 rope values are copied (bf16 q) or converted
-// (fp16 q). A visible row whose scale is NaN, inf, zero or negative (or a bad fp8_e4m3 scale)
-// makes the piece NaN and flags kErrBadScale.
+// P times (the row's scale of value block v / S_v) as copy v of P, S_v being the tile's largest
+// scale of block v (so the fp16 products never see a scaled-down P fall into subnormals), warp
+// w's PV reads copy w / 2 (its 64 output columns lie in block w / 2) and keeps its accumulators in
+// units of the current S, rescaling by S_prev / S_new with the softmax's alpha. A visible row
+// whose scale is NaN, inf, zero or negative (or a bad fp8_e4m3 scale) makes the piece NaN and
+// flags kErrBadScale.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -58,7 +72,6 @@ struct Part1Traits {
   static constexpr int kStageRowBytes = kFp8 ? kFp8DsMlaRowBytes : kRowBytes;
   static constexpr int STAGES = kFp8 ? (MT == 1 ? 7 : (MT == 2 ? 6 : 4))
                                      : (MT == 1 ? 5 : (MT == 2 ? 4 : 3));
-  static constexpr int kUnitsPerRow = 36;       // fp8 conversion: 16 values (two T chunks) a unit
   static constexpr int PAIRS = MT * (BN / 8);   // (m16, n8) score tiles
   static constexpr int KSPLIT = PAIRS >= kWarps ? 1 : kWarps / PAIRS;
   static constexpr int NT_PER_WARP = PAIRS >= kWarps ? PAIRS / kWarps : 1;
@@ -70,15 +83,20 @@ struct Part1Traits {
   // 16 rows: the warp's Q fragments (KSTEPS x 4 registers) stay in registers across tiles.
   static constexpr bool kQInRegs = MT == 1;
 
+  // The MMA operand type of P V (and of Q K^T's latent part): fp16 for fp8 caches.
+  using PT = std::conditional_t<kFp8, __half, T>;
+
   struct Shared {
     alignas(128) uint8_t q[HB * kRowBytes];
     alignas(128) uint8_t kv[STAGES][BN * kStageRowBytes];
-    alignas(128) uint8_t kvc[kFp8 ? BN * kRowBytes : 16];  // fp8: the current tile as T
     float s[KSPLIT][HB][BN];
-    alignas(16) T p[(kFp8 ? 4 : 1) * HB * P_STRIDE];  // fp8_ds_mla: one copy per value block
+    alignas(16) PT p[(kFp8 ? 4 : 1) * HB * P_STRIDE];  // fp8_ds_mla: one copy per value block
     float alpha[HB];
     float inv_l[HB];
     float lse[HB];
+    float qs[kFp8 ? HB : 1];         // fp8: 2^-e of each q row
+    unsigned qmax[kFp8 ? HB : 1];    // fp8 with bf16 q: largest |q| of each row (float bits)
+    float sref[kFp8 ? 4 : 1];        // fp8_ds_mla: S_v of the current tile
     int bad;
   };
 
@@ -92,46 +110,24 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * kRowBytes16 + ((chunk ^ (row & 7)) << 4));
 }
 
-// Two e4m3 values (low byte first) -> a packed pair of T, exactly: e4m3 -> fp16 is exact (and
-// keeps NaN), and every e4m3 value is a bf16 value too.
-template <class T>
-__device__ __forceinline__ uint32_t e4m3x2_to(uint32_t two) {
+// Two e4m3 values (the low 16 bits, low byte first) -> a packed fp16 pair, exactly (NaN kept).
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t two) {
   const __half2_raw h =
       __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xFFFFu), __NV_E4M3);
+  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+}
+
+// A packed pair of T -> two floats.
+template <class T>
+__device__ __forceinline__ float2 unpack2(uint32_t two) {
   if constexpr (std::is_same_v<T, __half>) {
-    return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+    __half2 h;
+    *reinterpret_cast<uint32_t*>(&h) = two;
+    return __half22float2(h);
   } else {
-    const float2 f = __half22float2(__half2(h));
-    return ptx::pack2<T>(f.x, f.y);
-  }
-}
-
-// 16 e4m3 values (one 16-byte chunk) -> two 16-byte chunks of T.
-template <class T>
-__device__ __forceinline__ void e4m3x16_to(const uint4& raw, uint4& lo, uint4& hi) {
-  lo.x = e4m3x2_to<T>(raw.x);
-  lo.y = e4m3x2_to<T>(raw.x >> 16);
-  lo.z = e4m3x2_to<T>(raw.y);
-  lo.w = e4m3x2_to<T>(raw.y >> 16);
-  hi.x = e4m3x2_to<T>(raw.z);
-  hi.y = e4m3x2_to<T>(raw.z >> 16);
-  hi.z = e4m3x2_to<T>(raw.w);
-  hi.w = e4m3x2_to<T>(raw.w >> 16);
-}
-
-// 8 bf16 values (fp8_ds_mla rope) -> 8 values of T.
-template <class T>
-__device__ __forceinline__ uint4 bf16x8_to(const uint4& raw) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    return raw;
-  } else {
-    auto one = [](uint32_t two) {
-      __nv_bfloat162 b;
-      *reinterpret_cast<uint32_t*>(&b) = two;
-      const float2 f = __bfloat1622float2(b);
-      return ptx::pack2<T>(f.x, f.y);
-    };
-    return make_uint4(one(raw.x), one(raw.y), one(raw.z), one(raw.w));
+    __nv_bfloat162 b;
+    *reinterpret_cast<uint32_t*>(&b) = two;
+    return __bfloat1622float2(b);
   }
 }
 
@@ -187,6 +183,9 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     const int ntiles = (end - begin + BN - 1) / BN;
     const int32_t* bt = p.block_table + static_cast<int64_t>(b) * p.bt_stride;
     if (tid == 0) sm.bad = scale_bad ? 2 : 0;
+    if constexpr (Tr::kFp8) {
+      if (tid < HB) sm.qmax[tid] = 0u;
+    }
 
     // Q of this row block (zeros for rows past q_len * num_heads).
     {
@@ -272,6 +271,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     // Softmax state of this thread's query row (identical across the row's TPR threads), and
     // the row's own end: its token sees positions [begin, row_end) of the piece.
     float m_run = merge::neg_inf<float>(), l_run = 0.f;
+    float s_cur = 1.f;  // fp8_ds_mla: the S of this warp's value block the accumulators are in
     const int srow = tid / Tr::TPR, ssub = tid % Tr::TPR;
     // With q_len = 1 the piece is already clipped to the one token's limit: row_end = end,
     // without the limit's load at the head of every piece.
@@ -302,34 +302,67 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 
       uint32_t skv = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes;
       if constexpr (Tr::kFp8) {
-        // ---- convert the landed fp8 tile into sm.kvc (T, swizzled) ----
-        // Unit u = (row, k): 16 values (two chunks) of one row; k < 32 are latent bytes
-        // [16k, 16k + 16) (one 128-value block, k / 8), k >= 32 of ds_mla the rope values.
-        // The previous tile's PV finished before this iteration's first barrier, so sm.kvc is free.
-        const uint8_t* st = sm.kv[t % STAGES];
-        const int valid = end - (begin + t * BN);  // rows below this hold visible positions
-        bool bad_scale = false;
-        for (int u = tid; u < BN * Tr::kUnitsPerRow; u += Tr::kThreads) {
-          const int row = u / Tr::kUnitsPerRow, k = u - row * Tr::kUnitsPerRow;
-          const uint8_t* src = st + row * Tr::kStageRowBytes;
-          uint4 lo, hi;
-          if (ds && k >= 32) {
-            const uint8_t* rope = src + kFp8DsMlaRopeOffset + 32 * (k - 32);
-            lo = bf16x8_to<T>(*reinterpret_cast<const uint4*>(rope));
-            hi = bf16x8_to<T>(*reinterpret_cast<const uint4*>(rope + 16));
-          } else {
-            if (ds && (k & 7) == 0 && row < valid) {  // one check per (row, block)
-              const float sc = reinterpret_cast<const float*>(src + kFp8DsMlaScaleOffset)[k >> 3];
-              if (!(sc > 0.f && sc <= FLT_MAX)) bad_scale = true;
+        if (t == 0) {
+          // ---- Q (landed with tile 0) to fp16, scaled by 2^e per row and k-permuted ----
+          // Unit (row, k): the row's 16-wide k block k, two swizzled 16-byte chunks.
+          constexpr int kUnits = HB * 36;
+          if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+            for (int u = tid; u < kUnits; u += Tr::kThreads) {
+              const int row = u / 36, k = u - row * 36;
+              const uint4 c0 = *reinterpret_cast<const uint4*>(sm.q + swz(row, 2 * k));
+              const uint4 c1 = *reinterpret_cast<const uint4*>(sm.q + swz(row, 2 * k + 1));
+              const uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
+              float m = 0.f;  // fmaxf skips NaN: a NaN element stays NaN through any 2^e
+#pragma unroll
+              for (int j = 0; j < 8; ++j) {
+                const float2 f = unpack2<T>(w[j]);
+                m = fmaxf(m, fmaxf(fabsf(f.x), fabsf(f.y)));
+              }
+              atomicMax(&sm.qmax[row], __float_as_uint(m));
             }
-            e4m3x16_to<T>(*reinterpret_cast<const uint4*>(src + 16 * k), lo, hi);
+            __syncthreads();
           }
-          *reinterpret_cast<uint4*>(sm.kvc + swz(row, 2 * k)) = lo;
-          *reinterpret_cast<uint4*>(sm.kvc + swz(row, 2 * k + 1)) = hi;
+          for (int u = tid; u < kUnits; u += Tr::kThreads) {
+            const int row = u / 36, k = u - row * 36;
+            int e = 0;
+            if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+              const float m = __uint_as_float(sm.qmax[row]);
+              if (m > 0.f && m <= FLT_MAX) {
+                int ex;
+                (void)frexpf(m, &ex);  // m in [2^(ex-1), 2^ex)
+                e = min(max(15 - ex, -100), 100);
+              }
+            }
+            uint4* p0 = reinterpret_cast<uint4*>(sm.q + swz(row, 2 * k));
+            uint4* p1 = reinterpret_cast<uint4*>(sm.q + swz(row, 2 * k + 1));
+            const uint4 c0 = *p0, c1 = *p1;
+            const uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
+            uint32_t o[8];
+            if (ds && k >= 32) {  // the bf16 rope part: T, unpermuted, times 2^e
+#pragma unroll
+              for (int j = 0; j < 8; ++j) {
+                const float2 f = unpack2<T>(w[j]);
+                o[j] = e == 0 ? w[j] : ptx::pack2<T>(ldexpf(f.x, e), ldexpf(f.y, e));
+              }
+            } else {
+              uint32_t h[8];
+#pragma unroll
+              for (int j = 0; j < 8; ++j) {
+                const float2 f = unpack2<T>(w[j]);
+                h[j] = ptx::pack2<__half>(ldexpf(f.x, e), ldexpf(f.y, e));
+              }
+#pragma unroll
+              for (int c = 0; c < 4; ++c) {
+                o[c] = h[2 * c];
+                o[c + 4] = h[2 * c + 1];
+              }
+            }
+            *p0 = make_uint4(o[0], o[1], o[2], o[3]);
+            *p1 = make_uint4(o[4], o[5], o[6], o[7]);
+            if (k == 0) sm.qs[row] = ldexpf(1.f, -e);
+          }
+          __syncthreads();
         }
-        if (bad_scale) atomicOr(&sm.bad, 2);
-        __syncthreads();
-        skv = ptx::smem_addr(sm.kvc);
       }
 
       // ---- S = Q K^T (raw dot products) ----
@@ -346,65 +379,65 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         float sodd[4] = {0.f, 0.f, 0.f, 0.f};
         const int arow = mt * 16 + (lane & 15);
         if constexpr (Tr::kFp8) {
-          // The tile holds raw e4m3 values (exact in T). k range of this warp: LB whole
-          // 128-value latent blocks (k16 steps ks*8*LB ..), then RS rope steps (32 + ks*RS ..).
-          // Each block sums into its own accumulators, which join the running sum multiplied by
-          // the block's scale of each key row (fp8_ds_mla; 1 for fp8_e4m3, whose scale is folded
-          // into scale_log2): exact dequantization for 4 FMAs per block.
+          // k range of this warp: LB whole 128-value latent blocks (k16 steps ks*8*LB ..), then
+          // RS rope steps (32 + ks*RS ..). Each block sums into its own accumulators, which join
+          // the running sum times the block's scale of each key row (fp8_ds_mla; fp8_e4m3's scale
+          // is folded into scale_log2): exact dequantization for 4 FMAs per block.
           constexpr int NT = Tr::NT_PER_WARP;
           constexpr int LB = 4 / Tr::KSPLIT, RS = 4 / Tr::KSPLIT;
           static_assert(LB * 8 + RS == Tr::KSTEPS, "fp8 QK: blocks and rope steps cover the k range");
           const int nt0 = pair0 % (BN / 8);
-          const int brow = NT == 2 ? (nt0 + (lane >> 4)) * 8 + (lane & 7) : nt0 * 8 + (lane & 7);
           auto kstep_of = [&](int kk) {
             return kk < 8 * LB ? ks * 8 * LB + kk : 32 + ks * RS + (kk - 8 * LB);
           };
           if constexpr (Tr::kQInRegs) {
-            if (t == 0) {  // Q landed with tile 0
+            if (t == 0) {  // Q converted above
 #pragma unroll
               for (int kk = 0; kk < Tr::KSTEPS; ++kk)
                 ptx::ldmatrix_x4(sq + swz(arow, kstep_of(kk) * 2 + (lane >> 4)), qf[kk][0],
                                  qf[kk][1], qf[kk][2], qf[kk][3]);
             }
           }
-          auto mma_step = [&](int kk, float (&acc)[NT][4]) {
-            const int kstep = kstep_of(kk);
-            uint32_t a[4];
+          auto a_frag = [&](int kk, uint32_t (&a)[4]) {
             if constexpr (Tr::kQInRegs) {
               a[0] = qf[kk][0];
               a[1] = qf[kk][1];
               a[2] = qf[kk][2];
               a[3] = qf[kk][3];
             } else {
-              ptx::ldmatrix_x4(sq + swz(arow, kstep * 2 + (lane >> 4)), a[0], a[1], a[2], a[3]);
-            }
-            if constexpr (NT == 2) {
-              uint32_t b0, b1, b2, b3;
-              ptx::ldmatrix_x4(skv + swz(brow, kstep * 2 + ((lane >> 3) & 1)), b0, b1, b2, b3);
-              ptx::mma_16816<T>(acc[0], a, b0, b1);
-              ptx::mma_16816<T>(acc[1], a, b2, b3);
-            } else {
-              uint32_t b0, b1;
-              ptx::ldmatrix_x2(skv + swz(brow, kstep * 2 + ((lane >> 3) & 1)), b0, b1);
-              ptx::mma_16816<T>(acc[0], a, b0, b1);
+              ptx::ldmatrix_x4(sq + swz(arow, kstep_of(kk) * 2 + (lane >> 4)), a[0], a[1], a[2], a[3]);
             }
           };
+          // Lanes 8i..8i+7 address key row (n tile)*8 + (lane & 7), 16-byte k block i of a group.
+          const uint32_t krow = skv + static_cast<uint32_t>((nt0 * 8 + (lane & 7)) * Tr::kStageRowBytes);
+          constexpr uint32_t kTileRows8 = 8 * Tr::kStageRowBytes;
           // Key row r's 4 block scales: floats at r * kStageRowBytes + 512 of the staged tile.
           const float* sc_rows =
               reinterpret_cast<const float*>(sm.kv[t % STAGES] + kFp8DsMlaScaleOffset);
 #pragma unroll
           for (int lb = 0; lb < LB; ++lb) {
-            // Two independent MMA chains: the two n tiles, or (one n tile) even and odd k steps.
-            constexpr int NB = NT == 1 ? 2 : 1;
-            float be[NT][4], bo[NT][4];
+            float be[NT][4], bo[NT][4];  // two independent MMA chains: even and odd k steps
 #pragma unroll
             for (int n = 0; n < NT; ++n)
 #pragma unroll
               for (int e = 0; e < 4; ++e) be[n][e] = bo[n][e] = 0.f;
 #pragma unroll
-            for (int i = 0; i < 8; i += NB) {
-              mma_step(lb * 8 + i, be);
-              if constexpr (NB == 2) mma_step(lb * 8 + i + 1, bo);
+            for (int g = 0; g < 2; ++g) {
+              const int kk0 = lb * 8 + g * 4;
+              uint32_t r[NT][4];
+#pragma unroll
+              for (int n = 0; n < NT; ++n)
+                ptx::ldmatrix_x4(krow + n * kTileRows8 + (kstep_of(kk0) + (lane >> 3)) * 16, r[n][0],
+                                 r[n][1], r[n][2], r[n][3]);
+#pragma unroll
+              for (int i = 0; i < 4; ++i) {
+                uint32_t a[4];
+                a_frag(kk0 + i, a);
+#pragma unroll
+                for (int n = 0; n < NT; ++n)
+                  ptx::mma_16816<__half>((i & 1) ? bo[n] : be[n], a, e4m3x2_to_f16x2(r[n][i]),
+                                         e4m3x2_to_f16x2(r[n][i] >> 16));
+              }
             }
             const int blk = ks * LB + lb;
 #pragma unroll
@@ -418,9 +451,67 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
               sacc[n][3] += (be[n][3] + bo[n][3]) * s1;
             }
           }
+          if (ds) {
+            // bf16 rope keys (bytes 528 + 32j of the row), standard fragments, products in T.
 #pragma unroll
-          for (int i = 0; i < RS; ++i) mma_step(8 * LB + i, sacc);
-          (void)sodd;
+            for (int i = 0; i < RS; ++i) {
+              const int kstep = 32 + ks * RS + i;
+              uint32_t a[4];
+              a_frag(8 * LB + i, a);
+#pragma unroll
+              for (int n = 0; n < NT; ++n) {
+                uint32_t b0, b1;
+                ptx::ldmatrix_x2(krow + n * kTileRows8 + kFp8DsMlaRopeOffset + 32 * (kstep - 32) +
+                                     ((lane >> 3) & 1) * 16,
+                                 b0, b1);
+                if constexpr (std::is_same_v<T, __half>) {
+                  const float2 f0 = unpack2<__nv_bfloat16>(b0), f1 = unpack2<__nv_bfloat16>(b1);
+                  b0 = ptx::pack2<__half>(f0.x, f0.y);
+                  b1 = ptx::pack2<__half>(f1.x, f1.y);
+                }
+                ptx::mma_16816<T>(sacc[n], a, b0, b1);
+              }
+            }
+          } else {
+            // fp8_e4m3 rope bytes (k blocks 32..35), as the latent part.
+            uint32_t r[NT][4];
+#pragma unroll
+            for (int n = 0; n < NT; ++n) {
+              const uint32_t a0 = krow + n * kTileRows8 + (32 + ks * RS + (lane >> 3)) * 16;
+              if constexpr (RS == 4) {
+                ptx::ldmatrix_x4(a0, r[n][0], r[n][1], r[n][2], r[n][3]);
+              } else {
+                ptx::ldmatrix_x2(a0, r[n][0], r[n][1]);
+              }
+            }
+#pragma unroll
+            for (int i = 0; i < RS; ++i) {
+              uint32_t a[4];
+              a_frag(8 * LB + i, a);
+#pragma unroll
+              for (int n = 0; n < NT; ++n)
+                ptx::mma_16816<__half>(sacc[n], a, e4m3x2_to_f16x2(r[n][i]),
+                                       e4m3x2_to_f16x2(r[n][i] >> 16));
+            }
+          }
+          if (ds && warp == 0) {
+            // S_v of this tile (largest scale of block v over its rows; rows past the piece are
+            // zero-filled), and the bad-scale check of every visible row.
+            const int valid = end - (begin + t * BN);
+            const float* sr = sc_rows + lane * (Tr::kStageRowBytes / 4);
+            bool badl = false;
+#pragma unroll
+            for (int v = 0; v < 4; ++v) {
+              const float x = sr[v];
+              const bool okx = x > 0.f && x <= FLT_MAX;
+              if (lane < valid && !okx) badl = true;
+              float mx = okx ? x : 0.f;
+#pragma unroll
+              for (int off = 16; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+              if (lane == 0) sm.sref[v] = mx > 0.f ? mx : 1.f;
+            }
+            if (__any_sync(0xffffffffu, badl) && lane == 0) atomicOr(&sm.bad, 2);
+          }
         } else if constexpr (Tr::kQInRegs) {
           if (t == 0) {  // Q landed with tile 0
 #pragma unroll
@@ -483,6 +574,8 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       // ---- online softmax (base 2) ----
       {
         const int pos0 = begin + t * BN;
+        // fp8: the row's q was scaled by 2^e (sm.qs = 2^-e).
+        const float row_scale = Tr::kFp8 ? scale_log2 * sm.qs[srow] : scale_log2;
         float sv[Tr::CPT];
         float mx = merge::neg_inf<float>();
 #pragma unroll
@@ -491,7 +584,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           float s = 0.f;
 #pragma unroll
           for (int k = 0; k < Tr::KSPLIT; ++k) s += sm.s[k][srow][col];
-          s = (pos0 + col < row_end) ? s * scale_log2 : merge::neg_inf<float>();
+          s = (pos0 + col < row_end) ? s * row_scale : merge::neg_inf<float>();
           sv[c] = s;
           mx = fmaxf(mx, s);
         }
@@ -508,18 +601,20 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           sum += p0 + p1;
           const int pc = srow * Tr::P_STRIDE + ssub * Tr::CPT + c;
           if (Tr::kFp8 && ds) {
-            // fp8_ds_mla: P times each key row's scale of value block v, one copy per block;
-            // the PV warps of block v read copy v (the denominator keeps the plain P).
+            // fp8_ds_mla: P times (each key row's scale of value block v / S_v), one copy per
+            // block; the PV warps of block v read copy v (the denominator keeps the plain P).
             const int col = ssub * Tr::CPT + c;
             const uint8_t* row0 = sm.kv[t % STAGES] + col * Tr::kStageRowBytes + kFp8DsMlaScaleOffset;
             const float* sc0 = reinterpret_cast<const float*>(row0);
             const float* sc1 = reinterpret_cast<const float*>(row0 + Tr::kStageRowBytes);
 #pragma unroll
-            for (int v = 0; v < 4; ++v)
-              *reinterpret_cast<uint32_t*>(&sm.p[v * HB * Tr::P_STRIDE + pc]) =
-                  ptx::pack2<T>(p0 * sc0[v], Tr::CPT > 1 ? p1 * sc1[v] : 0.f);
+            for (int v = 0; v < 4; ++v) {
+              const float inv_s = 1.f / sm.sref[v];
+              *reinterpret_cast<uint32_t*>(&sm.p[v * HB * Tr::P_STRIDE + pc]) = ptx::pack2<typename Tr::PT>(
+                  p0 * (sc0[v] * inv_s), Tr::CPT > 1 ? p1 * (sc1[v] * inv_s) : 0.f);
+            }
           } else {
-            *reinterpret_cast<uint32_t*>(&sm.p[pc]) = ptx::pack2<T>(p0, p1);
+            *reinterpret_cast<uint32_t*>(&sm.p[pc]) = ptx::pack2<typename Tr::PT>(p0, p1);
           }
         }
 #pragma unroll
@@ -533,10 +628,20 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 
       // ---- O = alpha * O + P V ----
       {
+        // fp8_ds_mla: this warp's accumulators are in units of its block's S; move them to the
+        // new tile's S with the softmax's rescale.
+        float f = 1.f;
+        if constexpr (Tr::kFp8) {
+          if (ds) {
+            const float s_new = sm.sref[warp >> 1];
+            f = s_cur / s_new;
+            s_cur = s_new;
+          }
+        }
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
-          const float a0 = sm.alpha[mt * 16 + (lane >> 2)];
-          const float a1 = sm.alpha[mt * 16 + (lane >> 2) + 8];
+          const float a0 = sm.alpha[mt * 16 + (lane >> 2)] * f;
+          const float a1 = sm.alpha[mt * 16 + (lane >> 2) + 8] * f;
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
             acc[mt][j][0] *= a0;
@@ -545,9 +650,10 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             acc[mt][j][3] *= a1;
           }
         }
+        using PT = typename Tr::PT;
         const uint32_t sp =
             ptx::smem_addr(sm.p) + ((Tr::kFp8 && ds) ? static_cast<uint32_t>(
-                                                           (warp >> 1) * HB * Tr::P_STRIDE * sizeof(T))
+                                                           (warp >> 1) * HB * Tr::P_STRIDE * sizeof(PT))
                                                      : 0u);
 #pragma unroll
         for (int kk = 0; kk < BN / 16; ++kk) {
@@ -556,19 +662,45 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           for (int mt = 0; mt < MT; ++mt) {
             const int r = mt * 16 + (lane & 15);
             const int c = kk * 16 + (lane >> 4) * 8;
-            ptx::ldmatrix_x4(sp + static_cast<uint32_t>((r * Tr::P_STRIDE + c) * sizeof(T)),
+            ptx::ldmatrix_x4(sp + static_cast<uint32_t>((r * Tr::P_STRIDE + c) * sizeof(PT)),
                              a[mt][0], a[mt][1], a[mt][2], a[mt][3]);
           }
           const int vrow = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+          if constexpr (Tr::kFp8) {
+            // Two loads of 16 keys x 32 fp8 columns: matrices (keys 0-7 | 8-15) x (columns
+            // 0-15 | 16-31); each register holds keys 2c, 2c+1 x columns 2g, 2g+1 (g = lane/4),
+            // and one byte permute puts the even-column pair low and the odd-column pair high.
 #pragma unroll
-          for (int jp = 0; jp < 4; ++jp) {
-            const int chunk = warp * 8 + jp * 2 + (lane >> 4);
-            uint32_t b0, b1, b2, b3;
-            ptx::ldmatrix_x4_trans(skv + swz(vrow, chunk), b0, b1, b2, b3);
+            for (int q = 0; q < 2; ++q) {
+              uint32_t r0, r1, r2, r3;
+              ptx::ldmatrix_x4_trans(skv + static_cast<uint32_t>(vrow * Tr::kStageRowBytes +
+                                                                 warp * 64 + q * 32 + (lane >> 4) * 16),
+                                     r0, r1, r2, r3);
+              const uint32_t p0 = __byte_perm(r0, 0, 0x3120), p1 = __byte_perm(r1, 0, 0x3120);
+              const uint32_t p2 = __byte_perm(r2, 0, 0x3120), p3 = __byte_perm(r3, 0, 0x3120);
+              const uint32_t e0 = e4m3x2_to_f16x2(p0), e1 = e4m3x2_to_f16x2(p1);
+              const uint32_t o0 = e4m3x2_to_f16x2(p0 >> 16), o1 = e4m3x2_to_f16x2(p1 >> 16);
+              const uint32_t e2 = e4m3x2_to_f16x2(p2), e3 = e4m3x2_to_f16x2(p3);
+              const uint32_t o2 = e4m3x2_to_f16x2(p2 >> 16), o3 = e4m3x2_to_f16x2(p3 >> 16);
 #pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-              ptx::mma_16816<T>(acc[mt][2 * jp], a[mt], b0, b1);
-              ptx::mma_16816<T>(acc[mt][2 * jp + 1], a[mt], b2, b3);
+              for (int mt = 0; mt < MT; ++mt) {
+                ptx::mma_16816<__half>(acc[mt][4 * q + 0], a[mt], e0, e1);
+                ptx::mma_16816<__half>(acc[mt][4 * q + 1], a[mt], o0, o1);
+                ptx::mma_16816<__half>(acc[mt][4 * q + 2], a[mt], e2, e3);
+                ptx::mma_16816<__half>(acc[mt][4 * q + 3], a[mt], o2, o3);
+              }
+            }
+          } else {
+#pragma unroll
+            for (int jp = 0; jp < 4; ++jp) {
+              const int chunk = warp * 8 + jp * 2 + (lane >> 4);
+              uint32_t b0, b1, b2, b3;
+              ptx::ldmatrix_x4_trans(skv + swz(vrow, chunk), b0, b1, b2, b3);
+#pragma unroll
+              for (int mt = 0; mt < MT; ++mt) {
+                ptx::mma_16816<T>(acc[mt][2 * jp], a[mt], b0, b1);
+                ptx::mma_16816<T>(acc[mt][2 * jp + 1], a[mt], b2, b3);
+              }
             }
           }
         }
@@ -595,7 +727,31 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         const int row = row0 + r;
         if (row >= p.rows) continue;
         const int t = p.q_len == 1 ? 0 : row / p.num_heads, h = row - t * p.num_heads;
-        const float il = sm.inv_l[r] * kv_scale;  // fp8_e4m3: the scale of V, folded
+        // fp8_e4m3: the scale of V; fp8_ds_mla: the S the accumulators are in.
+        const float il = sm.inv_l[r] * kv_scale * s_cur;
+        if constexpr (Tr::kFp8) {
+          // Tiles 4q + 2i (even) and 4q + 2i + 1 (odd) hold columns 32q + 16i + 4(lane & 3) + 0..3
+          // of this warp's 64 as (even c0, odd c0, even c1, odd c1).
+          T* o = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
+                 static_cast<int64_t>(t) * p.out_stride_token +
+                 static_cast<int64_t>(h) * p.out_stride_head;
+#pragma unroll
+          for (int j = 0; j < 8; j += 2) {
+            const int col = warp * 64 + (j >> 1) * 16 + 4 * (lane & 3);
+            float v[4] = {acc[mt][j][half * 2], acc[mt][j + 1][half * 2], acc[mt][j][half * 2 + 1],
+                          acc[mt][j + 1][half * 2 + 1]};
+#pragma unroll
+            for (int e = 0; e < 4; ++e) v[e] = bad ? nan : v[e] * il;
+            if (pc.slot < 0) {
+              *reinterpret_cast<uint32_t*>(o + col) = ptx::pack2<T>(v[0], v[1]);
+              *reinterpret_cast<uint32_t*>(o + col + 2) = ptx::pack2<T>(v[2], v[3]);
+            } else {
+              float* po = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
+              *reinterpret_cast<float4*>(po + col) = make_float4(v[0], v[1], v[2], v[3]);
+            }
+          }
+          continue;
+        }
         if (pc.slot < 0) {
           T* o = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
                  static_cast<int64_t>(t) * p.out_stride_token +
