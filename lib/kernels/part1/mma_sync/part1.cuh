@@ -97,6 +97,7 @@ struct Part1Traits {
     float qs[kFp8 ? HB : 1];         // fp8: 2^-e of each q row
     unsigned qmax[kFp8 ? HB : 1];    // fp8 with bf16 q: largest |q| of each row (float bits)
     float sref[kFp8 ? 4 : 1];        // fp8_ds_mla: S_v of the current tile
+    float sinv[kFp8 ? 4 : 1];        // and 1 / S_v
     int bad;
   };
 
@@ -494,23 +495,22 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
                                        e4m3x2_to_f16x2(r[n][i] >> 16));
             }
           }
-          if (ds && warp == 0) {
-            // S_v of this tile (largest scale of block v over its rows; rows past the piece are
-            // zero-filled), and the bad-scale check of every visible row.
+          if (ds && warp < 4) {
+            // Warp v: S_v of this tile (the largest scale of block v over its rows; rows past the
+            // piece are zero-filled) and its reciprocal, and the bad-scale check of block v in
+            // every visible row (lane = row).
+            static_assert(BN == 32, "one lane per tile row");
             const int valid = end - (begin + t * BN);
-            const float* sr = sc_rows + lane * (Tr::kStageRowBytes / 4);
-            bool badl = false;
+            const float x = sc_rows[lane * (Tr::kStageRowBytes / 4) + warp];
+            const bool okx = x > 0.f && x <= FLT_MAX;
+            float mx = okx ? x : 0.f;
 #pragma unroll
-            for (int v = 0; v < 4; ++v) {
-              const float x = sr[v];
-              const bool okx = x > 0.f && x <= FLT_MAX;
-              if (lane < valid && !okx) badl = true;
-              float mx = okx ? x : 0.f;
-#pragma unroll
-              for (int off = 16; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-              if (lane == 0) sm.sref[v] = mx > 0.f ? mx : 1.f;
+            for (int off = 16; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+            if (lane == 0) {
+              sm.sref[warp] = mx > 0.f ? mx : 1.f;
+              sm.sinv[warp] = mx > 0.f ? 1.f / mx : 1.f;
             }
-            if (__any_sync(0xffffffffu, badl) && lane == 0) atomicOr(&sm.bad, 2);
+            if (__any_sync(0xffffffffu, lane < valid && !okx) && lane == 0) atomicOr(&sm.bad, 2);
           }
         } else if constexpr (Tr::kQInRegs) {
           if (t == 0) {  // Q landed with tile 0
@@ -609,7 +609,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             const float* sc1 = reinterpret_cast<const float*>(row0 + Tr::kStageRowBytes);
 #pragma unroll
             for (int v = 0; v < 4; ++v) {
-              const float inv_s = 1.f / sm.sref[v];
+              const float inv_s = sm.sinv[v];
               *reinterpret_cast<uint32_t*>(&sm.p[v * HB * Tr::P_STRIDE + pc]) = ptx::pack2<typename Tr::PT>(
                   p0 * (sc0[v] * inv_s), Tr::CPT > 1 ? p1 * (sc1[v] * inv_s) : 0.f);
             }
@@ -642,6 +642,9 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         for (int mt = 0; mt < MT; ++mt) {
           const float a0 = sm.alpha[mt * 16 + (lane >> 2)] * f;
           const float a1 = sm.alpha[mt * 16 + (lane >> 2) + 8] * f;
+          // Once a row's running max settles, alpha is 1: skip the 32 multiplies (exact either
+          // way) when no row of this m16 tile moved.
+          if (!__any_sync(0xffffffffu, a0 != 1.f || a1 != 1.f)) continue;
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
             acc[mt][j][0] *= a0;
