@@ -642,9 +642,6 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         for (int mt = 0; mt < MT; ++mt) {
           const float a0 = sm.alpha[mt * 16 + (lane >> 2)] * f;
           const float a1 = sm.alpha[mt * 16 + (lane >> 2) + 8] * f;
-          // Once a row's running max settles, alpha is 1: skip the 32 multiplies (exact either
-          // way) when no row of this m16 tile moved.
-          if (!__any_sync(0xffffffffu, a0 != 1.f || a1 != 1.f)) continue;
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
             acc[mt][j][0] *= a0;
