@@ -8,7 +8,8 @@
 // own token's visible length (token_limits[b][t], written by the planner): a piece past a row's
 // limit leaves that row empty (o = 0, lse = -inf through the merge algebra's guards).
 //
-// CTA: 8 warps, HB = 16*MT query rows, KV tiles of BN = 32 rows in a STAGES-deep cp.async ring
+// CTA: 8 warps, HB = 16*MT query rows, KV tiles of BN = 32 rows (64 for fp8 caches with 16 rows)
+// in a STAGES-deep cp.async ring
 // (16-byte copies, L2 evict-first hint). Each KV row lands in shared memory once and serves both
 // products (K = all 576 columns, V = the first 512). Shared rows are 1152 bytes; 16-byte chunks
 // are XOR-swizzled by (row & 7) so ldmatrix reads are conflict-free.
@@ -64,22 +65,26 @@ struct Part1Traits {
   static constexpr int kThreads = 256;
   static constexpr int kWarps = 8;
   static constexpr int HB = 16 * MT;            // query rows per CTA
-  static constexpr int BN = 32;                 // KV rows per tile
+  // KV rows per tile: 64 for fp8 with 16 rows (half the barriers and softmax passes per key,
+  // two independent n tiles per warp in QK^T), else 32.
+  static constexpr int BN = (KV == kKvFp8 && MT == 1) ? 64 : 32;
+  static constexpr int kRowsPerThread = BN / 32;  // tile copy: rows lrow + 32 i
   static constexpr int kChunks = kRowChunks16;  // 16-byte chunks per 576-element row (72)
   static constexpr int kRowBytes = kRowBytes16;  // 1152
   static constexpr bool kFp8 = KV == kKvFp8;
   // One staged row: the 16-bit row, or a slot as wide as the widest fp8 row (656 = 41 x 16).
   static constexpr int kStageRowBytes = kFp8 ? kFp8DsMlaRowBytes : kRowBytes;
-  static constexpr int STAGES = kFp8 ? (MT == 1 ? 7 : (MT == 2 ? 6 : 4))
+  static constexpr int STAGES = kFp8 ? (MT == 1 ? 4 : (MT == 2 ? 6 : 4))
                                      : (MT == 1 ? 5 : (MT == 2 ? 4 : 3));
   static constexpr int PAIRS = MT * (BN / 8);   // (m16, n8) score tiles
-  static constexpr int KSPLIT = PAIRS >= kWarps ? 1 : kWarps / PAIRS;
-  static constexpr int NT_PER_WARP = PAIRS >= kWarps ? PAIRS / kWarps : 1;
+  // 16 rows: the 576-long reduction in two halves (the warp's Q half stays in registers).
+  static constexpr int KSPLIT = MT == 1 ? 2 : (PAIRS >= kWarps ? 1 : kWarps / PAIRS);
+  static constexpr int NT_PER_WARP = PAIRS * KSPLIT / kWarps;
   static constexpr int KSTEPS = 36 / KSPLIT;    // k16 steps per warp in QK^T
   static constexpr int TPR = kThreads / HB;     // softmax threads per query row
   static constexpr int CPT = BN / TPR;          // softmax columns per thread
   static constexpr int P_STRIDE = BN + 8;       // sP row stride in elements (conflict-free)
-  static_assert(BN * 8 == kThreads, "tile copy: one thread per (row, 8-chunk lane)");
+  static_assert(BN % 32 == 0 && kThreads == 256, "tile copy: one thread per (row, 8-chunk lane) of 32 rows");
   // 16 rows: the warp's Q fragments (KSTEPS x 4 registers) stay in registers across tiles.
   static constexpr bool kQInRegs = MT == 1;
 
@@ -212,23 +217,27 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     // Rows past `end` are zero-filled and neither their table entry nor their KV row is read.
     const int lrow = tid >> 3, lsub = tid & 7;
     const uint32_t ldst = swz(lrow, lsub);
-    int next_page = 0;
+    constexpr int R = Tr::kRowsPerThread;
+    int next_page[R];
     auto fetch_page = [&](int t) {
-      const int pos = begin + t * BN + lrow;
-      next_page = (t < ntiles && pos < end) ? __ldg(bt + (pos >> p.page_shift)) : 0;
+#pragma unroll
+      for (int i = 0; i < R; ++i) {
+        const int pos = begin + t * BN + lrow + 32 * i;
+        next_page[i] = (t < ntiles && pos < end) ? __ldg(bt + (pos >> p.page_shift)) : 0;
+      }
     };
-    auto load_tile = [&](int t) {
-      const int pos = begin + t * BN + lrow;
+    auto load_row = [&](int t, int i) {
+      const int pos = begin + t * BN + lrow + 32 * i;
       if constexpr (Tr::kFp8) {
         // Raw row bytes into the row's 656-byte slot, unswizzled: lane lsub copies chunks
         // lsub, lsub + 8, ... of the row's 36 (e4m3) or 41 (ds_mla) 16-byte chunks.
         const uint32_t dst = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes +
-                             static_cast<uint32_t>(lrow * Tr::kStageRowBytes + lsub * 16);
+                             static_cast<uint32_t>((lrow + 32 * i) * Tr::kStageRowBytes + lsub * 16);
         const uint8_t* src = kv8;
         int bytes = 0;
         if (pos < end) {
-          if (static_cast<unsigned>(next_page) < static_cast<unsigned>(p.num_pages)) {
-            src = kv8 + static_cast<int64_t>(next_page) * p.kv_stride_page +
+          if (static_cast<unsigned>(next_page[i]) < static_cast<unsigned>(p.num_pages)) {
+            src = kv8 + static_cast<int64_t>(next_page[i]) * p.kv_stride_page +
                   static_cast<int64_t>(pos & page_mask) * fp8_row_bytes + lsub * 16;
             bytes = 16;
           } else {
@@ -242,12 +251,13 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             ptx::cp_async_16(dst + 128 * j, src + (bytes ? 128 * j : 0), bytes, evict_first);
         return;
       }
+      static_assert(Tr::kFp8 || R == 1, "16-bit tiles are 32 rows");
       const uint32_t dst = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes + ldst;
       const T* src = kv;
       int bytes = 0;
       if (pos < end) {
-        if (static_cast<unsigned>(next_page) < static_cast<unsigned>(p.num_pages)) {
-          src = kv + static_cast<int64_t>(next_page) * p.kv_stride_page +
+        if (static_cast<unsigned>(next_page[0]) < static_cast<unsigned>(p.num_pages)) {
+          src = kv + static_cast<int64_t>(next_page[0]) * p.kv_stride_page +
                 static_cast<int64_t>(pos & page_mask) * kHeadDimQK + lsub * 8;
           bytes = 16;
         } else {
@@ -257,6 +267,10 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 #pragma unroll
       for (int j = 0; j < Tr::kChunks / 8; ++j)
         ptx::cp_async_16(dst + 128 * j, src + (bytes ? 64 * j : 0), bytes, evict_first);
+    };
+    auto load_tile = [&](int t) {
+#pragma unroll
+      for (int i = 0; i < R; ++i) load_row(t, i);
     };
 
 #pragma unroll
@@ -498,19 +512,25 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           if (ds && warp < 4) {
             // Warp v: S_v of this tile (the largest scale of block v over its rows; rows past the
             // piece are zero-filled) and its reciprocal, and the bad-scale check of block v in
-            // every visible row (lane = row).
-            static_assert(BN == 32, "one lane per tile row");
+            // every visible row (lane = row mod 32).
             const int valid = end - (begin + t * BN);
-            const float x = sc_rows[lane * (Tr::kStageRowBytes / 4) + warp];
-            const bool okx = x > 0.f && x <= FLT_MAX;
-            float mx = okx ? x : 0.f;
+            float mx = 0.f;
+            bool badl = false;
+#pragma unroll
+            for (int i = 0; i < BN / 32; ++i) {
+              const int row = lane + 32 * i;
+              const float x = sc_rows[row * (Tr::kStageRowBytes / 4) + warp];
+              const bool okx = x > 0.f && x <= FLT_MAX;
+              if (okx) mx = fmaxf(mx, x);
+              if (row < valid && !okx) badl = true;
+            }
 #pragma unroll
             for (int off = 16; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
             if (lane == 0) {
               sm.sref[warp] = mx > 0.f ? mx : 1.f;
               sm.sinv[warp] = mx > 0.f ? 1.f / mx : 1.f;
             }
-            if (__any_sync(0xffffffffu, lane < valid && !okx) && lane == 0) atomicOr(&sm.bad, 2);
+            if (__any_sync(0xffffffffu, badl) && lane == 0) atomicOr(&sm.bad, 2);
           }
         } else if constexpr (Tr::kQInRegs) {
           if (t == 0) {  // Q landed with tile 0
