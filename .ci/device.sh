@@ -4,6 +4,7 @@
 #   replay    every committed fixture through the GPU backend under several split policies
 #   tests     ctest (GPU suites included)
 #   sanitize  compute-sanitizer memcheck/racecheck/initcheck/synccheck on the GPU suites
+#             (SAN_SUITES, SAN_TOOLS narrow it)
 #   bench     the canonical benchmark, both part1 kernels and both dtypes (experiments/splitmla_bench)
 #   python    the Python package's tests (GPU ones included) in the image's torch venv
 #             (.ci/python.sh with SPLITMLA_VENV=/opt/torch/.venv; nothing is downloaded)
@@ -56,13 +57,15 @@ for step in "$@"; do
         bash .ci/python.sh > "$OUT/python.log" 2>&1 || rc=1
       grep -E "passed|failed|error|host|median|replays|parity" "$OUT/python.log" | tail -30 ;;
     sanitize)
-      # SAN_SUITES: the suites to check (default: every tests/gpu/test_* executable).
-      for t in ${SAN_SUITES:-"$BUILD"/tests/gpu/test_*}; do
-        [ -x "$t" ] || continue
-        for tool in memcheck racecheck initcheck synccheck; do
+      # SAN_SUITES: the suites to check (default: every one-GPU suite, tests/gpu/test_* and
+      # tests/cp/test_gpu_*); SAN_TOOLS: the tools (default: all four). Each run prints its time.
+      for t in ${SAN_SUITES:-"$BUILD"/tests/gpu/test_* "$BUILD"/tests/cp/test_gpu_*}; do
+        [ -x "$t" ] || { echo "sanitize: $t is not an executable"; rc=1; continue; }
+        for tool in ${SAN_TOOLS:-memcheck racecheck initcheck synccheck}; do
+          ts=$(date +%s)
           SPLITMLA_SANITIZE=1 compute-sanitizer --tool "$tool" --error-exitcode 9 "$t" \
             > "$OUT/san-$(basename "$t")-$tool.log" 2>&1
-          r=$?; echo "$tool $(basename "$t"): rc=$r $(grep -E 'ERROR SUMMARY' "$OUT/san-$(basename "$t")-$tool.log" | tail -1)"
+          r=$?; echo "$tool $(basename "$t"): rc=$r $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san-$(basename "$t")-$tool.log" | tail -1) ($(( $(date +%s) - ts )) s)"
           [ $r -ne 0 ] && rc=1
         done
       done ;;
