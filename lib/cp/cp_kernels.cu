@@ -7,6 +7,7 @@
 
 #include "core/merge.hpp"
 #include "cp/cp_params.hpp"
+#include "kernels/common/ptx.cuh"
 
 namespace splitmla::cp {
 namespace {
@@ -28,41 +29,23 @@ __global__ void __launch_bounds__(kPackThreads) pack_kernel(const __grid_constan
         p.lse[row * p.num_heads + h];
 }
 
-// Four consecutive values of a partial row, as floats.
-template <class T> struct Vec4;
-template <> struct Vec4<float> {
+// Four consecutive values of a partial row, as floats: float32, or a 16-bit type T.
+template <class T>
+struct Vec4 {
+  __device__ static float4 load(const T* p) {
+    const uint2 u = *reinterpret_cast<const uint2*>(p);
+    const float2 a = kernels::ptx::unpack2<T>(u.x), b = kernels::ptx::unpack2<T>(u.y);
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
+  __device__ static void store(T* p, float4 v) {
+    *reinterpret_cast<uint2*>(p) =
+        make_uint2(kernels::ptx::pack2<T>(v.x, v.y), kernels::ptx::pack2<T>(v.z, v.w));
+  }
+};
+template <>
+struct Vec4<float> {
   __device__ static float4 load(const float* p) { return *reinterpret_cast<const float4*>(p); }
   __device__ static void store(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
-};
-template <> struct Vec4<__nv_bfloat16> {
-  __device__ static float4 load(const __nv_bfloat16* p) {
-    const uint2 u = *reinterpret_cast<const uint2*>(p);
-    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
-    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
-    return make_float4(a.x, a.y, b.x, b.y);
-  }
-  __device__ static void store(__nv_bfloat16* p, float4 v) {
-    const __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
-    uint2 u;
-    u.x = *reinterpret_cast<const uint32_t*>(&a);
-    u.y = *reinterpret_cast<const uint32_t*>(&b);
-    *reinterpret_cast<uint2*>(p) = u;
-  }
-};
-template <> struct Vec4<__half> {
-  __device__ static float4 load(const __half* p) {
-    const uint2 u = *reinterpret_cast<const uint2*>(p);
-    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&u.x));
-    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&u.y));
-    return make_float4(a.x, a.y, b.x, b.y);
-  }
-  __device__ static void store(__half* p, float4 v) {
-    const __half2 a = __floats2half2_rn(v.x, v.y), b = __floats2half2_rn(v.z, v.w);
-    uint2 u;
-    u.x = *reinterpret_cast<const uint32_t*>(&a);
-    u.y = *reinterpret_cast<const uint32_t*>(&b);
-    *reinterpret_cast<uint2*>(p) = u;
-  }
 };
 
 // One block per (row, head): the sources' LSEs (normalized: natural log, +inf -> -inf) in shared

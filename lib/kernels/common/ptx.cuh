@@ -59,25 +59,19 @@ template <class T>
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
                                           uint32_t b1);
 
-template <>
-__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4],
-                                                         uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-template <>
-__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4],
-                                                  uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// One specialization per operand type T, whose PTX type is TY.
+#define SPLITMLA_MMA_16816(T, TY)                                                             \
+  template <>                                                                                 \
+  __device__ __forceinline__ void mma_16816<T>(float(&d)[4], const uint32_t(&a)[4], uint32_t b0, \
+                                               uint32_t b1) {                                  \
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." TY "." TY                           \
+                 ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"                \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                             \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));            \
+  }
+SPLITMLA_MMA_16816(__nv_bfloat16, "bf16")
+SPLITMLA_MMA_16816(__half, "f16")
+#undef SPLITMLA_MMA_16816
 
 // Two floats to a packed pair of T (low half = first).
 template <class T>
@@ -91,6 +85,22 @@ template <>
 __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
   __half2 v = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// A packed pair of T (low half = first) to two floats.
+template <class T>
+__device__ __forceinline__ float2 unpack2(uint32_t two);
+template <>
+__device__ __forceinline__ float2 unpack2<__nv_bfloat16>(uint32_t two) {
+  __nv_bfloat162 v;
+  *reinterpret_cast<uint32_t*>(&v) = two;
+  return __bfloat1622float2(v);
+}
+template <>
+__device__ __forceinline__ float2 unpack2<__half>(uint32_t two) {
+  __half2 v;
+  *reinterpret_cast<uint32_t*>(&v) = two;
+  return __half22float2(v);
 }
 
 }  // namespace splitmla::kernels::ptx

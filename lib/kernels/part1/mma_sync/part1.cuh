@@ -123,20 +123,6 @@ __device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t two) {
   return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
 }
 
-// A packed pair of T -> two floats.
-template <class T>
-__device__ __forceinline__ float2 unpack2(uint32_t two) {
-  if constexpr (std::is_same_v<T, __half>) {
-    __half2 h;
-    *reinterpret_cast<uint32_t*>(&h) = two;
-    return __half22float2(h);
-  } else {
-    __nv_bfloat162 b;
-    *reinterpret_cast<uint32_t*>(&b) = two;
-    return __bfloat1622float2(b);
-  }
-}
-
 template <class T, int MT, int KV>
 __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ Part1Params p) {
   using Tr = Part1Traits<T, MT, KV>;
@@ -330,7 +316,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
               float m = 0.f;  // fmaxf skips NaN: a NaN element stays NaN through any 2^e
 #pragma unroll
               for (int j = 0; j < 8; ++j) {
-                const float2 f = unpack2<T>(w[j]);
+                const float2 f = ptx::unpack2<T>(w[j]);
                 m = fmaxf(m, fmaxf(fabsf(f.x), fabsf(f.y)));
               }
               atomicMax(&sm.qmax[row], __float_as_uint(m));
@@ -356,14 +342,14 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             if (ds && k >= 32) {  // the bf16 rope part: T, unpermuted, times 2^e
 #pragma unroll
               for (int j = 0; j < 8; ++j) {
-                const float2 f = unpack2<T>(w[j]);
+                const float2 f = ptx::unpack2<T>(w[j]);
                 o[j] = e == 0 ? w[j] : ptx::pack2<T>(ldexpf(f.x, e), ldexpf(f.y, e));
               }
             } else {
               uint32_t h[8];
 #pragma unroll
               for (int j = 0; j < 8; ++j) {
-                const float2 f = unpack2<T>(w[j]);
+                const float2 f = ptx::unpack2<T>(w[j]);
                 h[j] = ptx::pack2<__half>(ldexpf(f.x, e), ldexpf(f.y, e));
               }
 #pragma unroll
@@ -480,7 +466,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
                                      ((lane >> 3) & 1) * 16,
                                  b0, b1);
                 if constexpr (std::is_same_v<T, __half>) {
-                  const float2 f0 = unpack2<__nv_bfloat16>(b0), f1 = unpack2<__nv_bfloat16>(b1);
+                  const float2 f0 = ptx::unpack2<__nv_bfloat16>(b0), f1 = ptx::unpack2<__nv_bfloat16>(b1);
                   b0 = ptx::pack2<__half>(f0.x, f0.y);
                   b1 = ptx::pack2<__half>(f1.x, f1.y);
                 }
