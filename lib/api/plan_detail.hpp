@@ -8,6 +8,10 @@
 
 namespace splitmla::detail {
 
+// A CUDA runtime result as a status: kSuccess, kNotBuilt for a kernel image missing for this
+// device, else kCudaError; `what` names the call in the detail. Clears the sticky error.
+Status cuda_status(cudaError_t e, const char* what);
+
 // make_plan, then every request is routed through the fp32 partial slots and part2 writes a
 // float32 `out` (Plan::out_f32): the context-parallel shard partials of lib/cp.
 Status make_plan_f32_partials(const DecodeConfig& config, Plan* plan);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "api/plan_detail.hpp"
 #include "api/workspace.hpp"
 #include "core/error.hpp"
 #include "kernels/common/params.hpp"
@@ -16,13 +17,6 @@ namespace {
 using detail::check_workspace;
 using detail::fail;
 
-Status copied(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::kSuccess;
-  cudaGetLastError();
-  if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction)
-    return fail(Status::kNotBuilt, "%s: %s", what, cudaGetErrorString(e));
-  return fail(Status::kCudaError, "%s: %s", what, cudaGetErrorString(e));
-}
 
 }  // namespace
 
@@ -44,7 +38,7 @@ Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch, cudaStr
   cudaError_t e = cudaMemcpyAsync(report->request_flags.data(), w.req_error,
                                   sizeof(uint32_t) * batch, cudaMemcpyDeviceToHost, stream);
   if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-  SPLITMLA_TRY(copied(e, "reading the error flags"));
+  SPLITMLA_TRY(detail::cuda_status(e, "reading the error flags"));
   report->any = 0;
   for (uint32_t f : report->request_flags) report->any |= f;
   return Status::kSuccess;
@@ -61,7 +55,7 @@ Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaS
   cudaError_t e = cudaMemcpyAsync(&h, w.header, sizeof(h),
                                   cudaMemcpyDeviceToHost, stream);
   if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-  SPLITMLA_TRY(copied(e, "reading the schedule header"));
+  SPLITMLA_TRY(detail::cuda_status(e, "reading the schedule header"));
   // A device word sizes nothing until it is checked against the plan's bounds (a stale or
   // overwritten workspace must not make the host allocate gigabytes).
   if (h.num_pieces < 0 || h.num_pieces > plan.pieces_bound)
@@ -76,7 +70,7 @@ Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaS
     e = cudaMemcpyAsync(pieces.data(), w.pieces,
                         sizeof(kernels::Piece) * pieces.size(), cudaMemcpyDeviceToHost, stream);
     if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-    SPLITMLA_TRY(copied(e, "reading the schedule"));
+    SPLITMLA_TRY(detail::cuda_status(e, "reading the schedule"));
   }
   info->num_pieces = h.num_pieces;
   info->num_multi = h.num_multi;

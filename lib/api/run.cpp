@@ -37,13 +37,6 @@ Status check_all(const Plan& plan, const DecodeArgs& args, const Workspace& ws) 
   return check_current_device(plan);
 }
 
-Status launched(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::kSuccess;
-  cudaGetLastError();
-  if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction)
-    return fail(Status::kNotBuilt, "%s: %s", what, cudaGetErrorString(e));
-  return fail(Status::kCudaError, "%s: %s", what, cudaGetErrorString(e));
-}
 
 // `shard`: a context-parallel shard (lib/cp) whose seq_lens are global; nullptr for one GPU.
 Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, cudaStream_t s,
@@ -67,7 +60,7 @@ Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, c
   p.all_slots = plan.out_f32 ? 1 : 0;
   p.sharded = shard != nullptr ? 1 : 0;
   if (shard != nullptr) p.shard = *shard;
-  return launched(kernels::launch_planner(p, s), "planner launch");
+  return detail::cuda_status(kernels::launch_planner(p, s), "planner launch");
 }
 
 Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, cudaStream_t s) {
@@ -108,7 +101,7 @@ Status launch_part1(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.head_blocks = plan.row_blocks;
   p.one_piece_per_cta = plan.config.policy.kind != SplitPolicyKind::kAuto;
   p.scale_log2 = a.softmax_scale * 1.4426950408889634f;
-  return launched(kernels::launch_part1(plan.part1, plan.config.dtype, plan.config.kv_format,
+  return detail::cuda_status(kernels::launch_part1(plan.part1, plan.config.dtype, plan.config.kv_format,
                                         plan.rows_per_cta, p, plan.work_ctas * plan.row_blocks, s),
                   "part1 launch");
 }
@@ -140,7 +133,7 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   // takes the narrow one.
   const bool wide = pairs < 2LL * plan.num_sms &&
                     plan.config.policy.kind != SplitPolicyKind::kChunk;
-  return launched(kernels::launch_part2(plan.config.dtype, p, static_cast<int>(pairs), wide, s),
+  return detail::cuda_status(kernels::launch_part2(plan.config.dtype, p, static_cast<int>(pairs), wide, s),
                   "part2 launch");
 }
 
@@ -181,6 +174,14 @@ Status decode(const Plan& plan, const DecodeArgs& args, const Workspace& ws,
 
 namespace detail {
 
+Status cuda_status(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return Status::kSuccess;
+  cudaGetLastError();
+  if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction)
+    return fail(Status::kNotBuilt, "%s: %s", what, cudaGetErrorString(e));
+  return fail(Status::kCudaError, "%s: %s", what, cudaGetErrorString(e));
+}
+
 Status decode_shard(const Plan& plan, const ShardSpec& shard, const DecodeArgs& args,
                     const Workspace& ws, cudaStream_t stream) {
   SPLITMLA_TRY(check_all(plan, args, ws));
@@ -202,7 +203,7 @@ Status part1_occupancy(const Plan& plan, int* blocks_per_sm, int* grid_ctas) {
   if (blocks_per_sm == nullptr || grid_ctas == nullptr)
     return fail(Status::kNullPointer, "blocks_per_sm or grid_ctas = nullptr");
   SPLITMLA_TRY(check_current_device(plan));
-  SPLITMLA_TRY(launched(kernels::part1_occupancy(plan.part1, plan.config.dtype,
+  SPLITMLA_TRY(detail::cuda_status(kernels::part1_occupancy(plan.part1, plan.config.dtype,
                                                  plan.config.kv_format, plan.rows_per_cta,
                                                  blocks_per_sm),
                         "occupancy query"));

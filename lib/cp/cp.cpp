@@ -34,14 +34,6 @@ PartialType type_of(DType d) {
   return d == DType::kFloat16 ? PartialType::kFloat16 : PartialType::kBFloat16;
 }
 
-Status launched(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::kSuccess;
-  cudaGetLastError();
-  if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction)
-    return fail(Status::kNotBuilt, "%s: %s", what, cudaGetErrorString(e));
-  return fail(Status::kCudaError, "%s: %s", what, cudaGetErrorString(e));
-}
-
 CpLayout layout_of(const CpConfig& c, int32_t batch) {
   CpLayout l;
   const int32_t h = c.decode.num_heads;
@@ -197,7 +189,7 @@ Status make_cp_plan(const CpConfig& config, CpPlan* plan) {
     }
     const cudaError_t e = cp::load_cp_kernels();
     if (current != p.shard.device) cudaSetDevice(current);
-    SPLITMLA_TRY(launched(e, "loading the context-parallel kernels"));
+    SPLITMLA_TRY(detail::cuda_status(e, "loading the context-parallel kernels"));
   }
   *plan = p;
   return Status::kSuccess;
@@ -273,7 +265,7 @@ Status cp_shard_partials(const CpPlan& plan, const DecodeArgs& args, const Works
   pp.num_heads = h;
   pp.heads_per_group = l.heads_per_group;
   pp.elem_bytes = static_cast<int32_t>(partial_type_bytes(c.partial_type));
-  return launched(cp::launch_pack(pp, stream), "CP pack launch");
+  return detail::cuda_status(cp::launch_pack(pp, stream), "CP pack launch");
 }
 
 Status cp_merge_packed(const CpPlan& plan, const void* received, const DecodeArgs& args,
@@ -400,7 +392,7 @@ Status enqueue_merge_partials(const MergeArgs& a, cudaStream_t stream) {
   p.num_heads = a.num_heads;
   p.lse_base2 = a.lse_base2 ? 1 : 0;
   const int64_t rows = static_cast<int64_t>(a.batch) * a.q_len;
-  return launched(cp::launch_merge(a.part_type, a.out_type, p, rows, stream), "CP merge launch");
+  return detail::cuda_status(cp::launch_merge(a.part_type, a.out_type, p, rows, stream), "CP merge launch");
 }
 
 }  // namespace splitmla
