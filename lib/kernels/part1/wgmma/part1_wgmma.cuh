@@ -78,6 +78,18 @@ struct Part1WgmmaParams {
   int32_t kv_tma;  // 1: tiles load through kv_map; 0: cp.async (pages of 1..4 rows, odd strides)
 };
 
+// O *= alpha for this thread's two rows of an m64n256 accumulator (elements 4j, 4j+1: row a;
+// 4j+2, 4j+3: row b).
+__device__ __forceinline__ void rescale_rows(float (&o)[128], float al_a, float al_b) {
+#pragma unroll
+  for (int j = 0; j < 32; ++j) {
+    o[4 * j + 0] *= al_a;
+    o[4 * j + 1] *= al_a;
+    o[4 * j + 2] *= al_b;
+    o[4 * j + 3] *= al_b;
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(256, 1)
     part1_wgmma_kernel(const __grid_constant__ Part1WgmmaParams wp) {
@@ -256,13 +268,7 @@ __global__ void __launch_bounds__(256, 1)
         sm90::mbar_wait(pready0 + 8 * s, (g >> 1) & 1);
         sm90::fence_proxy_async();
         const float al_a = sm.alpha[s][ra], al_b = sm.alpha[s][rb];
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-          o[4 * j + 0] *= al_a;
-          o[4 * j + 1] *= al_a;
-          o[4 * j + 2] *= al_b;
-          o[4 * j + 3] *= al_b;
-        }
+        rescale_rows(o, al_a, al_b);
         sm90::wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < BN / 16; ++kk)
@@ -387,13 +393,7 @@ __global__ void __launch_bounds__(256, 1)
         sm90::mbar_arrive(pready0 + 8 * s);
 
         // ---- O_left = alpha * O_left + P V_left ----
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-          o[4 * j + 0] *= al_a;
-          o[4 * j + 1] *= al_a;
-          o[4 * j + 2] *= al_b;
-          o[4 * j + 3] *= al_b;
-        }
+        rescale_rows(o, al_a, al_b);
         sm90::wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < BN / 16; ++kk) {
