@@ -55,6 +55,7 @@
 #include <type_traits>
 
 #include "core/merge.hpp"
+#include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 
@@ -782,19 +783,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         }
       }
     }
-    if (tid < HB && row0 + tid < p.rows) {
-      const int row = row0 + tid;
-      const int t = p.q_len == 1 ? 0 : row / p.num_heads, h = row - t * p.num_heads;
-      const float l = bad ? nan : sm.lse[tid];
-      if (pc.slot < 0) {
-        if (p.lse != nullptr)
-          p.lse[static_cast<int64_t>(b) * p.lse_stride_batch +
-                static_cast<int64_t>(t) * p.lse_stride_token +
-                static_cast<int64_t>(h) * p.lse_stride_head] = l;
-      } else {
-        p.part_lse[static_cast<int64_t>(pc.slot) * p.rows + row] = l;
-      }
-    }
+    if (tid < HB && row0 + tid < p.rows) store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
     __syncthreads();  // shared memory is reused by the next piece
   }
 }

@@ -35,6 +35,7 @@
 #include <cstdlib>
 
 #include "core/merge.hpp"
+#include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
@@ -461,19 +462,7 @@ __global__ void __launch_bounds__(256, 1)
         }
       }
     }
-    if (tid < Tr::HB && row0 + tid < p.rows) {
-      const int row = row0 + tid;
-      const int lt = token_of(row), lh = row - lt * p.num_heads;
-      const float l = bad ? nan : sm.lse[tid];
-      if (pc.slot < 0) {
-        if (p.lse != nullptr)
-          p.lse[static_cast<int64_t>(b) * p.lse_stride_batch +
-                static_cast<int64_t>(lt) * p.lse_stride_token +
-                static_cast<int64_t>(lh) * p.lse_stride_head] = l;
-      } else {
-        p.part_lse[static_cast<int64_t>(pc.slot) * p.rows + row] = l;
-      }
-    }
+    if (tid < Tr::HB && row0 + tid < p.rows) store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
   }
 #else
   __trap();  // built for a target without wgmma: the host never selects this variant there
