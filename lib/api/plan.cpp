@@ -215,15 +215,20 @@ Status prepare_device(const Plan& p) {
   return Status::kSuccess;
 }
 
+// What make_plan and workspace_size share: validation, the device's facts and the sizing.
+Status validated_plan(const DecodeConfig& config, DeviceFacts* d, Plan* p) {
+  SPLITMLA_TRY(can_implement(config));
+  SPLITMLA_TRY(device_facts(config, d));
+  return size_plan(config, *d, p);
+}
+
 }  // namespace
 
 Status make_plan(const DecodeConfig& config, Plan* plan) {
   if (plan == nullptr) return fail(Status::kNullPointer, "plan = nullptr");
-  SPLITMLA_TRY(can_implement(config));
   DeviceFacts d;
-  SPLITMLA_TRY(device_facts(config, &d));
   Plan p;
-  SPLITMLA_TRY(size_plan(config, d, &p));
+  SPLITMLA_TRY(validated_plan(config, &d, &p));
   if (d.have_gpu) SPLITMLA_TRY(prepare_device(p));
   *plan = p;
   return Status::kSuccess;
@@ -232,11 +237,9 @@ Status make_plan(const DecodeConfig& config, Plan* plan) {
 // Pure: the same sizing as make_plan (same code), without preparing the device.
 Status workspace_size(const DecodeConfig& config, size_t* bytes) {
   if (bytes == nullptr) return fail(Status::kNullPointer, "bytes = nullptr");
-  SPLITMLA_TRY(can_implement(config));
   DeviceFacts d;
-  SPLITMLA_TRY(device_facts(config, &d));
   Plan p;
-  SPLITMLA_TRY(size_plan(config, d, &p));
+  SPLITMLA_TRY(validated_plan(config, &d, &p));
   *bytes = p.workspace_bytes;
   return Status::kSuccess;
 }
