@@ -17,6 +17,21 @@ namespace {
 using detail::check_workspace;
 using detail::fail;
 
+// What every reader checks: the workspace against the plan, and batch within the plan's bound.
+Status check_readback(const Plan& plan, const Workspace& ws, int32_t batch) {
+  SPLITMLA_TRY(check_workspace(plan, ws));
+  if (batch < 1 || batch > plan.config.max_batch)
+    return fail(Status::kBadBatch, "batch = %d, must be in 1..%d", batch, plan.config.max_batch);
+  return Status::kSuccess;
+}
+
+// `bytes` of device memory at `src` to the host, then the stream synchronized.
+Status copy_back(void* dst, const void* src, size_t bytes, cudaStream_t stream, const char* what) {
+  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
+  return detail::cuda_status(e, what);
+}
+
 
 }  // namespace
 
@@ -30,15 +45,11 @@ std::vector<int32_t> ErrorReport::bad_requests() const {
 Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
                    ErrorReport* report) {
   if (report == nullptr) return fail(Status::kNullPointer, "report = nullptr");
-  SPLITMLA_TRY(check_workspace(plan, ws));
-  if (batch < 1 || batch > plan.config.max_batch)
-    return fail(Status::kBadBatch, "batch = %d, must be in 1..%d", batch, plan.config.max_batch);
+  SPLITMLA_TRY(check_readback(plan, ws, batch));
   report->request_flags.assign(static_cast<size_t>(batch), 0u);
   const detail::WorkspaceViews w = detail::workspace_views(plan, ws);
-  cudaError_t e = cudaMemcpyAsync(report->request_flags.data(), w.req_error,
-                                  sizeof(uint32_t) * batch, cudaMemcpyDeviceToHost, stream);
-  if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-  SPLITMLA_TRY(detail::cuda_status(e, "reading the error flags"));
+  SPLITMLA_TRY(copy_back(report->request_flags.data(), w.req_error, sizeof(uint32_t) * batch,
+                         stream, "reading the error flags"));
   report->any = 0;
   for (uint32_t f : report->request_flags) report->any |= f;
   return Status::kSuccess;
@@ -47,15 +58,10 @@ Status read_errors(const Plan& plan, const Workspace& ws, int32_t batch, cudaStr
 Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaStream_t stream,
                      ScheduleInfo* info) {
   if (info == nullptr) return fail(Status::kNullPointer, "info = nullptr");
-  SPLITMLA_TRY(check_workspace(plan, ws));
-  if (batch < 1 || batch > plan.config.max_batch)
-    return fail(Status::kBadBatch, "batch = %d, must be in 1..%d", batch, plan.config.max_batch);
+  SPLITMLA_TRY(check_readback(plan, ws, batch));
   const detail::WorkspaceViews w = detail::workspace_views(plan, ws);
   kernels::WsHeader h{};
-  cudaError_t e = cudaMemcpyAsync(&h, w.header, sizeof(h),
-                                  cudaMemcpyDeviceToHost, stream);
-  if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-  SPLITMLA_TRY(detail::cuda_status(e, "reading the schedule header"));
+  SPLITMLA_TRY(copy_back(&h, w.header, sizeof(h), stream, "reading the schedule header"));
   // A device word sizes nothing until it is checked against the plan's bounds (a stale or
   // overwritten workspace must not make the host allocate gigabytes).
   if (h.num_pieces < 0 || h.num_pieces > plan.pieces_bound)
@@ -66,12 +72,9 @@ Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaS
     return fail(Status::kBadShape, "schedule header num_multi = %d, must be in 0..%d",
                 h.num_multi, plan.multi_bound);
   std::vector<kernels::Piece> pieces(static_cast<size_t>(h.num_pieces));
-  if (h.num_pieces > 0) {
-    e = cudaMemcpyAsync(pieces.data(), w.pieces,
-                        sizeof(kernels::Piece) * pieces.size(), cudaMemcpyDeviceToHost, stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
-    SPLITMLA_TRY(detail::cuda_status(e, "reading the schedule"));
-  }
+  if (h.num_pieces > 0)
+    SPLITMLA_TRY(copy_back(pieces.data(), w.pieces, sizeof(kernels::Piece) * pieces.size(), stream,
+                           "reading the schedule"));
   info->num_pieces = h.num_pieces;
   info->num_multi = h.num_multi;
   info->splits_per_request.assign(static_cast<size_t>(batch), 0);
