@@ -60,6 +60,7 @@ struct Part1WgmmaTraits {
     uint64_t full[kStages];
     uint64_t pready[kStages];
     uint64_t empty[kStages];
+    uint64_t zeroed;  // WG0's 128 threads zeroed a tile's masked V rows (replaces bar.sync 1, 128)
     int bad[2];  // a bad page id was seen; by piece parity, so resetting the next piece's flag
                  // never races with the epilogue reading this piece's
   };
@@ -129,12 +130,14 @@ __global__ void __launch_bounds__(256, 1)
   const uint32_t full0 = ptx::smem_addr(&sm.full[0]);
   const uint32_t pready0 = ptx::smem_addr(&sm.pready[0]);
   const uint32_t empty0 = ptx::smem_addr(&sm.empty[0]);
+  const uint32_t zeroed = ptx::smem_addr(&sm.zeroed);
   if (tid == 0) {
     for (int s = 0; s < Tr::kStages; ++s) {
       sm90::mbar_init(full0 + 8 * s, 128);
       sm90::mbar_init(pready0 + 8 * s, 128);
       sm90::mbar_init(empty0 + 8 * s, 128);
     }
+    sm90::mbar_init(zeroed, 128);
     sm90::mbar_init_fence();
   }
   __syncthreads();
@@ -152,6 +155,7 @@ __global__ void __launch_bounds__(256, 1)
   const int page_mask = (1 << p.page_shift) - 1;
 
   uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
+  uint32_t zero_phase = 0;  // WG0: phase of sm.zeroed for its next use
   for (int pi = first; pi < last; ++pi) {
     int* const bad_flag = &sm.bad[(pi - first) & 1];
     const Piece pc = p.pieces[pi];
@@ -332,7 +336,11 @@ __global__ void __launch_bounds__(256, 1)
             }
           }
           sm90::fence_proxy_async();
-          sm90::named_barrier_sync(1, 128);  // every row zeroed before this warpgroup's PV
+          // Every row zeroed before this warpgroup's PV: WG0's 128 threads arrive and wait on an
+          // mbarrier whose phase flips at each use (the zeroing is warpgroup-uniform).
+          sm90::mbar_arrive(zeroed);
+          sm90::mbar_wait(zeroed, zero_phase);
+          zero_phase ^= 1u;
         }
         float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
         float sv[32];
