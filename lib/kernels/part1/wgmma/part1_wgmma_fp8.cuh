@@ -255,9 +255,14 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
 
       // ---- raw tile t -> the fp16 tile: 16 e4m3 values -> two swizzled 16-byte chunks ----
       {
+        // Unit u: 8 consecutive units are rows 2m, 2m + 1 x k blocks 4n .. 4n + 3, so each
+        // quarter-warp's 16-byte loads ((4 row + k) mod 8) and swizzled stores ((2 (k & 3)) ^
+        // (row & 7)) fall in 8 distinct bank groups.
         const uint8_t* raw = sm.raw[t & 1];
         for (int u = tid; u < BN * 36; u += Tr::kThreads) {
-          const int row = u / 36, k = u - row * 36;  // columns 16k .. 16k + 15
+          const int q = u >> 3, i = u & 7;
+          const int row = 2 * (q / 9) + (i >> 2), k = 4 * (q % 9) + (i & 3);  // columns 16k ..
+
           const uint4 v = *reinterpret_cast<const uint4*>(raw + row * Tr::kRawRowBytes + 16 * k);
           const uint4 lo = make_uint4(wgmma_fp8_cvt2(v.x), wgmma_fp8_cvt2(v.x >> 16),
                                       wgmma_fp8_cvt2(v.y), wgmma_fp8_cvt2(v.y >> 16));
