@@ -75,9 +75,10 @@ Status can_implement(const DecodeConfig& c) {
       c.part1 != Part1Variant::kWgmma)
     return fail(Status::kNotSupported, "part1 = %d, must be kAuto, kMmaSync or kWgmma",
                 static_cast<int>(c.part1));
-  if (c.part1 == Part1Variant::kWgmma && is_fp8(c.kv_format))
+  if (c.part1 == Part1Variant::kWgmma && c.kv_format == KvFormat::kFp8DsMla)
     return fail(Status::kNotSupported,
-                "part1 = %s does not read kv_format = %s (yet): use mma_sync or auto",
+                "part1 = %s does not read kv_format = %s (its per-row block scales): use mma_sync "
+                "or auto",
                 part1_variant_name(c.part1), kv_format_name(c.kv_format, c.dtype));
   if (c.part1 == Part1Variant::kWgmma && c.rows_per_cta != 0 && c.rows_per_cta != 64)
     return fail(Status::kNotSupported,

@@ -140,6 +140,35 @@ BOOST_AUTO_TEST_CASE(wgmma_is_chosen_for_many_heads_only_when_built) {
 #endif
 }
 
+// fp8 caches: the wgmma family reads fp8_e4m3 when forced (its own instances, when built), never
+// fp8_ds_mla; auto keeps mma.sync for both until the wgmma fp8 instances are measured.
+BOOST_AUTO_TEST_CASE(wgmma_reads_fp8_e4m3_when_forced_and_never_ds_mla) {
+  splitmla::DecodeConfig c = config(128, splitmla::Part1Variant::kWgmma);
+  c.kv_format = splitmla::KvFormat::kFp8E4M3;
+  splitmla::Plan p;
+  const splitmla::Status se = splitmla::make_plan(c, &p);
+#if defined(SPLITMLA_HAVE_SM90A)
+  BOOST_TEST_REQUIRE(se == splitmla::Status::kSuccess, splitmla::status_message(se));
+  BOOST_TEST((p.part1 == splitmla::Part1Variant::kWgmma));
+  BOOST_TEST(p.rows_per_cta == 64);
+  BOOST_TEST(p.row_blocks == 2);
+#else
+  BOOST_TEST(se == splitmla::Status::kNotSupported);
+  BOOST_TEST(std::string(splitmla::last_error_detail()).find("sm_90a") != std::string::npos);
+#endif
+  c.kv_format = splitmla::KvFormat::kFp8DsMla;
+  BOOST_TEST(splitmla::make_plan(c, &p) == splitmla::Status::kNotSupported);
+  BOOST_TEST(std::string(splitmla::last_error_detail()).find("fp8_ds_mla") != std::string::npos,
+             splitmla::last_error_detail());
+  for (splitmla::KvFormat f : {splitmla::KvFormat::kFp8E4M3, splitmla::KvFormat::kFp8DsMla}) {
+    c.kv_format = f;
+    c.part1 = splitmla::Part1Variant::kAuto;
+    BOOST_TEST_REQUIRE(splitmla::make_plan(c, &p) == splitmla::Status::kSuccess);
+    BOOST_TEST((p.part1 == splitmla::Part1Variant::kMmaSync));
+    c.part1 = splitmla::Part1Variant::kWgmma;
+  }
+}
+
 BOOST_AUTO_TEST_CASE(unknown_variant_is_refused_by_name) {
   splitmla::Plan p;
   BOOST_TEST(splitmla::make_plan(config(16, static_cast<splitmla::Part1Variant>(7)), &p) ==

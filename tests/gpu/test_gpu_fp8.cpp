@@ -98,6 +98,49 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_on_the_dequantized_cache, *needs_gpu(
         }
 }
 
+// The Hopper wgmma kernel's fp8_e4m3 instances (forced by name; auto keeps mma.sync until they
+// are measured): the reference on the dequantized cache with the dtype's tolerances over head
+// counts 1..128 (one and two row blocks, rows past the last head), q_len 1 and 3 (causal and
+// not), page sizes 1..128, three policies, padded strides, NaN bytes past each length.
+BOOST_AUTO_TEST_CASE(the_wgmma_kernel_matches_the_reference, *needs_gpu()) {
+  if (runnable_variants().size() < 2) {
+    BOOST_TEST_MESSAGE("the wgmma kernel does not run here (needs sm_90a and an sm_90 device)");
+    return;
+  }
+  Env env;
+  const SplitPolicy policies[] = {SplitPolicy::automatic(), SplitPolicy::forced(3),
+                                  SplitPolicy::chunk(100)};
+  uint64_t seed = 900;
+  for (DType d : {DType::kBFloat16, DType::kFloat16})
+    for (int32_t heads : {1, 16, 64, 127, 128})
+      for (int32_t q_len : {1, 3})
+        for (int32_t page : {1, 16, 64, 128}) {
+          if (sanitizing() && (heads > 64 || page == 1)) continue;
+          GenSpec g;
+          g.dtype = d;
+          g.num_heads = heads;
+          g.q_len = q_len;
+          g.causal = q_len == 3 ? (heads % 2 == 0) : true;
+          g.page_size = page;
+          g.lens = boundary_lengths(page);
+          g.lens.push_back(700);
+          g.seed = ++seed;
+          const HostProblem p = quantized(make_problem(g), KvFormat::kFp8E4M3);
+          const HostOutputs ref = reference_of(p);
+          for (const SplitPolicy& pol : policies)
+            for (bool padded : {false, true}) {
+              DeviceProblem dp;
+              dp.upload(p, padded ? Layout::padded() : Layout::dense());
+              const splitmla::Plan plan = plan_for(p, pol, 0, splitmla::Part1Variant::kWgmma);
+              BOOST_TEST((plan.part1 == splitmla::Part1Variant::kWgmma));
+              const RunResult r = run_decode(plan, env.pool, dp, env.stream.s);
+              check_matches(p, r, ref,
+                            "wgmma fp8_e4m3 " + describe(p) + " " + splitmla::policy_text(pol) +
+                                (padded ? " padded" : " dense"));
+            }
+        }
+}
+
 // Magnitudes 0.01..100 with both scale rules: the folded e4m3 scale and the per-128 ds_mla
 // scales. The softmax scale shrinks with the magnitude so that the scores keep the same spread,
 // and every point checks out and lse against the reference, out with the dtype's tolerances

@@ -6,6 +6,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <climits>
+
 #include "core/error.hpp"
 
 namespace splitmla::kernels {
@@ -22,6 +24,12 @@ template <class T>
 cudaError_t prepare_part1_wgmma_instance();
 template <class T>
 cudaError_t occupancy_part1_wgmma_instance(int* blocks);
+template <class T>
+cudaError_t launch_part1_wgmma_fp8_instance(const Part1Params& p, int grid, cudaStream_t stream);
+template <class T>
+cudaError_t prepare_part1_wgmma_fp8_instance();
+template <class T>
+cudaError_t occupancy_part1_wgmma_fp8_instance(int* blocks);
 
 namespace {
 
@@ -48,10 +56,21 @@ constexpr DType kFp16 = DType::kFloat16;
         &launch_part1_wgmma_instance<T>                                                            \
   }
 
+// wgmma instances for fp8_e4m3 caches (sm_90a only): 64 rows per CTA, any q_len; forced by name
+// only until measured (auto_min_rows past any shape).
+#define SPLITMLA_WGMMA_FP8_ROW(name, T, dt)                                                        \
+  Part1Row {                                                                                       \
+    name, Part1Variant::kWgmma, 90, 90, dt, KvRows::kFp8E4M3, 64, kMaxQLen, INT32_MAX, 1,          \
+        &prepare_part1_wgmma_fp8_instance<T>, &occupancy_part1_wgmma_fp8_instance<T>,              \
+        &launch_part1_wgmma_fp8_instance<T>                                                        \
+  }
+
 const Part1Row kRows[] = {
 #if defined(SPLITMLA_HAVE_SM90A)
     SPLITMLA_WGMMA_ROW("wgmma.bf16.kv16.r64", __nv_bfloat16, kBf16),
     SPLITMLA_WGMMA_ROW("wgmma.fp16.kv16.r64", __half, kFp16),
+    SPLITMLA_WGMMA_FP8_ROW("wgmma.bf16.e4m3.r64", __nv_bfloat16, kBf16),
+    SPLITMLA_WGMMA_FP8_ROW("wgmma.fp16.e4m3.r64", __half, kFp16),
 #endif
     SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r16", __nv_bfloat16, kBf16, 1, kKvNative),
     SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r32", __nv_bfloat16, kBf16, 2, kKvNative),
@@ -68,6 +87,7 @@ const Part1Row kRows[] = {
 };
 #undef SPLITMLA_MMA_ROW
 #undef SPLITMLA_WGMMA_ROW
+#undef SPLITMLA_WGMMA_FP8_ROW
 
 // What a family needs of the build, for the message when none of its rows was compiled.
 const char* build_note(Part1Variant family) {
@@ -84,7 +104,7 @@ bool arch_fits(const Part1Row& r, int32_t cc) {
 // shapes auto may pick the row for.
 bool serves(const Part1Row& r, const DecodeConfig& c, int32_t cc, bool for_auto) {
   const int32_t rows = c.q_len * c.num_heads;
-  return r.q_dtype == c.dtype && r.kv == kv_rows_of(c.kv_format) && arch_fits(r, cc) &&
+  return r.q_dtype == c.dtype && kv_rows_serve(r.kv, c.kv_format) && arch_fits(r, cc) &&
          c.q_len <= r.max_q_len &&
          (c.rows_per_cta == 0 || c.rows_per_cta == r.rows_per_cta) &&
          (!for_auto || (rows >= r.auto_min_rows && c.q_len <= r.auto_max_q_len));
@@ -117,7 +137,7 @@ Status explain_missing(const DecodeConfig& c, int32_t cc, Part1Table t) {
     ++n_family;
     if (r.q_dtype != c.dtype) continue;
     ++n_dtype;
-    if (r.kv != kv_rows_of(c.kv_format)) continue;
+    if (!kv_rows_serve(r.kv, c.kv_format)) continue;
     ++n_kv;
     sm_min = r.sm_min;
     sm_max = r.sm_max;
@@ -182,7 +202,7 @@ Status choose_part1(const DecodeConfig& c, Part1Device device, Part1Table t,
 
 const Part1Row* find_part1(Part1Variant family, DType dtype, KvFormat kv, int32_t rows_per_cta) {
   for (const Part1Row& r : kRows)
-    if (r.family == family && r.q_dtype == dtype && r.kv == kv_rows_of(kv) &&
+    if (r.family == family && r.q_dtype == dtype && kv_rows_serve(r.kv, kv) &&
         r.rows_per_cta == rows_per_cta)
       return &r;
   return nullptr;

@@ -14,10 +14,17 @@
 
 namespace splitmla::kernels {
 
-// Which cache rows an instance reads: the q dtype's 16-bit rows, or fp8 rows (both fp8 formats:
-// Part1Params::kv_format picks at run time inside one instance).
-enum class KvRows : int32_t { k16Bit = 0, kFp8 = 1 };
-inline KvRows kv_rows_of(KvFormat f) { return is_fp8(f) ? KvRows::kFp8 : KvRows::k16Bit; }
+// Which cache rows an instance reads: the q dtype's 16-bit rows, fp8 rows of both formats
+// (Part1Params::kv_format picks at run time inside one instance), or fp8_e4m3 rows only.
+enum class KvRows : int32_t { k16Bit = 0, kFp8 = 1, kFp8E4M3 = 2 };
+inline bool kv_rows_serve(KvRows r, KvFormat f) {
+  switch (r) {
+    case KvRows::k16Bit: return !is_fp8(f);
+    case KvRows::kFp8: return is_fp8(f);
+    case KvRows::kFp8E4M3: return f == KvFormat::kFp8E4M3;
+  }
+  return false;
+}
 
 struct Part1Row {
   const char* name;        // instance name, e.g. "mma_sync.bf16.kv16.r32" (messages, studies)

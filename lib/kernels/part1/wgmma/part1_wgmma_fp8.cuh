@@ -1,0 +1,477 @@
+// part1, Hopper wgmma variant for fp8_e4m3 caches (sm_90a), v0: lock-step.
+//
+// The products must read K and V from shared memory as 16-bit values (both are B operands of the
+// wgmmas), so each 64-row tile is staged raw (e4m3 bytes, cp.async, two stages ahead) and then
+// converted by all 256 threads into one fp16 tile in the planar 128B-swizzled layout of the 16-bit
+// wgmma kernel (part1_wgmma.cuh): cvt.rn.f16x2.e4m3x2 is exact and keeps NaN. The products run in
+// fp16 whatever q's dtype: a bf16 q row is scaled by the power of two that puts its largest
+// magnitude in [2^14, 2^15) and converted once per piece, 2^-e folded into that row's score scale
+// (as in the mma.sync fp8 kernel); the fp8_e4m3 scale multiplies the score scale and the output.
+//
+// One tile, in lock-step (__syncthreads between phases):
+//   convert raw tile t -> fp16 tile (all), issue raw tile t+2 into the freed stage;
+//   WG0: S = Q K^T (36 wgmmas m64n64k16), online softmax of its 64 rows, P to registers and to the
+//        tile's 9th column group (K's rope part, no longer needed), alpha to shared memory;
+//   O = alpha O + P V: WG0 the left 256 columns (P from registers), WG1 the right 256 (P from
+//        shared memory), V read transposed from the tile.
+// Rows outside the piece are zero-filled by the copies, so V holds no other position's bytes;
+// S masks each row at its own token's limit (token_limits, q_len > 1) and at the piece's end.
+// Shared memory: Q 72 KB + the fp16 tile 72 KB + 2 raw stages of 36 KB.
+// fp8_ds_mla is not served here (its per-row block scales would have to be applied inside the
+// 576-long wgmma chain): the mma.sync fp8 instance serves it.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <cfloat>
+#include <cstdint>
+#include <type_traits>
+
+#include "core/merge.hpp"
+#include "kernels/common/params.hpp"
+#include "kernels/common/ptx.cuh"
+#include "kernels/part1/wgmma/ptx_sm90.cuh"
+
+namespace splitmla::kernels {
+
+struct Part1WgmmaFp8Traits {
+  static constexpr int kThreads = 256;
+  static constexpr int HB = 64;                              // query rows per CTA = wgmma M
+  static constexpr int BN = 64;                              // KV rows per tile
+  static constexpr uint32_t kGroupBytes = BN * 128;          // one 64-column group of a tile
+  static constexpr uint32_t kTileBytes = 9 * kGroupBytes;    // 73,728
+  static constexpr uint32_t kRawRowBytes = kFp8E4M3RowBytes;  // 576
+  static constexpr uint32_t kRawBytes = BN * kRawRowBytes;   // 36,864
+
+  struct Shared {
+    uint8_t q[kTileBytes];      // fp16 (after the per-piece conversion), planar swizzled
+    uint8_t kv[kTileBytes];     // the current tile, fp16, planar swizzled; group 8 then holds P
+    uint8_t raw[2][kRawBytes];  // raw e4m3 rows of the next tiles, row-major
+    float alpha[HB];            // rescale factor of each row for the current tile
+    float inv_l[HB];
+    float lse[HB];
+    float qs[HB];               // 2^-e of each q row
+    unsigned qmax[HB];          // bf16 q: largest |q| of each row (float bits)
+    int bad[2];                 // by piece parity: 1 bad page id, 2 bad scale
+  };
+  static constexpr size_t kSmemBytes = sizeof(Shared) + 1024;  // + alignment slack
+  static_assert(kTileBytes % 1024 == 0 && kRawBytes % 1024 == 0, "tiles keep 1024-byte alignment");
+  static_assert(kSmemBytes <= 232448, "part1 wgmma fp8 shared memory exceeds the 227 KB limit");
+};
+
+// Two e4m3 values (the low 16 bits, low byte first) -> a packed fp16 pair, exactly (NaN kept).
+__device__ __forceinline__ uint32_t wgmma_fp8_cvt2(uint32_t two) {
+  const __half2_raw h =
+      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xFFFFu), __NV_E4M3);
+  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+}
+
+template <class T>
+__device__ __forceinline__ float2 wgmma_fp8_unpack(uint32_t two) {
+  if constexpr (std::is_same_v<T, __half>) {
+    __half2 h;
+    *reinterpret_cast<uint32_t*>(&h) = two;
+    return __half22float2(h);
+  } else {
+    __nv_bfloat162 v;
+    *reinterpret_cast<uint32_t*>(&v) = two;
+    return __bfloat1622float2(v);
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_constant__ Part1Params p) {
+#if SPLITMLA_SM90A
+  using Tr = Part1WgmmaFp8Traits;
+  constexpr int BN = Tr::BN;
+  constexpr uint32_t G = Tr::kGroupBytes;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* base = smem_raw + ((1024u - (ptx::smem_addr(smem_raw) & 1023u)) & 1023u);
+  auto& sm = *reinterpret_cast<Tr::Shared*>(base);
+
+  const int tid = threadIdx.x;
+  const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);  // warpgroup (warp-uniform for wgmma)
+  const int wt = tid & 127;
+  const int wwarp = wt >> 5;
+  const int lane = tid & 31;
+  const int hblk = blockIdx.x % p.head_blocks;
+  const int wcta = blockIdx.x / p.head_blocks;
+  const int row0 = hblk * Tr::HB;
+  auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
+
+  int first, last;
+  if (p.one_piece_per_cta) {
+    first = wcta;
+    last = wcta < p.header->num_pieces ? wcta + 1 : wcta;
+  } else {
+    first = p.cta_begin[wcta];
+    last = p.cta_begin[wcta + 1];
+  }
+
+  const uint32_t sq = ptx::smem_addr(sm.q);
+  const uint32_t skv = ptx::smem_addr(sm.kv);
+  const uint32_t sraw0 = ptx::smem_addr(sm.raw[0]);
+  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
+  constexpr uint64_t kDescV = sm90::make_smem_desc(0, G, 1024, sm90::kSwizzle128B);
+  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
+
+  const int q4 = lane & 3;
+  const int ra = wwarp * 16 + (lane >> 2);  // this thread's two rows in the accumulators
+  const int rb = ra + 8;
+  const uint64_t evict_first = ptx::policy_evict_first();
+  const uint8_t* __restrict__ kv8 = static_cast<const uint8_t*>(p.kv);
+  const int page_mask = (1 << p.page_shift) - 1;
+
+  // fp8_e4m3's per-call scale: folded into the score scale and the output; a bad one makes every
+  // piece NaN and flags kErrBadScale.
+  const float sc = __ldg(p.kv_scale);
+  const bool scale_bad = !(sc > 0.f && sc <= FLT_MAX);
+  const float kv_scale = scale_bad ? 1.f : sc;
+  const float scale_log2 = p.scale_log2 * kv_scale;
+
+  for (int pi = first; pi < last; ++pi) {
+    int* const bad_flag = &sm.bad[(pi - first) & 1];
+    const Piece pc = p.pieces[pi];
+    const int b = __shfl_sync(0xffffffffu, pc.b, 0);
+    const int begin = __shfl_sync(0xffffffffu, pc.begin, 0);
+    const int end = __shfl_sync(0xffffffffu, pc.end, 0);
+    const int ntiles = end > begin ? (end - begin + BN - 1) / BN : 0;
+    const int32_t* bt = p.block_table + static_cast<int64_t>(b) * p.bt_stride;
+    if (tid == 0) *bad_flag = scale_bad ? 2 : 0;
+    if (tid < Tr::HB) sm.qmax[tid] = 0u;
+    __syncthreads();  // the previous piece retired; the resets visible
+
+    // Q rows (zeros past q_len x num_heads) into the planar swizzled layout; they land with raw
+    // tile 0 (one commit group).
+    {
+      const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(b) * p.q_stride_batch;
+      for (int c = tid; c < Tr::HB * 72; c += Tr::kThreads) {
+        const int row = c / 72, ch = c % 72;
+        const int r = row0 + row;
+        const bool ok = r < p.rows;
+        const int t = token_of(r), h = r - t * p.num_heads;
+        const T* src = ok ? qb + static_cast<int64_t>(t) * p.q_stride_token +
+                                static_cast<int64_t>(h) * p.q_stride_head + ch * 8
+                          : qb;
+        ptx::cp_async_16(sq + (ch >> 3) * G + row * 128 + (((ch & 7) ^ (row & 7)) << 4), src,
+                         ok ? 16 : 0);
+      }
+    }
+    // Raw tile t into stage t & 1: four threads per row, chunks sub, sub + 4, ... of its 36.
+    // Rows past the piece are zero-filled and neither their table entry nor their bytes are read.
+    auto load_raw = [&](int t) {
+      const int row = tid >> 2, sub = tid & 3;
+      const int pos = begin + t * BN + row;
+      const uint32_t dst = sraw0 + static_cast<uint32_t>(t & 1) * Tr::kRawBytes +
+                           static_cast<uint32_t>(row * Tr::kRawRowBytes + sub * 16);
+      const uint8_t* src = kv8;
+      int bytes = 0;
+      if (pos < end) {
+        const int page = __ldg(bt + (pos >> p.page_shift));
+        if (static_cast<unsigned>(page) < static_cast<unsigned>(p.num_pages)) {
+          src = kv8 + static_cast<int64_t>(page) * p.kv_stride_page +
+                static_cast<int64_t>(pos & page_mask) * Tr::kRawRowBytes + sub * 16;
+          bytes = 16;
+        } else {
+          atomicOr(bad_flag, 1);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < 9; ++j)
+        ptx::cp_async_16(dst + 64 * j, src + (bytes ? 64 * j : 0), bytes, evict_first);
+    };
+    if (ntiles > 0) load_raw(0);
+    ptx::cp_async_commit();  // Q + raw tile 0
+    if (ntiles > 1) load_raw(1);
+    ptx::cp_async_commit();  // raw tile 1
+
+    // WG0's two rows: their own ends (q_len > 1: each token's limit) and softmax state.
+    int end_a = end, end_b = end;
+    if (p.q_len != 1 && wg == 0) {
+      const int32_t* lim = p.token_limits + static_cast<int64_t>(b) * p.q_len;
+      if (row0 + ra < p.rows) end_a = min(end, __ldg(lim + token_of(row0 + ra)));
+      if (row0 + rb < p.rows) end_b = min(end, __ldg(lim + token_of(row0 + rb)));
+    }
+    float lsum_a = 0.f, lsum_b = 0.f;
+    float m_a = merge::neg_inf<float>(), m_b = merge::neg_inf<float>();
+    float o[128];  // this warpgroup's 256 output columns of its 64 rows
+#pragma unroll
+    for (int i = 0; i < 128; ++i) o[i] = 0.f;
+
+    for (int t = 0; t < ntiles; ++t) {
+      ptx::cp_async_wait<1>();  // this thread's copies of raw tile t (and Q) landed
+      __syncthreads();          // everyone's; the fp16 tile is free (PV of t-1 retired)
+
+      if (t == 0) {
+        // ---- Q to fp16: a bf16 row times 2^e (largest |q| in [2^14, 2^15)), fp16 as it is ----
+        constexpr int kUnits = Tr::HB * 36;  // (row, 16-column block): two swizzled chunks
+        if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+          for (int u = tid; u < kUnits; u += Tr::kThreads) {
+            const int row = u / 36, k = u - row * 36;
+            const uint8_t* rp = sm.q + (k >> 2) * G + row * 128;
+            const int j = 2 * (k & 3);
+            const uint4 c0 = *reinterpret_cast<const uint4*>(rp + ((j ^ (row & 7)) << 4));
+            const uint4 c1 = *reinterpret_cast<const uint4*>(rp + (((j + 1) ^ (row & 7)) << 4));
+            const uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
+            float m = 0.f;  // fmaxf skips NaN: a NaN element stays NaN through any 2^e
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+              const float2 f = wgmma_fp8_unpack<T>(w[i]);
+              m = fmaxf(m, fmaxf(fabsf(f.x), fabsf(f.y)));
+            }
+            atomicMax(&sm.qmax[row], __float_as_uint(m));
+          }
+          __syncthreads();
+          for (int u = tid; u < kUnits; u += Tr::kThreads) {
+            const int row = u / 36, k = u - row * 36;
+            int e = 0;
+            const float m = __uint_as_float(sm.qmax[row]);
+            if (m > 0.f && m <= FLT_MAX) {
+              int ex;
+              (void)frexpf(m, &ex);  // m in [2^(ex-1), 2^ex)
+              e = min(max(15 - ex, -100), 100);
+            }
+            uint8_t* rp = sm.q + (k >> 2) * G + row * 128;
+            const int j = 2 * (k & 3);
+            uint4* p0 = reinterpret_cast<uint4*>(rp + ((j ^ (row & 7)) << 4));
+            uint4* p1 = reinterpret_cast<uint4*>(rp + (((j + 1) ^ (row & 7)) << 4));
+            const uint4 c0 = *p0, c1 = *p1;
+            uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+              const float2 f = wgmma_fp8_unpack<T>(w[i]);
+              w[i] = ptx::pack2<__half>(ldexpf(f.x, e), ldexpf(f.y, e));
+            }
+            *p0 = make_uint4(w[0], w[1], w[2], w[3]);
+            *p1 = make_uint4(w[4], w[5], w[6], w[7]);
+            if (k == 0) sm.qs[row] = ldexpf(1.f, -e);
+          }
+        } else {
+          if (tid < Tr::HB) sm.qs[tid] = 1.f;
+        }
+      }
+
+      // ---- raw tile t -> the fp16 tile: 16 e4m3 values -> two swizzled 16-byte chunks ----
+      {
+        // Unit u: 8 consecutive units are rows 2m, 2m + 1 x k blocks 4n .. 4n + 3, so each
+        // quarter-warp's 16-byte loads ((4 row + k) mod 8) and swizzled stores ((2 (k & 3)) ^
+        // (row & 7)) fall in 8 distinct bank groups.
+        const uint8_t* raw = sm.raw[t & 1];
+        for (int u = tid; u < BN * 36; u += Tr::kThreads) {
+          const int q = u >> 3, i = u & 7;
+          const int row = 2 * (q / 9) + (i >> 2), k = 4 * (q % 9) + (i & 3);  // columns 16k ..
+
+          const uint4 v = *reinterpret_cast<const uint4*>(raw + row * Tr::kRawRowBytes + 16 * k);
+          const uint4 lo = make_uint4(wgmma_fp8_cvt2(v.x), wgmma_fp8_cvt2(v.x >> 16),
+                                      wgmma_fp8_cvt2(v.y), wgmma_fp8_cvt2(v.y >> 16));
+          const uint4 hi = make_uint4(wgmma_fp8_cvt2(v.z), wgmma_fp8_cvt2(v.z >> 16),
+                                      wgmma_fp8_cvt2(v.w), wgmma_fp8_cvt2(v.w >> 16));
+          uint8_t* rp = sm.kv + (k >> 2) * G + row * 128;
+          const int j = 2 * (k & 3);
+          *reinterpret_cast<uint4*>(rp + ((j ^ (row & 7)) << 4)) = lo;
+          *reinterpret_cast<uint4*>(rp + (((j + 1) ^ (row & 7)) << 4)) = hi;
+        }
+      }
+      sm90::fence_proxy_async();  // generic stores (Q, the tile) -> the wgmmas' async reads
+      __syncthreads();            // the tile (and Q) complete; raw stage t & 1 free
+      if (t + 2 < ntiles) load_raw(t + 2);
+      ptx::cp_async_commit();     // one group per tile (maybe empty) keeps wait<1> exact
+
+      // ---- WG0: S = Q K^T, online softmax, P ----
+      uint32_t pr[8][2];
+      if (wg == 0) {
+        float sacc[32];
+#pragma unroll
+        for (int i = 0; i < 32; ++i) sacc[i] = 0.f;
+        sm90::wgmma_fence();
+        sm90::qk_ss0<__half>(sacc, desc(kDescK, sq), desc(kDescK, skv));
+#pragma unroll
+        for (int ks = 1; ks < 36; ++ks) {
+          const uint32_t off = (ks >> 2) * G + (ks & 3) * 32;
+          sm90::qk_ss<__half>(sacc, desc(kDescK, sq + off), desc(kDescK, skv + off), 1);
+        }
+        sm90::wgmma_commit();
+        sm90::wgmma_wait<0>();
+#pragma unroll
+        for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
+
+        const int tile0 = begin + t * BN;
+        const int valid_a = end_a - tile0, valid_b = end_b - tile0;  // each row's own limit
+        const float sc_a = scale_log2 * sm.qs[ra], sc_b = scale_log2 * sm.qs[rb];
+        float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
+        float sv[32];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int col = 8 * j + 2 * q4 + e;
+            const float sa = col < valid_a ? sacc[4 * j + e] * sc_a : merge::neg_inf<float>();
+            const float sb = col < valid_b ? sacc[4 * j + 2 + e] * sc_b : merge::neg_inf<float>();
+            sv[4 * j + e] = sa;
+            sv[4 * j + 2 + e] = sb;
+            mx_a = fmaxf(mx_a, sa);
+            mx_b = fmaxf(mx_b, sb);
+          }
+        }
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+        const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
+        const float al_a = merge::rescale_exp2(m_a, mn_a), al_b = merge::rescale_exp2(m_b, mn_b);
+        m_a = mn_a;
+        m_b = mn_b;
+        float su_a = 0.f, su_b = 0.f;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float p0 = merge::prob_exp2(sv[4 * j + 0], mn_a);
+          const float p1 = merge::prob_exp2(sv[4 * j + 1], mn_a);
+          const float p2 = merge::prob_exp2(sv[4 * j + 2], mn_b);
+          const float p3 = merge::prob_exp2(sv[4 * j + 3], mn_b);
+          su_a += p0 + p1;
+          su_b += p2 + p3;
+          pr[j][0] = ptx::pack2<__half>(p0, p1);
+          pr[j][1] = ptx::pack2<__half>(p2, p3);
+        }
+        lsum_a = lsum_a * al_a + su_a;
+        lsum_b = lsum_b * al_b + su_b;
+        // P into group 8 of the tile (K's rope part: read by the products above, done) for WG1.
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          *reinterpret_cast<uint32_t*>(sm.kv + sm90::tile_offset(BN, ra, kHeadDimV + 8 * j + 2 * q4)) =
+              pr[j][0];
+          *reinterpret_cast<uint32_t*>(sm.kv + sm90::tile_offset(BN, rb, kHeadDimV + 8 * j + 2 * q4)) =
+              pr[j][1];
+        }
+        if (q4 == 0) {
+          sm.alpha[ra] = al_a;
+          sm.alpha[rb] = al_b;
+        }
+        sm90::fence_proxy_async();
+      }
+      __syncthreads();  // P and alpha visible to WG1
+
+      // ---- O = alpha O + P V: WG0 columns 0..255 (P from registers), WG1 256..511 ----
+      const float al_a = sm.alpha[ra], al_b = sm.alpha[rb];
+#pragma unroll
+      for (int j = 0; j < 32; ++j) {
+        o[4 * j + 0] *= al_a;
+        o[4 * j + 1] *= al_a;
+        o[4 * j + 2] *= al_b;
+        o[4 * j + 3] *= al_b;
+      }
+      sm90::wgmma_fence();
+      if (wg == 0) {
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk) {
+          const uint32_t a[4] = {pr[2 * kk][0], pr[2 * kk][1], pr[2 * kk + 1][0], pr[2 * kk + 1][1]};
+          sm90::pv_rs<__half>(o, a, desc(kDescV, skv + kk * 2048), 1);
+        }
+      } else {
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk)
+          sm90::pv_ss<__half>(o, desc(kDescK, skv + 8 * G + kk * 32),
+                              desc(kDescV, skv + 4 * G + kk * 2048), 1);
+      }
+      sm90::wgmma_commit();
+      sm90::wgmma_wait<0>();
+#pragma unroll
+      for (int i = 0; i < 128; ++i) sm90::reg_fence(o[i]);
+    }
+    ptx::cp_async_wait<0>();  // no copy of this piece still in flight into Q or a stage
+
+    // Row sums over the quad (WG0), then the epilogue factors.
+    if (wg == 0) {
+      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 1);
+      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 2);
+      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 1);
+      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 2);
+      if (q4 == 0) {
+        sm.inv_l[ra] = merge::inv_sum(lsum_a);
+        sm.inv_l[rb] = merge::inv_sum(lsum_b);
+        sm.lse[ra] = merge::split_lse_from_exp2(m_a, lsum_a);
+        sm.lse[rb] = merge::split_lse_from_exp2(m_b, lsum_b);
+      }
+    }
+    __syncthreads();  // inv_l / lse / bad visible
+
+    // ---- epilogue: each warpgroup writes its 256 output columns ----
+    const int sbad = *bad_flag;
+    const bool bad = sbad != 0 || (p.req_error[b] & kErrBadSeqLen) != 0;
+    if (tid == 0 && sbad != 0)
+      atomicOr(&p.req_error[b], ((sbad & 1) ? kErrBadPageId : 0u) | ((sbad & 2) ? kErrBadScale : 0u));
+    const float nan = merge::quiet_nan<float>();
+    const int col0 = wg * 256 + 2 * q4;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int r = half ? rb : ra;
+      const int row = row0 + r;
+      if (row >= p.rows) continue;
+      const int ot = token_of(row), oh = row - ot * p.num_heads;
+      const float il = sm.inv_l[r] * kv_scale;
+      if (pc.slot < 0) {
+        T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
+                 static_cast<int64_t>(ot) * p.out_stride_token +
+                 static_cast<int64_t>(oh) * p.out_stride_head;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          const float v0 = bad ? nan : o[4 * j + 2 * half] * il;
+          const float v1 = bad ? nan : o[4 * j + 2 * half + 1] * il;
+          *reinterpret_cast<uint32_t*>(out + col0 + 8 * j) = ptx::pack2<T>(v0, v1);
+        }
+      } else {
+        float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          float2 v;
+          v.x = bad ? nan : o[4 * j + 2 * half] * il;
+          v.y = bad ? nan : o[4 * j + 2 * half + 1] * il;
+          *reinterpret_cast<float2*>(out + col0 + 8 * j) = v;
+        }
+      }
+    }
+    if (tid < Tr::HB && row0 + tid < p.rows) {
+      const int row = row0 + tid;
+      const int lt = token_of(row), lh = row - lt * p.num_heads;
+      const float l = bad ? nan : sm.lse[tid];
+      if (pc.slot < 0) {
+        if (p.lse != nullptr)
+          p.lse[static_cast<int64_t>(b) * p.lse_stride_batch +
+                static_cast<int64_t>(lt) * p.lse_stride_token +
+                static_cast<int64_t>(lh) * p.lse_stride_head] = l;
+      } else {
+        p.part_lse[static_cast<int64_t>(pc.slot) * p.rows + row] = l;
+      }
+    }
+  }
+#else
+  __trap();  // built for a target without wgmma: the host never selects this variant there
+#endif
+}
+
+template <class T>
+cudaError_t launch_part1_wgmma_fp8_instance(const Part1Params& p, int grid, cudaStream_t stream) {
+  part1_wgmma_fp8_kernel<T><<<grid, 256, Part1WgmmaFp8Traits::kSmemBytes, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t prepare_part1_wgmma_fp8_instance() {
+  return cudaFuncSetAttribute(part1_wgmma_fp8_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(Part1WgmmaFp8Traits::kSmemBytes));
+}
+
+template <class T>
+cudaError_t occupancy_part1_wgmma_fp8_instance(int* blocks) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, part1_wgmma_fp8_kernel<T>, 256,
+                                                       Part1WgmmaFp8Traits::kSmemBytes);
+}
+
+#define SPLITMLA_PART1_WGMMA_FP8_INSTANCE(T)                                                      \
+  template cudaError_t launch_part1_wgmma_fp8_instance<T>(const Part1Params&, int, cudaStream_t); \
+  template cudaError_t prepare_part1_wgmma_fp8_instance<T>();                                       \
+  template cudaError_t occupancy_part1_wgmma_fp8_instance<T>(int*);
+
+}  // namespace splitmla::kernels
