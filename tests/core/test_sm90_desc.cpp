@@ -140,8 +140,9 @@ BOOST_AUTO_TEST_CASE(wgmma_is_chosen_for_many_heads_only_when_built) {
 #endif
 }
 
-// fp8 caches: the wgmma family reads fp8_e4m3 when forced (its own instances, when built), never
-// fp8_ds_mla; auto keeps mma.sync for both until the wgmma fp8 instances are measured.
+// fp8 caches: the wgmma family reads fp8_e4m3 (its own instances, when built), never fp8_ds_mla;
+// auto takes it for fp8_e4m3 from 64 rows at q_len = 1 (measured faster at 128 heads), keeps
+// mma.sync for 16 heads, for q_len > 1 and for every fp8_ds_mla shape.
 BOOST_AUTO_TEST_CASE(wgmma_reads_fp8_e4m3_when_forced_and_never_ds_mla) {
   splitmla::DecodeConfig c = config(128, splitmla::Part1Variant::kWgmma);
   c.kv_format = splitmla::KvFormat::kFp8E4M3;
@@ -160,12 +161,32 @@ BOOST_AUTO_TEST_CASE(wgmma_reads_fp8_e4m3_when_forced_and_never_ds_mla) {
   BOOST_TEST(splitmla::make_plan(c, &p) == splitmla::Status::kNotSupported);
   BOOST_TEST(std::string(splitmla::last_error_detail()).find("fp8_ds_mla") != std::string::npos,
              splitmla::last_error_detail());
-  for (splitmla::KvFormat f : {splitmla::KvFormat::kFp8E4M3, splitmla::KvFormat::kFp8DsMla}) {
-    c.kv_format = f;
-    c.part1 = splitmla::Part1Variant::kAuto;
-    BOOST_TEST_REQUIRE(splitmla::make_plan(c, &p) == splitmla::Status::kSuccess);
-    BOOST_TEST((p.part1 == splitmla::Part1Variant::kMmaSync));
-    c.part1 = splitmla::Part1Variant::kWgmma;
+  struct AutoCase {
+    splitmla::KvFormat f;
+    int heads, q_len;
+    bool wgmma;  // auto's expected family where the wgmma instances are built
+  };
+  for (const AutoCase ac : {AutoCase{splitmla::KvFormat::kFp8E4M3, 128, 1, true},
+                            AutoCase{splitmla::KvFormat::kFp8E4M3, 64, 1, true},
+                            AutoCase{splitmla::KvFormat::kFp8E4M3, 32, 1, false},
+                            AutoCase{splitmla::KvFormat::kFp8E4M3, 16, 1, false},
+                            AutoCase{splitmla::KvFormat::kFp8E4M3, 64, 2, false},
+                            AutoCase{splitmla::KvFormat::kFp8DsMla, 128, 1, false}}) {
+    BOOST_TEST_CONTEXT(splitmla::kv_format_name(ac.f, c.dtype) << " heads " << ac.heads
+                                                                 << " q_len " << ac.q_len) {
+      splitmla::DecodeConfig a = config(ac.heads, splitmla::Part1Variant::kAuto);
+      a.kv_format = ac.f;
+      a.q_len = ac.q_len;
+      BOOST_TEST_REQUIRE(splitmla::make_plan(a, &p) == splitmla::Status::kSuccess,
+                         splitmla::last_error_detail());
+#if defined(SPLITMLA_HAVE_SM90A)
+      const bool expect_wgmma = ac.wgmma;
+#else
+      const bool expect_wgmma = false;
+#endif
+      BOOST_TEST((p.part1 == (expect_wgmma ? splitmla::Part1Variant::kWgmma
+                                           : splitmla::Part1Variant::kMmaSync)));
+    }
   }
 }
 

@@ -362,9 +362,9 @@ BOOST_AUTO_TEST_CASE(token_strides_are_checked_when_q_len_is_above_1,
   BOOST_TEST(s1 == S::kSuccess, splitmla::status_message(s1));
 }
 
-// fp8 caches: the Hopper wgmma kernel reads fp8_e4m3 when forced (fp8_ds_mla: refused naming
-// kv_format), auto picks mma.sync even for 128 heads, and the fp8 arguments (byte page stride, kv_scale) are
-// checked with the field and its value.
+// fp8 caches: the Hopper wgmma kernel reads fp8_e4m3 (fp8_ds_mla: refused naming kv_format);
+// auto picks it for 128 heads of fp8_e4m3 where it runs, mma.sync otherwise; the fp8 arguments
+// (byte page stride, kv_scale) are checked with the field and its value.
 BOOST_AUTO_TEST_CASE(fp8_configs_and_args, *boost::unit_test::precondition(host_plan_available)) {
   for (splitmla::KvFormat f : {splitmla::KvFormat::kFp8E4M3, splitmla::KvFormat::kFp8DsMla}) {
     const std::string name = splitmla::kv_format_name(f, DType::kBFloat16);
@@ -374,8 +374,10 @@ BOOST_AUTO_TEST_CASE(fp8_configs_and_args, *boost::unit_test::precondition(host_
       c.num_heads = 128;
       c.part1 = splitmla::Part1Variant::kWgmma;
       splitmla::Plan plan;
+      bool wgmma_reads_it = false;
       {
         const Status s = splitmla::make_plan(c, &plan);
+        wgmma_reads_it = s == Status::kSuccess;
         const std::string msg = splitmla::status_message(s);
         if (f == splitmla::KvFormat::kFp8DsMla) {
           // The wgmma kernel reads fp8_e4m3 only: the refusal names kv_format.
@@ -392,7 +394,9 @@ BOOST_AUTO_TEST_CASE(fp8_configs_and_args, *boost::unit_test::precondition(host_
       }
       c.part1 = splitmla::Part1Variant::kAuto;
       BOOST_REQUIRE(splitmla::make_plan(c, &plan) == Status::kSuccess);
-      BOOST_TEST((plan.part1 == splitmla::Part1Variant::kMmaSync), "auto must pick mma_sync for fp8");
+      BOOST_TEST((plan.part1 == (wgmma_reads_it ? splitmla::Part1Variant::kWgmma
+                                                : splitmla::Part1Variant::kMmaSync)),
+                 "auto for 128 heads of " << name << ": wgmma where it reads the format");
       c.num_heads = kHeads;
       BOOST_REQUIRE(splitmla::make_plan(c, &plan) == Status::kSuccess);
 

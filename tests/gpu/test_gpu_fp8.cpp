@@ -98,8 +98,8 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_on_the_dequantized_cache, *needs_gpu(
         }
 }
 
-// The Hopper wgmma kernel's fp8_e4m3 instances (forced by name; auto keeps mma.sync until they
-// are measured): the reference on the dequantized cache with the dtype's tolerances over head
+// The Hopper wgmma kernel's fp8_e4m3 instances (forced by name here; auto takes them from 64 rows
+// at q_len = 1): the reference on the dequantized cache with the dtype's tolerances over head
 // counts 1..128 (one and two row blocks, rows past the last head), q_len 1 and 3 (causal and
 // not), page sizes 1..128, three policies, padded strides, NaN bytes past each length.
 BOOST_AUTO_TEST_CASE(the_wgmma_kernel_matches_the_reference, *needs_gpu()) {
