@@ -6,8 +6,8 @@
 //
 // Cases: batch 1 and 8, 128k / 512k / 1M tokens per request, 16 and 128 heads, bf16, page 64;
 // layouts interleaved with g = 64 (one page per block, vLLM's interleave size = page) and
-// contiguous ranges of half the context (Helix); partials fp32 + all-gather (default),
-// bf16 + all-gather, bf16 + all-to-all. One process, one thread per GPU, ncclCommInitAll.
+// contiguous ranges of half the context (Helix); partials fp32 + all-gather, bf16 + all-gather
+// (the default: partials in q's dtype), bf16 + all-to-all. One process, one thread per GPU, ncclCommInitAll.
 // The one-GPU decode of the same inputs runs on GPU 0 in the same process (graph replays, median,
 // planner included as in the CP step); the CP step's output on rank 0 is compared with it
 // (bf16 tolerance) before timing. Timed: the whole CP step (shard + exchange + merge) as one

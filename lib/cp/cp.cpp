@@ -97,6 +97,7 @@ const char* partial_type_name(PartialType t) noexcept {
     case PartialType::kFloat32: return "float32";
     case PartialType::kBFloat16: return "bfloat16";
     case PartialType::kFloat16: return "float16";
+    case PartialType::kSameAsQ: return "same_as_q";
   }
   return "unknown";
 }
@@ -106,6 +107,7 @@ size_t partial_type_bytes(PartialType t) noexcept {
     case PartialType::kFloat32: return 4;
     case PartialType::kBFloat16:
     case PartialType::kFloat16: return 2;
+    case PartialType::kSameAsQ: break;  // resolved by make_cp_plan
   }
   return 0;
 }
@@ -141,9 +143,11 @@ Status can_implement(const CpConfig& c) {
       return fail(Status::kBadShape, "shard.layout = %d, must be kInterleaved or kContiguous",
                   static_cast<int>(s.layout));
   }
-  if (!valid_type(c.partial_type) ||
-      (c.partial_type != PartialType::kFloat32 && c.partial_type != type_of(c.decode.dtype)))
-    return fail(Status::kBadDType, "partial_type = %s (%d), must be float32 or the dtype of q (%s)",
+  if (c.partial_type != PartialType::kSameAsQ &&
+      (!valid_type(c.partial_type) ||
+       (c.partial_type != PartialType::kFloat32 && c.partial_type != type_of(c.decode.dtype))))
+    return fail(Status::kBadDType,
+                "partial_type = %s (%d), must be kSameAsQ, float32 or the dtype of q (%s)",
                 partial_type_name(c.partial_type), static_cast<int>(c.partial_type),
                 dtype_name(c.decode.dtype));
   if (c.exchange != CpExchange::kAllGather && c.exchange != CpExchange::kAllToAll)
@@ -152,9 +156,12 @@ Status can_implement(const CpConfig& c) {
   return Status::kSuccess;
 }
 
-Status make_cp_plan(const CpConfig& config, CpPlan* plan) {
+Status make_cp_plan(const CpConfig& requested, CpPlan* plan) {
   if (plan == nullptr) return fail(Status::kNullPointer, "plan = nullptr");
-  SPLITMLA_TRY(can_implement(config));
+  SPLITMLA_TRY(can_implement(requested));
+  CpConfig config = requested;  // with kSameAsQ resolved: everything below reads a concrete type
+  if (config.partial_type == PartialType::kSameAsQ)
+    config.partial_type = type_of(config.decode.dtype);
   CpPlan p;
   p.config = config;
   if (config.partial_type == PartialType::kFloat32)
@@ -323,11 +330,11 @@ Status can_implement(const MergeArgs& a) {
   if (a.num_heads < 1 || a.num_heads > kMaxHeads)
     return fail(Status::kBadNumHeads, "num_heads = %d, must be in 1..%d", a.num_heads, kMaxHeads);
   if (!valid_type(a.part_type))
-    return fail(Status::kBadDType, "part_type = %d, must be float32, bfloat16 or float16",
-                static_cast<int>(a.part_type));
+    return fail(Status::kBadDType, "part_type = %s (%d), must be float32, bfloat16 or float16",
+                partial_type_name(a.part_type), static_cast<int>(a.part_type));
   if (!valid_type(a.out_type))
-    return fail(Status::kBadDType, "out_type = %d, must be float32, bfloat16 or float16",
-                static_cast<int>(a.out_type));
+    return fail(Status::kBadDType, "out_type = %s (%d), must be float32, bfloat16 or float16",
+                partial_type_name(a.out_type), static_cast<int>(a.out_type));
   struct Ptr { const void* p; const char* name; size_t align; };
   const Ptr ptrs[] = {{a.part_out, "part_out", 4 * partial_type_bytes(a.part_type)},
                       {a.part_lse, "part_lse", 4},

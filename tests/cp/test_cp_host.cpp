@@ -280,6 +280,40 @@ BOOST_AUTO_TEST_CASE(config_validation_names_the_field) {
   BOOST_CHECK(std::string(splitmla::last_error_detail()).find("partial_type = float16") != std::string::npos);
 }
 
+// The default partial type is the dtype of q, resolved by make_cp_plan: the plan holds the concrete
+// type (16-bit packed outputs, no fp32 routing in the shard plan); merge arguments refuse kSameAsQ.
+BOOST_AUTO_TEST_CASE(default_partial_type_is_the_dtype_of_q) {
+  BOOST_CHECK((CpConfig{}.partial_type == PartialType::kSameAsQ));
+  BOOST_CHECK_EQUAL(std::string(splitmla::partial_type_name(PartialType::kSameAsQ)), "same_as_q");
+  BOOST_CHECK_EQUAL(splitmla::partial_type_bytes(PartialType::kSameAsQ), 0u);
+  for (const splitmla::DType dt : {splitmla::DType::kBFloat16, splitmla::DType::kFloat16}) {
+    HostProblem p = problem(8, 16, {10, 20}, 1);
+    p.dtype = dt;
+    CpConfig c = cptest::cp_config(p, cptest::interleaved(2, 0, 1), PartialType::kSameAsQ,
+                                   CpExchange::kAllGather);
+    c.decode.device = 0;
+    c.decode.num_sms = 132;
+    splitmla::CpPlan plan;
+    BOOST_REQUIRE(splitmla::make_cp_plan(c, &plan) == Status::kSuccess);
+    const PartialType want =
+        dt == splitmla::DType::kFloat16 ? PartialType::kFloat16 : PartialType::kBFloat16;
+    BOOST_CHECK((plan.config.partial_type == want));
+    BOOST_CHECK(!plan.shard.out_f32);
+    splitmla::CpLayout l;
+    BOOST_REQUIRE(splitmla::cp_layout(plan, 2, &l) == Status::kSuccess);
+    BOOST_CHECK_GE(l.out_bytes, 2u * 8 * 512 * 2);
+    BOOST_CHECK_LT(l.out_bytes, 2u * 8 * 512 * 4);  // 16-bit, not float32
+  }
+  splitmla::MergeArgs m;
+  m.num_sources = 2;
+  m.batch = 1;
+  m.q_len = 1;
+  m.num_heads = 1;
+  m.part_type = PartialType::kSameAsQ;
+  BOOST_CHECK(splitmla::can_implement(m) == Status::kBadDType);
+  BOOST_CHECK(std::string(splitmla::last_error_detail()).find("same_as_q") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(plan_layout_without_a_gpu) {
   const HostProblem p = problem(20, 16, {10, 20}, 1);
   CpConfig c = cptest::cp_config(p, cptest::interleaved(3, 1, 1), PartialType::kBFloat16, CpExchange::kAllToAll);
