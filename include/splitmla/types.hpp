@@ -52,10 +52,12 @@ enum class SplitPolicyKind : int32_t {
   kChunk = 2,   // every request is cut into ranges of `value` tokens (batch invariant)
 };
 
-// Which part1 kernel runs (README: "part1 variants"). kAuto picks the Hopper wgmma kernel for
-// more than 32 heads and q_len = 1 on an sm_90 device when the library was built for sm_90a, and
-// the mma.sync kernel otherwise (every q_len > 1); the other values force one (tests and studies
-// compare them). Forcing kWgmma with q_len > 1 is kNotSupported.
+// Which part1 kernel runs (README: "part1 variants"). kAuto picks the Hopper wgmma kernel on an
+// sm_90 device when the library was built for sm_90a, at q_len = 1, for more than 32 heads of a
+// 16-bit cache and for 64 heads or more of an fp8_e4m3 cache; the mma.sync kernel otherwise
+// (every q_len > 1, every fp8_ds_mla cache). The other values force one (tests and studies
+// compare them); the wgmma kernel serves any q_len when forced, and refuses fp8_ds_mla
+// (kNotSupported).
 enum class Part1Variant : int32_t {
   kAuto = 0,
   kMmaSync = 1,  // mma.sync m16n8k16, 16/32/64 query rows per CTA: the checked baseline
