@@ -138,13 +138,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
   const int row0 = hblk * HB;
 
   int first, last;
-  if (p.one_piece_per_cta) {
-    first = wcta;
-    last = wcta < p.header->num_pieces ? wcta + 1 : wcta;
-  } else {
-    first = p.cta_begin[wcta];
-    last = p.cta_begin[wcta + 1];
-  }
+  cta_piece_range(p, wcta, &first, &last);
 
   const uint64_t evict_first = ptx::policy_evict_first();
   const T* __restrict__ kv = static_cast<const T*>(p.kv);

@@ -80,17 +80,6 @@ struct Part1WgmmaParams {
   int32_t kv_tma;  // 1: tiles load through kv_map; 0: cp.async (pages of 1..4 rows, odd strides)
 };
 
-// O *= alpha for this thread's two rows of an m64n256 accumulator (elements 4j, 4j+1: row a;
-// 4j+2, 4j+3: row b).
-__device__ __forceinline__ void rescale_rows(float (&o)[128], float al_a, float al_b) {
-#pragma unroll
-  for (int j = 0; j < 32; ++j) {
-    o[4 * j + 0] *= al_a;
-    o[4 * j + 1] *= al_a;
-    o[4 * j + 2] *= al_b;
-    o[4 * j + 3] *= al_b;
-  }
-}
 
 template <class T>
 __global__ void __launch_bounds__(256, 1)
@@ -117,13 +106,7 @@ __global__ void __launch_bounds__(256, 1)
   auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
 
   int first, last;
-  if (p.one_piece_per_cta) {
-    first = wcta;
-    last = wcta < p.header->num_pieces ? wcta + 1 : wcta;
-  } else {
-    first = p.cta_begin[wcta];
-    last = p.cta_begin[wcta + 1];
-  }
+  cta_piece_range(p, wcta, &first, &last);
 
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
@@ -445,32 +428,11 @@ __global__ void __launch_bounds__(256, 1)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = half ? rb : ra;
-      const int row = row0 + r;
-      if (row >= p.rows) continue;
-      const int ot = token_of(row), oh = row - ot * p.num_heads;
-      const float il = sm.inv_l[r];
-      if (pc.slot < 0) {
-        T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
-                 static_cast<int64_t>(ot) * p.out_stride_token +
-                 static_cast<int64_t>(oh) * p.out_stride_head;
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-          const float v0 = bad ? nan : o[4 * j + 2 * half] * il;
-          const float v1 = bad ? nan : o[4 * j + 2 * half + 1] * il;
-          *reinterpret_cast<uint32_t*>(out + col0 + 8 * j) = ptx::pack2<T>(v0, v1);
-        }
-      } else {
-        float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-          float2 v;
-          v.x = bad ? nan : o[4 * j + 2 * half] * il;
-          v.y = bad ? nan : o[4 * j + 2 * half + 1] * il;
-          *reinterpret_cast<float2*>(out + col0 + 8 * j) = v;
-        }
-      }
+      if (row0 + r < p.rows)
+        store_wgmma_row_out<T>(p, pc, b, row0 + r, o, half, col0, sm.inv_l[r], bad);
     }
-    if (tid < Tr::HB && row0 + tid < p.rows) store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
+    if (tid < Tr::HB && row0 + tid < p.rows)
+      store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
   }
 #else
   __trap();  // built for a target without wgmma: the host never selects this variant there

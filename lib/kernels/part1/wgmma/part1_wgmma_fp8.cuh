@@ -30,6 +30,7 @@
 #include <type_traits>
 
 #include "core/merge.hpp"
+#include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
@@ -102,13 +103,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
   auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
 
   int first, last;
-  if (p.one_piece_per_cta) {
-    first = wcta;
-    last = wcta < p.header->num_pieces ? wcta + 1 : wcta;
-  } else {
-    first = p.cta_begin[wcta];
-    last = p.cta_begin[wcta + 1];
-  }
+  cta_piece_range(p, wcta, &first, &last);
 
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv = ptx::smem_addr(sm.kv);
@@ -354,14 +349,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
       __syncthreads();  // P and alpha visible to WG1
 
       // ---- O = alpha O + P V: WG0 columns 0..255 (P from registers), WG1 256..511 ----
-      const float al_a = sm.alpha[ra], al_b = sm.alpha[rb];
-#pragma unroll
-      for (int j = 0; j < 32; ++j) {
-        o[4 * j + 0] *= al_a;
-        o[4 * j + 1] *= al_a;
-        o[4 * j + 2] *= al_b;
-        o[4 * j + 3] *= al_b;
-      }
+      rescale_rows(o, sm.alpha[ra], sm.alpha[rb]);
       sm90::wgmma_fence();
       if (wg == 0) {
 #pragma unroll
@@ -407,44 +395,11 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = half ? rb : ra;
-      const int row = row0 + r;
-      if (row >= p.rows) continue;
-      const int ot = token_of(row), oh = row - ot * p.num_heads;
-      const float il = sm.inv_l[r] * kv_scale;
-      if (pc.slot < 0) {
-        T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
-                 static_cast<int64_t>(ot) * p.out_stride_token +
-                 static_cast<int64_t>(oh) * p.out_stride_head;
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-          const float v0 = bad ? nan : o[4 * j + 2 * half] * il;
-          const float v1 = bad ? nan : o[4 * j + 2 * half + 1] * il;
-          *reinterpret_cast<uint32_t*>(out + col0 + 8 * j) = ptx::pack2<T>(v0, v1);
-        }
-      } else {
-        float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-          float2 v;
-          v.x = bad ? nan : o[4 * j + 2 * half] * il;
-          v.y = bad ? nan : o[4 * j + 2 * half + 1] * il;
-          *reinterpret_cast<float2*>(out + col0 + 8 * j) = v;
-        }
-      }
+      if (row0 + r < p.rows)
+        store_wgmma_row_out<T>(p, pc, b, row0 + r, o, half, col0, sm.inv_l[r] * kv_scale, bad);
     }
-    if (tid < Tr::HB && row0 + tid < p.rows) {
-      const int row = row0 + tid;
-      const int lt = token_of(row), lh = row - lt * p.num_heads;
-      const float l = bad ? nan : sm.lse[tid];
-      if (pc.slot < 0) {
-        if (p.lse != nullptr)
-          p.lse[static_cast<int64_t>(b) * p.lse_stride_batch +
-                static_cast<int64_t>(lt) * p.lse_stride_token +
-                static_cast<int64_t>(lh) * p.lse_stride_head] = l;
-      } else {
-        p.part_lse[static_cast<int64_t>(pc.slot) * p.rows + row] = l;
-      }
-    }
+    if (tid < Tr::HB && row0 + tid < p.rows)
+      store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
   }
 #else
   __trap();  // built for a target without wgmma: the host never selects this variant there
