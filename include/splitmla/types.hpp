@@ -53,9 +53,9 @@ enum class SplitPolicyKind : int32_t {
 };
 
 // Which part1 kernel runs (README: "part1 variants"). kAuto picks the Hopper wgmma kernel on an
-// sm_90 device when the library was built for sm_90a, at q_len = 1, for more than 32 heads of a
-// 16-bit cache and for 64 heads or more of an fp8_e4m3 cache; the mma.sync kernel otherwise
-// (every q_len > 1, every fp8_ds_mla cache). The other values force one (tests and studies
+// sm_90 device when the library was built for sm_90a, for 32 rows (q_len x heads) or more of a
+// 16-bit cache at any q_len and for 64 heads or more of an fp8_e4m3 cache at q_len = 1; the
+// mma.sync kernel otherwise (every fp8_ds_mla cache included). The other values force one (tests and studies
 // compare them); the wgmma kernel serves any q_len when forced, and refuses fp8_ds_mla
 // (kNotSupported).
 enum class Part1Variant : int32_t {

@@ -1,6 +1,6 @@
 // The plan of a multi-token decode, on the host (num_sms and device given, no GPU needed): query
 // rows = q_len x heads are the M dimension of part1, row blocks count toward the one-wave grid,
-// partials are sized by rows, and q_len > 1 runs on the mma.sync kernel.
+// partials are sized by rows, and auto picks the kernel by rows at any q_len.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -59,12 +59,13 @@ BOOST_AUTO_TEST_CASE(rows_are_q_len_times_heads_in_blocks_of_the_tier) {
   }
 }
 
-// Auto takes the wgmma kernel for more than 32 heads at q_len = 1 where it is built (planning
-// without a device counts as sm_90); multi-token calls stay on mma.sync unless wgmma is forced.
+// Auto takes the wgmma kernel from 32 rows (q_len x heads) at any q_len where it is built (planning
+// without a device counts as sm_90); 16 rows and fewer stay on mma.sync.
 BOOST_AUTO_TEST_CASE(auto_picks_the_kernel_by_heads_at_q_len_1) {
   struct Case { int heads, q_len; bool wgmma; };
-  for (const Case k : {Case{16, 1, false}, Case{16, 2, false}, Case{32, 1, false}, Case{33, 1, true},
-                       Case{128, 1, true}, Case{128, 2, false}, Case{64, 16, false}, Case{1, 16, false}}) {
+  for (const Case k : {Case{16, 1, false}, Case{31, 1, false}, Case{16, 2, true}, Case{32, 1, true},
+                       Case{33, 1, true}, Case{128, 1, true}, Case{128, 2, true}, Case{64, 16, true},
+                       Case{1, 16, false}, Case{2, 16, true}, Case{3, 5, false}}) {
     const Plan p = plan_of(config(k.heads, k.q_len));
 #if defined(SPLITMLA_HAVE_SM90A)
     const bool built = true;

@@ -346,7 +346,11 @@ BOOST_AUTO_TEST_CASE(plan_layout_without_a_gpu) {
   c.decode.q_len = 3;
   BOOST_REQUIRE(splitmla::make_cp_plan(c, &plan) == Status::kSuccess);
   BOOST_CHECK_EQUAL(plan.shard.rows, 60);
+#if defined(SPLITMLA_HAVE_SM90A)
+  BOOST_CHECK(plan.shard.part1 == splitmla::Part1Variant::kWgmma);  // 60 rows: auto's wgmma
+#else
   BOOST_CHECK(plan.shard.part1 == splitmla::Part1Variant::kMmaSync);
+#endif
   BOOST_REQUIRE(splitmla::cp_layout(plan, 2, &l) == Status::kSuccess);
   BOOST_CHECK_EQUAL(l.rows, 6);
   BOOST_CHECK_GE(l.out_bytes, 6u * 7 * 512 * 4);  // rows x heads of one group, float32

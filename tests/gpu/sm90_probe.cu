@@ -108,16 +108,23 @@ __global__ void __launch_bounds__(128) pv_probe(const uint16_t* p, const uint16_
     return static_cast<uint32_t>(p[r * 64 + key]) | (static_cast<uint32_t>(p[r * 64 + key + 1]) << 16);
   };
   float acc[128];
-  // Left half (columns 0..255): P from registers, V groups 0..3 read transposed.
+  // Left half (columns 0..255): P from registers, V groups 0..3 read transposed. The A fragments
+  // are loaded before wgmma.fence, as the kernel builds its register operands: no memory access
+  // between the fence and the wgmmas that read them (under memcheck, instrumented global loads
+  // there ended the probe with an invalid program counter).
+  uint32_t a[4][4];
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    a[kk][0] = pair(g, 16 * kk + c);
+    a[kk][1] = pair(g + 8, 16 * kk + c);
+    a[kk][2] = pair(g, 16 * kk + 8 + c);
+    a[kk][3] = pair(g + 8, 16 * kk + 8 + c);
+  }
 #pragma unroll
   for (int i = 0; i < 128; ++i) acc[i] = 0.f;
   sm90::wgmma_fence();
 #pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    const uint32_t a[4] = {pair(g, 16 * kk + c), pair(g + 8, 16 * kk + c), pair(g, 16 * kk + 8 + c),
-                           pair(g + 8, 16 * kk + 8 + c)};
-    sm90::pv_rs<T>(acc, a, desc(kDescV, skv + kk * 2048), 1);
-  }
+  for (int kk = 0; kk < 4; ++kk) sm90::pv_rs<T>(acc, a[kk], desc(kDescV, skv + kk * 2048), 1);
   sm90::wgmma_commit();
   sm90::wgmma_wait<0>();
 #pragma unroll

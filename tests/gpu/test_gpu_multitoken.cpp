@@ -9,8 +9,9 @@
 //  - token t of a q_len = k call equals, bit for bit, a q_len = 1 call whose seq_len is token t's
 //    visible length, under the chunk policy, on the same mma.sync tier (rows_per_cta forced:
 //    tiers sum the 576-long dot products in different orders) and on the wgmma kernel.
-// Auto runs multi-token calls on the mma.sync kernel; the leak check and the bitwise check force
-// each kernel (the wgmma kernel where it runs), both against the reference too.
+// Auto runs multi-token calls of 32 rows or more on the wgmma kernel where it runs (mma.sync
+// otherwise); the leak check and the bitwise check force each kernel, both against the reference
+// too.
 #include <boost/test/unit_test.hpp>
 
 #include "gpu/gpu_test_util.hpp"
@@ -58,6 +59,7 @@ BOOST_AUTO_TEST_CASE(reference_grid_q_len_heads_causal_pages_lengths, *needs_gpu
   Stream stream;
   splitmla::ScratchPool pool;
   GPUTEST_REQUIRE_OK(pool.init());
+  const bool wgmma_runs = runnable_variants().size() > 1;
   size_t combo = 0;
   for (const int32_t q_len : kQLens)
     for (const int32_t heads : kHeads)
@@ -83,7 +85,9 @@ BOOST_AUTO_TEST_CASE(reference_grid_q_len_heads_causal_pages_lengths, *needs_gpu
         BOOST_TEST_CONTEXT(label) {
           const splitmla::Plan plan = plan_for(p, pol);
           BOOST_TEST(plan.rows == q_len * heads);
-          if (q_len > 1) BOOST_TEST((plan.part1 == splitmla::Part1Variant::kMmaSync));
+          const bool wgmma = wgmma_runs && q_len * heads >= 32;
+          BOOST_TEST((plan.part1 == (wgmma ? splitmla::Part1Variant::kWgmma
+                                           : splitmla::Part1Variant::kMmaSync)));
           check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
         }
       }

@@ -47,11 +47,12 @@ constexpr DType kFp16 = DType::kFloat16;
         &prepare_part1_instance<T, MT, KVC>, &occupancy_part1_instance<T, MT, KVC>,                \
         &launch_part1_instance<T, MT, KVC>                                                         \
   }
-// wgmma instances (sm_90a only): 64 rows per CTA, 16-bit caches, any q_len; auto takes them for
-// more than 32 rows at q_len = 1 (the measured shapes).
+// wgmma instances (sm_90a only): 64 rows per CTA, 16-bit caches, any q_len; auto takes them from
+// 32 rows at any q_len (H200: H16_B128_L4k_q2, 32 rows, 165 us against 271 on mma.sync;
+// H128_B64_L8k_q2 613 against 1475; 16 rows stay on mma.sync, memory-bound there).
 #define SPLITMLA_WGMMA_ROW(name, T, dt)                                                            \
   Part1Row {                                                                                       \
-    name, Part1Variant::kWgmma, 90, 90, dt, KvRows::k16Bit, 64, kMaxQLen, 33, 1,                   \
+    name, Part1Variant::kWgmma, 90, 90, dt, KvRows::k16Bit, 64, kMaxQLen, 32, kMaxQLen,            \
         &prepare_part1_wgmma_instance<T>, &occupancy_part1_wgmma_instance<T>,                      \
         &launch_part1_wgmma_instance<T>                                                            \
   }
