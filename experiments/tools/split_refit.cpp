@@ -400,10 +400,19 @@ int main(int argc, char** argv) {
   // Plans depend on the constants and the point only: cache the effective splits per point for
   // each (overhead, min, penalty, piece cost), then combine the per-group piece costs.
   const size_t np = piece_costs.size(), ng = groups.size();
+  // Ranked by score; among equal scores, grid order (the lists as given) decides.
   std::vector<Candidate> ranked;
+  Score best_seen;
+  long long ties = 0;  // candidates with the best score
   auto consider = [&](Candidate c) {
+    if (ties == 0 || c.score.better(best_seen)) {
+      best_seen = c.score;
+      ties = 1;
+    } else if (!best_seen.better(c.score)) {
+      ++ties;
+    }
     ranked.push_back(c);
-    std::sort(ranked.begin(), ranked.end(),
+    std::stable_sort(ranked.begin(), ranked.end(),
               [](const Candidate& a, const Candidate& b) { return a.score.better(b.score); });
     if (ranked.size() > static_cast<size_t>(o.top)) ranked.pop_back();
   };
@@ -474,6 +483,11 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < ranked.size(); ++i)
     std::printf("%2zu. %s: %s\n", i + 1, describe(ranked[i]).c_str(),
                 score_text(ranked[i].score, o.tol).c_str());
+
+  if (ties == 1)
+    std::printf("the best score is the best candidate's alone\n");
+  else
+    std::printf("%lld candidates share the best score (the data cannot tell them apart)\n", ties);
 
   // Where the best candidate misses.
   if (!ranked.empty()) {
