@@ -472,9 +472,9 @@ int main(int argc, char** argv) {
     std::string s = "overhead " + std::to_string(c.overhead) + " min_per_cta " +
                     std::to_string(c.min_per_cta) + " penalty " + std::to_string(c.penalty) +
                     " piece_cost";
+    if (o.shared_piece_cost) return s + " " + std::to_string(c.piece_cost[0]);
     for (size_t g = 0; g < ng; ++g)
-      s += (g ? ", " : " ") + std::string(o.shared_piece_cost ? "" : groups[g] + ": ") +
-           std::to_string(c.piece_cost[g]);
+      s += (g ? ", " : " ") + groups[g] + ": " + std::to_string(c.piece_cost[g]);
     return s;
   };
   std::printf("current constants (%s): %s\n", describe(current).c_str(),
