@@ -325,16 +325,16 @@ int main(int argc, char** argv) {
       "Re-fits the auto split rule's constants (lib/core/split_rule.hpp) to a split-count "
       "study: runs the rule for a grid of candidates at every point and scores the estimated "
       "time against the best forced count.");
-  cli.option("--overheads", "LIST", "request overheads to try (comma-separated)", &o.overheads)
-      .option("--min-per-cta", "LIST", "minimum shares to try", &o.min_per_cta)
-      .option("--penalties", "LIST", "split penalties to try", &o.penalties)
-      .option("--piece-costs", "LIST", "per-piece costs to try (0: off)", &o.piece_costs)
+  cli.option("--overheads", "LIST", "request overheads to try, comma-separated (default " + o.overheads + ")", &o.overheads)
+      .option("--min-per-cta", "LIST", "minimum shares to try (default " + o.min_per_cta + ")", &o.min_per_cta)
+      .option("--penalties", "LIST", "split penalties to try (default " + o.penalties + ")", &o.penalties)
+      .option("--piece-costs", "LIST", "per-piece costs to try, 0 = off (default " + o.piece_costs + ")", &o.piece_costs)
       .flag("--shared-piece-cost", "one per-piece cost for all head counts (default: one each)",
             &o.shared_piece_cost)
-      .option("--lookup", "interp|nearest", "how a plan's time is read off the forced counts",
+      .option("--lookup", "interp|nearest", "how a plan's time is read off the forced counts (default interp)",
               &o.lookup)
-      .number_option("--tol", "a point counts as within when ratio <= 1 + TOL", 0, 10, &o.tol)
-      .int_option("--top", "candidates to print", 1, 1000, &o.top)
+      .number_option("--tol", "a point counts as within when ratio <= 1 + TOL (default 0.10)", 0, 10, &o.tol)
+      .int_option("--top", "candidates to print (default 10)", 1, 1000, &o.top)
       .int_option("--num-sms", "SMs (default: from the study's auto rows)", 0, 1 << 20,
                   &o.num_sms)
       .flag("--measured-auto",
