@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -182,13 +183,23 @@ int main(int argc, char** argv) {
     std::printf("note: library has no part1_occupancy; blocks_per_sm/waves columns empty\n");
   const Floor floor = measure_floor();
 
+  // --resume onto a file with another header (an older study: no part1 column) would append
+  // rows that do not line up with it.
+  const std::vector<std::string> columns = {
+      "heads", "batch", "context", "page", "dtype", "policy", "splits", "time_us", "part1_us",
+      "part2_us", "floor_us", "ratio", "gbps", "grid_ctas", "blocks_per_sm", "waves",
+      "last_wave_fill", "gpu", "cuda", "commit", "variant", "pieces", "tflops", "bw_read_gbps",
+      "p_bf16_tflops", "max_out_err", "part1"};
+  if (opt.resume) {
+    std::ifstream probe(out);
+    std::string first;
+    std::string want;
+    for (size_t i = 0; i < columns.size(); ++i) want += (i ? "," : "") + columns[i];
+    if (std::getline(probe, first) && !first.empty() && first != want)
+      usage("--resume: " + out + " has another header (an older study?): resume into a new --out");
+  }
   CsvWriter csv;
-  csv.open(out,
-           {"heads", "batch", "context", "page", "dtype", "policy", "splits", "time_us",
-            "part1_us", "part2_us", "floor_us", "ratio", "gbps", "grid_ctas", "blocks_per_sm",
-            "waves", "last_wave_fill", "gpu", "cuda", "commit", "variant", "pieces", "tflops",
-            "bw_read_gbps", "p_bf16_tflops", "max_out_err"},
-           opt.resume);
+  csv.open(out, columns, opt.resume);
 
   cudaStream_t stream;
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -255,8 +266,13 @@ int main(int argc, char** argv) {
               out_of_time = true;
               break;
             }
-            const PointResult r = measure_point(config_for(shape, p), {&inputs}, pool, stream,
-                                                topt, gpu, &sample);
+            // The part1 kernel the plan chooses (auto picks it by rows and dtype): recorded so
+            // the split rule can be re-fitted per kernel family (splitmla_split_refit).
+            const DecodeConfig config = config_for(shape, p);
+            Plan chosen;
+            check(make_plan(config, &chosen), "make_plan");
+            const PointResult r =
+                measure_point(config, {&inputs}, pool, stream, topt, gpu, &sample);
             if (!r.validation.ok) {
               ++failed;
               std::printf("H%d B%d L%d %s%s%s: FAILED VALIDATION: %s\n", heads, batch, context,
@@ -274,7 +290,7 @@ int main(int argc, char** argv) {
                      fmt(r.last_wave_fill, 4), gpu.short_name, gpu.cuda, commit, v,
                      fmt_int(r.pieces), fmt(Floor::flops(T, heads) / sec / 1e12, 2),
                      fmt(floor.bw_read_gbps, 1), fmt(floor.p_bf16_tflops, 1),
-                     fmt(r.validation.max_out_err, 5)});
+                     fmt(r.validation.max_out_err, 5), part1_variant_name(chosen.part1)});
             ++written;
             std::printf("H%-3d B%-3d L%-6d %-12s%s%s splits %3d  %9.2f us  ratio %6.3f  [%.0f s]\n",
                         heads, batch, context, policy_text(p).c_str(), v.empty() ? "" : " ",

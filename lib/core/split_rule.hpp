@@ -9,7 +9,9 @@
 //   chunk C  : max(1, ceil(n / C)) pieces of C positions.
 //   auto     : a request costs n + kAutoRequestOverhead units; the total is cut into work_ctas
 //              equal shares of at least kAutoMinPerCta units, one per persistent CTA; splitting
-//              is worth it only if it saves more than kAutoSplitPenalty units (planner.cu).
+//              is worth it only if it saves more than kAutoSplitPenalty units (planner.cu runs
+//              the passes; the per-request steps are the auto_* functions below, which the
+//              re-fit tool experiments/tools/split_refit.cpp runs on the host with candidates).
 #pragma once
 
 #include <algorithm>
@@ -31,6 +33,19 @@ namespace splitmla::split_rule {
 inline constexpr int kAutoRequestOverhead = 64;
 inline constexpr int kAutoMinPerCta = 32;      // one KV tile
 inline constexpr int kAutoSplitPenalty = 192;  // partial writes + merge, in cost units
+// Optional per-piece cost (0: off, today's rule): added to every work CTA's share, so a small
+// batch is cut into fewer, longer pieces (fixed costs per piece: q load, pipeline fill, the
+// partial write). Only the re-fit tool (experiments/tools/split_refit.cpp) sets it for now.
+inline constexpr int kAutoPieceCost = 0;
+
+// The auto constants as one value: the planner uses the defaults (compile-time constants); the
+// re-fit tool passes candidates through the same functions, so the rule is written once.
+struct AutoConstants {
+  int request_overhead = kAutoRequestOverhead;
+  int min_per_cta = kAutoMinPerCta;
+  int split_penalty = kAutoSplitPenalty;
+  int piece_cost = kAutoPieceCost;
+};
 
 // forced: the piece count is the policy value; each piece holds ceil(n / splits) positions.
 SPLITMLA_SPLIT_HD long long forced_piece_length(int64_t n, int32_t splits) {
@@ -44,13 +59,60 @@ SPLITMLA_SPLIT_HD int chunk_pieces(int64_t n, int32_t chunk) {
 }
 
 // auto: the cost units of a request whose longest row is n.
-SPLITMLA_SPLIT_HD long long auto_request_cost(int64_t n) { return n + kAutoRequestOverhead; }
+SPLITMLA_SPLIT_HD long long auto_request_cost(int64_t n, const AutoConstants& k = AutoConstants{}) {
+  return n + k.request_overhead;
+}
 
 // auto: the share of one work CTA, given the batch's total cost.
-SPLITMLA_SPLIT_HD long long auto_share(long long total, int32_t work_ctas) {
-  long long per = (total + work_ctas - 1) / work_ctas;
-  if (per < kAutoMinPerCta) per = kAutoMinPerCta;
+SPLITMLA_SPLIT_HD long long auto_share(long long total, int32_t work_ctas,
+                                       const AutoConstants& k = AutoConstants{}) {
+  long long per = (total + work_ctas - 1) / work_ctas + k.piece_cost;
+  if (per < k.min_per_cta) per = k.min_per_cta;
   return per;
+}
+
+// auto, whole requests: the work CTA holding the cost midpoint, before clamping to the last work
+// CTA (auto_whole_cta clamps; the planner's check loop clamps inline, which keeps its code).
+SPLITMLA_SPLIT_HD long long auto_whole_cta_unclamped(long long origin, long long cost,
+                                                     long long per) {
+  return (origin + cost / 2) / per;
+}
+
+// auto, whole requests: the work CTA holding the cost midpoint of a request whose cost interval
+// starts at `origin` (the exclusive prefix sum of the costs before it).
+SPLITMLA_SPLIT_HD long long auto_whole_cta(long long origin, long long cost, long long per,
+                                           int32_t work_ctas) {
+  long long c = auto_whole_cta_unclamped(origin, cost, per);
+  if (c > work_ctas - 1) c = work_ctas - 1;
+  return c;
+}
+
+// auto: whole requests win when the busiest work CTA under auto_whole_cta carries at most this
+// load: a share plus the split penalty.
+SPLITMLA_SPLIT_HD long long auto_whole_limit(long long per,
+                                             const AutoConstants& k = AutoConstants{}) {
+  return per + k.split_penalty;
+}
+
+// auto, split: the first work CTA and the piece count of a request of longest row n whose cost
+// interval starts at `origin`; the pieces are the request's positions cut at share boundaries.
+SPLITMLA_SPLIT_HD int auto_split_pieces(long long origin, int64_t n, long long per,
+                                        long long* first_cta,
+                                        const AutoConstants& k = AutoConstants{}) {
+  if (n == 0) {
+    *first_cta = origin / per;
+    return 1;
+  }
+  const long long tok0 = origin + k.request_overhead;  // cost of position 0
+  *first_cta = tok0 / per;
+  return static_cast<int>((tok0 + n - 1) / per - *first_cta + 1);
+}
+
+// auto, split: piece j's first position before clamping to [0, n] (it ends `per` later).
+SPLITMLA_SPLIT_HD long long auto_piece_begin(long long origin, long long first_cta, int j,
+                                             long long per,
+                                             const AutoConstants& k = AutoConstants{}) {
+  return (first_cta + j) * per - (origin + k.request_overhead);
 }
 
 // The host's bounds for a plan (make_plan): everything the device planner can produce for any

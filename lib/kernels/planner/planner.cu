@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
         origin += carry_w;
         carry_w += aggregate;
         if (b < p.batch) {
-          long long c = (origin + cost / 2) / per;
+          long long c = split_rule::auto_whole_cta_unclamped(origin, cost, per);
           if (c > p.work_ctas - 1) c = p.work_ctas - 1;
           atomicAdd(&s_load[c], static_cast<unsigned long long>(cost));
         }
@@ -136,7 +136,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
         busiest = busiest > static_cast<long long>(s_load[c]) ? busiest : static_cast<long long>(s_load[c]);
       __syncthreads();
       busiest = CostReduce(tmp.reduce).Reduce(busiest, MaxOp());
-      if (tid == 0) s_whole = busiest <= per + kAutoSplitPenalty;
+      if (tid == 0) s_whole = busiest <= split_rule::auto_whole_limit(per);
       __syncthreads();
       whole = s_whole;
     }
@@ -165,18 +165,11 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     long long first_cta = 0;
     if (live) {
       if (is_auto && whole) {
-        first_cta = (origin + (n + kAutoRequestOverhead) / 2) / per;
-        if (first_cta > p.work_ctas - 1) first_cta = p.work_ctas - 1;
+        first_cta =
+            split_rule::auto_whole_cta(origin, split_rule::auto_request_cost(n), per, p.work_ctas);
         k = 1;
       } else if (is_auto) {
-        if (n == 0) {
-          first_cta = origin / per;
-          k = 1;
-        } else {
-          const long long tok0 = origin + kAutoRequestOverhead;  // cost of position 0
-          first_cta = tok0 / per;
-          k = static_cast<int>((tok0 + n - 1) / per - first_cta + 1);
-        }
+        k = split_rule::auto_split_pieces(origin, n, per, &first_cta);
       } else if (is_forced) {
         k = p.policy_value;
       } else {
@@ -206,7 +199,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
           hi = n;
         } else if (is_auto) {
           pc.cta = static_cast<int32_t>(first_cta + j);
-          lo = (first_cta + j) * per - (origin + kAutoRequestOverhead);
+          lo = split_rule::auto_piece_begin(origin, first_cta, j, per);
           hi = lo + per;
         } else {
           pc.cta = offs.pieces + j;
