@@ -88,7 +88,11 @@ __global__ void __launch_bounds__(128) qk_probe(const uint16_t* q, const uint16_
   store_acc<64>(acc, s, 64, 0);
 }
 
-template <class T>
+// Half kRegs = true: columns 0..255 with P from registers (pv_rs); false: columns 256..511 with P
+// from shared memory (pv_ss). Two kernels, one product chain each, as each of the kernel's two
+// math warpgroups runs one (under memcheck and synccheck, one kernel running both chains back to
+// back stopped with an invalid program counter, while the kernels pass both tools).
+template <class T, bool kRegs>
 __global__ void __launch_bounds__(128) pv_probe(const uint16_t* p, const uint16_t* kv, float* o) {
   extern __shared__ uint8_t raw[];
   uint8_t* tile = aligned_smem(raw);
@@ -102,47 +106,42 @@ __global__ void __launch_bounds__(128) pv_probe(const uint16_t* p, const uint16_
   sm90::fence_proxy_async();
   __syncthreads();
   const uint32_t skv = ptx::smem_addr(tile);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = 16 * warp + (lane >> 2), c = 2 * (lane & 3);
-  auto pair = [&](int r, int key) {
-    return static_cast<uint32_t>(p[r * 64 + key]) | (static_cast<uint32_t>(p[r * 64 + key + 1]) << 16);
-  };
   float acc[128];
-  // Left half (columns 0..255): P from registers, V groups 0..3 read transposed. The A fragments
-  // are loaded before wgmma.fence, as the kernel builds its register operands: no memory access
-  // between the fence and the wgmmas that read them (under memcheck, instrumented global loads
-  // there ended the probe with an invalid program counter).
-  uint32_t a[4][4];
 #pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    a[kk][0] = pair(g, 16 * kk + c);
-    a[kk][1] = pair(g + 8, 16 * kk + c);
-    a[kk][2] = pair(g, 16 * kk + 8 + c);
-    a[kk][3] = pair(g + 8, 16 * kk + 8 + c);
+  for (int i = 0; i < 128; ++i) acc[i] = 0.f;
+  if constexpr (kRegs) {
+    // Columns 0..255: P from registers, V groups 0..3 read transposed. The A fragments are
+    // loaded before wgmma.fence, as the kernel builds its register operands: no memory access
+    // between the fence and the wgmmas that read them.
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int g = 16 * warp + (lane >> 2), c = 2 * (lane & 3);
+    auto pair = [&](int r, int key) {
+      return static_cast<uint32_t>(p[r * 64 + key]) | (static_cast<uint32_t>(p[r * 64 + key + 1]) << 16);
+    };
+    uint32_t a[4][4];
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      a[kk][0] = pair(g, 16 * kk + c);
+      a[kk][1] = pair(g + 8, 16 * kk + c);
+      a[kk][2] = pair(g, 16 * kk + 8 + c);
+      a[kk][3] = pair(g + 8, 16 * kk + 8 + c);
+    }
+    sm90::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) sm90::pv_rs<T>(acc, a[kk], desc(kDescV, skv + kk * 2048), 1);
+  } else {
+    // Columns 256..511: P from shared memory (group 8), V groups 4..7.
+    sm90::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+      sm90::pv_ss<T>(acc, desc(kDescK, skv + 8 * kGroup + kk * 32),
+                     desc(kDescV, skv + 4 * kGroup + kk * 2048), 1);
   }
-#pragma unroll
-  for (int i = 0; i < 128; ++i) acc[i] = 0.f;
-  sm90::wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) sm90::pv_rs<T>(acc, a[kk], desc(kDescV, skv + kk * 2048), 1);
   sm90::wgmma_commit();
   sm90::wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < 128; ++i) sm90::reg_fence(acc[i]);
-  store_acc<256>(acc, o, 512, 0);
-  // Right half (columns 256..511): P from shared memory (group 8), V groups 4..7.
-#pragma unroll
-  for (int i = 0; i < 128; ++i) acc[i] = 0.f;
-  sm90::wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk)
-    sm90::pv_ss<T>(acc, desc(kDescK, skv + 8 * kGroup + kk * 32),
-                   desc(kDescV, skv + 4 * kGroup + kk * 2048), 1);
-  sm90::wgmma_commit();
-  sm90::wgmma_wait<0>();
-#pragma unroll
-  for (int i = 0; i < 128; ++i) sm90::reg_fence(acc[i]);
-  store_acc<256>(acc, o, 512, 256);
+  store_acc<256>(acc, o, 512, kRegs ? 0 : 256);
 }
 
 // One box per (run, column group) as the kernel's loader issues them; thread k < runs owns
@@ -249,15 +248,19 @@ cudaError_t pv_tile(bool fp16, const std::vector<uint16_t>& p, const std::vector
   PROBE_TRY(upload(&dkv, kv));
   PROBE_TRY(dout.alloc(64 * 512 * sizeof(float)));
   const size_t smem = kTile + 1024;
+  const auto* dpp = static_cast<const uint16_t*>(dp.p);
+  const auto* dkvp = static_cast<const uint16_t*>(dkv.p);
+  auto* dop = static_cast<float*>(dout.p);
   if (fp16) {
-    PROBE_TRY(allow_smem(pv_probe<__half>, smem));
-    pv_probe<__half><<<1, 128, smem>>>(static_cast<const uint16_t*>(dp.p),
-                                       static_cast<const uint16_t*>(dkv.p), static_cast<float*>(dout.p));
+    PROBE_TRY(allow_smem(pv_probe<__half, true>, smem));
+    PROBE_TRY(allow_smem(pv_probe<__half, false>, smem));
+    pv_probe<__half, true><<<1, 128, smem>>>(dpp, dkvp, dop);
+    pv_probe<__half, false><<<1, 128, smem>>>(dpp, dkvp, dop);
   } else {
-    PROBE_TRY(allow_smem(pv_probe<__nv_bfloat16>, smem));
-    pv_probe<__nv_bfloat16><<<1, 128, smem>>>(static_cast<const uint16_t*>(dp.p),
-                                              static_cast<const uint16_t*>(dkv.p),
-                                              static_cast<float*>(dout.p));
+    PROBE_TRY(allow_smem(pv_probe<__nv_bfloat16, true>, smem));
+    PROBE_TRY(allow_smem(pv_probe<__nv_bfloat16, false>, smem));
+    pv_probe<__nv_bfloat16, true><<<1, 128, smem>>>(dpp, dkvp, dop);
+    pv_probe<__nv_bfloat16, false><<<1, 128, smem>>>(dpp, dkvp, dop);
   }
   PROBE_TRY(cudaGetLastError());
   PROBE_TRY(cudaDeviceSynchronize());
