@@ -59,6 +59,9 @@ for step in "$@"; do
     sanitize)
       # SAN_SUITES: the suites to check (default: every one-GPU suite, tests/gpu/test_* and
       # tests/cp/test_gpu_*); SAN_TOOLS: the tools (default: all four). Each run prints its time.
+      # One sanitizer process per GPU at a time: on the H200, initcheck beside another process on
+      # the same GPU made the suites' comparisons fail (outputs left unwritten, 0 tool errors),
+      # while the same runs alone passed (2026-11-30); to go faster, give each lane its own GPU.
       for t in ${SAN_SUITES:-"$BUILD"/tests/gpu/test_* "$BUILD"/tests/cp/test_gpu_*}; do
         [ -x "$t" ] || { echo "sanitize: $t is not an executable"; rc=1; continue; }
         for tool in ${SAN_TOOLS:-memcheck racecheck initcheck synccheck}; do
