@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "commit.hpp"  // SPLITMLA_BUILD_COMMIT, regenerated at every build
+#include "tools/csv.hpp"
 
 namespace splitmla::experiments {
 
@@ -155,37 +156,16 @@ CsvWriter::~CsvWriter() {
   if (f_) std::fclose(f_);
 }
 
-namespace {
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> cells(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
-      else if (c == '"') quoted = false;
-      else cells.back() += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      cells.emplace_back();
-    } else if (c != '\r') {
-      cells.back() += c;
-    }
-  }
-  return cells;
-}
-}  // namespace
 
 std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
   std::vector<std::map<std::string, std::string>> rows;
   std::ifstream in(path);
   std::string line;
   if (!std::getline(in, line)) return rows;
-  const std::vector<std::string> header = split_csv_line(line);
+  const std::vector<std::string> header = tools::split_csv_line(line);
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    const std::vector<std::string> cells = split_csv_line(line);
+    const std::vector<std::string> cells = tools::split_csv_line(line);
     std::map<std::string, std::string> row;
     for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row[header[i]] = cells[i];
     rows.push_back(std::move(row));

@@ -51,6 +51,7 @@
 
 #include "core/split_rule.hpp"
 #include "tools/cli.hpp"
+#include "tools/csv.hpp"
 
 namespace {
 
@@ -149,15 +150,6 @@ std::vector<int> int_list(const std::string& name, const std::string& text) {
   return out;
 }
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream ss(line);
-  std::string cell;
-  while (std::getline(ss, cell, ',')) out.push_back(cell);
-  if (!line.empty() && line.back() == ',') out.push_back("");
-  return out;
-}
-
 // Reads the study CSV (lines starting with '#' are comments) into points.
 std::vector<Point> read_points(const std::string& path, int num_sms) {
   std::ifstream in(path);
@@ -172,7 +164,7 @@ std::vector<Point> read_points(const std::string& path, int num_sms) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line[0] == '#') continue;
-    const std::vector<std::string> cells = split_csv_line(line);
+    const std::vector<std::string> cells = splitmla::tools::split_csv_line(line);
     if (header.empty()) {
       header = cells;
       for (size_t i = 0; i < header.size(); ++i) col[header[i]] = static_cast<int>(i);
