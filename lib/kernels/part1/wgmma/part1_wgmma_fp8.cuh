@@ -31,6 +31,7 @@
 
 #include "core/merge.hpp"
 #include "kernels/common/epilogue.cuh"
+#include "kernels/common/fp8.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
@@ -61,26 +62,6 @@ struct Part1WgmmaFp8Traits {
   static_assert(kTileBytes % 1024 == 0 && kRawBytes % 1024 == 0, "tiles keep 1024-byte alignment");
   static_assert(kSmemBytes <= 232448, "part1 wgmma fp8 shared memory exceeds the 227 KB limit");
 };
-
-// Two e4m3 values (the low 16 bits, low byte first) -> a packed fp16 pair, exactly (NaN kept).
-__device__ __forceinline__ uint32_t wgmma_fp8_cvt2(uint32_t two) {
-  const __half2_raw h =
-      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xFFFFu), __NV_E4M3);
-  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
-}
-
-template <class T>
-__device__ __forceinline__ float2 wgmma_fp8_unpack(uint32_t two) {
-  if constexpr (std::is_same_v<T, __half>) {
-    __half2 h;
-    *reinterpret_cast<uint32_t*>(&h) = two;
-    return __half22float2(h);
-  } else {
-    __nv_bfloat162 v;
-    *reinterpret_cast<uint32_t*>(&v) = two;
-    return __bfloat1622float2(v);
-  }
-}
 
 template <class T>
 __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_constant__ Part1Params p) {
@@ -209,25 +190,12 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
             const int j = 2 * (k & 3);
             const uint4 c0 = *reinterpret_cast<const uint4*>(rp + ((j ^ (row & 7)) << 4));
             const uint4 c1 = *reinterpret_cast<const uint4*>(rp + (((j + 1) ^ (row & 7)) << 4));
-            const uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
-            float m = 0.f;  // fmaxf skips NaN: a NaN element stays NaN through any 2^e
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-              const float2 f = wgmma_fp8_unpack<T>(w[i]);
-              m = fmaxf(m, fmaxf(fabsf(f.x), fabsf(f.y)));
-            }
-            atomicMax(&sm.qmax[row], __float_as_uint(m));
+            atomicMax(&sm.qmax[row], __float_as_uint(max_abs16<T>(c0, c1)));
           }
           __syncthreads();
           for (int u = tid; u < kUnits; u += Tr::kThreads) {
             const int row = u / 36, k = u - row * 36;
-            int e = 0;
-            const float m = __uint_as_float(sm.qmax[row]);
-            if (m > 0.f && m <= FLT_MAX) {
-              int ex;
-              (void)frexpf(m, &ex);  // m in [2^(ex-1), 2^ex)
-              e = min(max(15 - ex, -100), 100);
-            }
+            const int e = q_row_exponent(__uint_as_float(sm.qmax[row]));
             uint8_t* rp = sm.q + (k >> 2) * G + row * 128;
             const int j = 2 * (k & 3);
             uint4* p0 = reinterpret_cast<uint4*>(rp + ((j ^ (row & 7)) << 4));
@@ -236,7 +204,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
             uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
 #pragma unroll
             for (int i = 0; i < 8; ++i) {
-              const float2 f = wgmma_fp8_unpack<T>(w[i]);
+              const float2 f = ptx::unpack2<T>(w[i]);
               w[i] = ptx::pack2<__half>(ldexpf(f.x, e), ldexpf(f.y, e));
             }
             *p0 = make_uint4(w[0], w[1], w[2], w[3]);
@@ -259,10 +227,10 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
           const int row = 2 * (q / 9) + (i >> 2), k = 4 * (q % 9) + (i & 3);  // columns 16k ..
 
           const uint4 v = *reinterpret_cast<const uint4*>(raw + row * Tr::kRawRowBytes + 16 * k);
-          const uint4 lo = make_uint4(wgmma_fp8_cvt2(v.x), wgmma_fp8_cvt2(v.x >> 16),
-                                      wgmma_fp8_cvt2(v.y), wgmma_fp8_cvt2(v.y >> 16));
-          const uint4 hi = make_uint4(wgmma_fp8_cvt2(v.z), wgmma_fp8_cvt2(v.z >> 16),
-                                      wgmma_fp8_cvt2(v.w), wgmma_fp8_cvt2(v.w >> 16));
+          const uint4 lo = make_uint4(e4m3x2_to_f16x2(v.x), e4m3x2_to_f16x2(v.x >> 16),
+                                      e4m3x2_to_f16x2(v.y), e4m3x2_to_f16x2(v.y >> 16));
+          const uint4 hi = make_uint4(e4m3x2_to_f16x2(v.z), e4m3x2_to_f16x2(v.z >> 16),
+                                      e4m3x2_to_f16x2(v.w), e4m3x2_to_f16x2(v.w >> 16));
           uint8_t* rp = sm.kv + (k >> 2) * G + row * 128;
           const int j = 2 * (k & 3);
           *reinterpret_cast<uint4*>(rp + ((j ^ (row & 7)) << 4)) = lo;
