@@ -35,6 +35,7 @@
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
+#include "kernels/part1/wgmma/tile_math.cuh"
 
 namespace splitmla::kernels {
 
@@ -248,14 +249,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
         float sacc[32];
 #pragma unroll
         for (int i = 0; i < 32; ++i) sacc[i] = 0.f;
-        sm90::wgmma_fence();
-        sm90::qk_ss0<__half>(sacc, desc(kDescK, sq), desc(kDescK, skv));
-#pragma unroll
-        for (int ks = 1; ks < 36; ++ks) {
-          const uint32_t off = (ks >> 2) * G + (ks & 3) * 32;
-          sm90::qk_ss<__half>(sacc, desc(kDescK, sq + off), desc(kDescK, skv + off), 1);
-        }
-        sm90::wgmma_commit();
+        qk_tile<__half>(sacc, sq, skv, G);
         sm90::wgmma_wait<0>();
 #pragma unroll
         for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
@@ -263,51 +257,11 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
         const int tile0 = begin + t * BN;
         const int valid_a = end_a - tile0, valid_b = end_b - tile0;  // each row's own limit
         const float sc_a = scale_log2 * sm.qs[ra], sc_b = scale_log2 * sm.qs[rb];
-        float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
-        float sv[32];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int col = 8 * j + 2 * q4 + e;
-            const float sa = col < valid_a ? sacc[4 * j + e] * sc_a : merge::neg_inf<float>();
-            const float sb = col < valid_b ? sacc[4 * j + 2 + e] * sc_b : merge::neg_inf<float>();
-            sv[4 * j + e] = sa;
-            sv[4 * j + 2 + e] = sb;
-            mx_a = fmaxf(mx_a, sa);
-            mx_b = fmaxf(mx_b, sb);
-          }
-        }
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-        const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-        const float al_a = merge::rescale_exp2(m_a, mn_a), al_b = merge::rescale_exp2(m_b, mn_b);
-        m_a = mn_a;
-        m_b = mn_b;
-        float su_a = 0.f, su_b = 0.f;
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const float p0 = merge::prob_exp2(sv[4 * j + 0], mn_a);
-          const float p1 = merge::prob_exp2(sv[4 * j + 1], mn_a);
-          const float p2 = merge::prob_exp2(sv[4 * j + 2], mn_b);
-          const float p3 = merge::prob_exp2(sv[4 * j + 3], mn_b);
-          su_a += p0 + p1;
-          su_b += p2 + p3;
-          pr[j][0] = ptx::pack2<__half>(p0, p1);
-          pr[j][1] = ptx::pack2<__half>(p2, p3);
-        }
-        lsum_a = lsum_a * al_a + su_a;
-        lsum_b = lsum_b * al_b + su_b;
+        float al_a, al_b;
+        softmax_tile<__half>(sacc, q4, 0, valid_a, valid_b, sc_a, sc_b, m_a, m_b, lsum_a, lsum_b,
+                             al_a, al_b, pr);
         // P into group 8 of the tile (K's rope part: read by the products above, done) for WG1.
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          *reinterpret_cast<uint32_t*>(sm.kv + sm90::tile_offset(BN, ra, kHeadDimV + 8 * j + 2 * q4)) =
-              pr[j][0];
-          *reinterpret_cast<uint32_t*>(sm.kv + sm90::tile_offset(BN, rb, kHeadDimV + 8 * j + 2 * q4)) =
-              pr[j][1];
-        }
+        store_p_tile(sm.kv, ra, rb, q4, pr);
         if (q4 == 0) {
           sm.alpha[ra] = al_a;
           sm.alpha[rb] = al_b;
@@ -339,18 +293,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
     ptx::cp_async_wait<0>();  // no copy of this piece still in flight into Q or a stage
 
     // Row sums over the quad (WG0), then the epilogue factors.
-    if (wg == 0) {
-      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 1);
-      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 2);
-      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 1);
-      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 2);
-      if (q4 == 0) {
-        sm.inv_l[ra] = merge::inv_sum(lsum_a);
-        sm.inv_l[rb] = merge::inv_sum(lsum_b);
-        sm.lse[ra] = merge::split_lse_from_exp2(m_a, lsum_a);
-        sm.lse[rb] = merge::split_lse_from_exp2(m_b, lsum_b);
-      }
-    }
+    if (wg == 0) finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.inv_l, sm.lse);
     __syncthreads();  // inv_l / lse / bad visible
 
     // ---- epilogue: each warpgroup writes its 256 output columns ----
