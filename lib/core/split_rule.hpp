@@ -71,18 +71,11 @@ SPLITMLA_SPLIT_HD long long auto_share(long long total, int32_t work_ctas,
   return per;
 }
 
-// auto, whole requests: the work CTA holding the cost midpoint, before clamping to the last work
-// CTA (auto_whole_cta clamps; the planner's check loop clamps inline, which keeps its code).
-SPLITMLA_SPLIT_HD long long auto_whole_cta_unclamped(long long origin, long long cost,
-                                                     long long per) {
-  return (origin + cost / 2) / per;
-}
-
 // auto, whole requests: the work CTA holding the cost midpoint of a request whose cost interval
-// starts at `origin` (the exclusive prefix sum of the costs before it).
+// starts at `origin` (the exclusive prefix sum of the costs before it), at most the last one.
 SPLITMLA_SPLIT_HD long long auto_whole_cta(long long origin, long long cost, long long per,
                                            int32_t work_ctas) {
-  long long c = auto_whole_cta_unclamped(origin, cost, per);
+  long long c = (origin + cost / 2) / per;
   if (c > work_ctas - 1) c = work_ctas - 1;
   return c;
 }

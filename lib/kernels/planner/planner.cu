@@ -125,8 +125,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
         origin += carry_w;
         carry_w += aggregate;
         if (b < p.batch) {
-          long long c = split_rule::auto_whole_cta_unclamped(origin, cost, per);
-          if (c > p.work_ctas - 1) c = p.work_ctas - 1;
+          const long long c = split_rule::auto_whole_cta(origin, cost, per, p.work_ctas);
           atomicAdd(&s_load[c], static_cast<unsigned long long>(cost));
         }
       }

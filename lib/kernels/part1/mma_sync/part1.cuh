@@ -57,6 +57,7 @@
 #include "core/merge.hpp"
 #include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
+#include "kernels/common/fp8.cuh"
 #include "kernels/common/ptx.cuh"
 
 namespace splitmla::kernels {
@@ -115,13 +116,6 @@ struct Part1Traits {
 
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * kRowBytes16 + ((chunk ^ (row & 7)) << 4));
-}
-
-// Two e4m3 values (the low 16 bits, low byte first) -> a packed fp16 pair, exactly (NaN kept).
-__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t two) {
-  const __half2_raw h =
-      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xFFFFu), __NV_E4M3);
-  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
 }
 
 template <class T, int MT, int KV>
@@ -307,28 +301,15 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
               const int row = u / 36, k = u - row * 36;
               const uint4 c0 = *reinterpret_cast<const uint4*>(sm.q + swz(row, 2 * k));
               const uint4 c1 = *reinterpret_cast<const uint4*>(sm.q + swz(row, 2 * k + 1));
-              const uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
-              float m = 0.f;  // fmaxf skips NaN: a NaN element stays NaN through any 2^e
-#pragma unroll
-              for (int j = 0; j < 8; ++j) {
-                const float2 f = ptx::unpack2<T>(w[j]);
-                m = fmaxf(m, fmaxf(fabsf(f.x), fabsf(f.y)));
-              }
-              atomicMax(&sm.qmax[row], __float_as_uint(m));
+              atomicMax(&sm.qmax[row], __float_as_uint(max_abs16<T>(c0, c1)));
             }
             __syncthreads();
           }
           for (int u = tid; u < kUnits; u += Tr::kThreads) {
             const int row = u / 36, k = u - row * 36;
             int e = 0;
-            if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-              const float m = __uint_as_float(sm.qmax[row]);
-              if (m > 0.f && m <= FLT_MAX) {
-                int ex;
-                (void)frexpf(m, &ex);  // m in [2^(ex-1), 2^ex)
-                e = min(max(15 - ex, -100), 100);
-              }
-            }
+            if constexpr (std::is_same_v<T, __nv_bfloat16>)
+              e = q_row_exponent(__uint_as_float(sm.qmax[row]));
             uint4* p0 = reinterpret_cast<uint4*>(sm.q + swz(row, 2 * k));
             uint4* p1 = reinterpret_cast<uint4*>(sm.q + swz(row, 2 * k + 1));
             const uint4 c0 = *p0, c1 = *p1;

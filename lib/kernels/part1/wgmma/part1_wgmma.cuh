@@ -39,6 +39,7 @@
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
+#include "kernels/part1/wgmma/tile_math.cuh"
 
 namespace splitmla::kernels {
 
@@ -283,14 +284,7 @@ __global__ void __launch_bounds__(256, 1)
         const uint32_t skv = skv0 + s * Tr::kTileBytes;
         sm90::mbar_wait(full0 + 8 * s, (g >> 1) & 1);
         sm90::fence_proxy_async();
-        sm90::wgmma_fence();
-        sm90::qk_ss0<T>(sacc, desc(kDescK, sq), desc(kDescK, skv));
-#pragma unroll
-        for (int ks = 1; ks < 36; ++ks) {
-          const uint32_t off = (ks >> 2) * G + (ks & 3) * 32;
-          sm90::qk_ss<T>(sacc, desc(kDescK, sq + off), desc(kDescK, skv + off), 1);
-        }
-        sm90::wgmma_commit();
+        qk_tile<T>(sacc, sq, skv, G);
       };
       if (ntiles > 0) issue_qk(0);
       for (int t = 0; t < ntiles; ++t) {
@@ -325,58 +319,12 @@ __global__ void __launch_bounds__(256, 1)
           sm90::mbar_wait(zeroed, zero_phase);
           zero_phase ^= 1u;
         }
-        float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
-        float sv[32];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int col = 8 * j + 2 * q4 + e;
-            const bool in_a = col >= lo_t && col < valid_a;
-            const bool in_b = col >= lo_t && col < valid_b;
-            const float sa = in_a ? sacc[4 * j + e] * p.scale_log2 : merge::neg_inf<float>();
-            const float sb = in_b ? sacc[4 * j + 2 + e] * p.scale_log2 : merge::neg_inf<float>();
-            sv[4 * j + e] = sa;
-            sv[4 * j + 2 + e] = sb;
-            mx_a = fmaxf(mx_a, sa);
-            mx_b = fmaxf(mx_b, sb);
-          }
-        }
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-        const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-        const float al_a = merge::rescale_exp2(m_a, mn_a), al_b = merge::rescale_exp2(m_b, mn_b);
-        m_a = mn_a;
-        m_b = mn_b;
-        float su_a = 0.f, su_b = 0.f;
+        float al_a, al_b;
         uint32_t pr[8][2];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const float p0 = merge::prob_exp2(sv[4 * j + 0], mn_a);
-          const float p1 = merge::prob_exp2(sv[4 * j + 1], mn_a);
-          const float p2 = merge::prob_exp2(sv[4 * j + 2], mn_b);
-          const float p3 = merge::prob_exp2(sv[4 * j + 3], mn_b);
-          su_a += p0 + p1;
-          su_b += p2 + p3;
-          pr[j][0] = ptx::pack2<T>(p0, p1);
-          pr[j][1] = ptx::pack2<T>(p2, p3);
-        }
-        lsum_a = lsum_a * al_a + su_a;
-        lsum_b = lsum_b * al_b + su_b;
-
+        softmax_tile<T>(sacc, q4, lo_t, valid_a, valid_b, p.scale_log2, p.scale_log2, m_a, m_b,
+                        lsum_a, lsum_b, al_a, al_b, pr);
         // P (bf16/fp16) into group 8 of this tile for WG1, and the rescale factors.
-        uint8_t* tile = &sm.kv[s][0];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          *reinterpret_cast<uint32_t*>(
-              tile + sm90::tile_offset(BN, ra, kHeadDimV + 8 * j + 2 * q4)) =
-              pr[j][0];
-          *reinterpret_cast<uint32_t*>(
-              tile + sm90::tile_offset(BN, rb, kHeadDimV + 8 * j + 2 * q4)) =
-              pr[j][1];
-        }
+        store_p_tile(&sm.kv[s][0], ra, rb, q4, pr);
         if (q4 == 0) {
           sm.alpha[s][ra] = al_a;
           sm.alpha[s][rb] = al_b;
@@ -405,16 +353,7 @@ __global__ void __launch_bounds__(256, 1)
         sm90::mbar_arrive(empty0 + 8 * s);
       }
       // Row sums over the quad, then the epilogue factors.
-      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 1);
-      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 2);
-      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 1);
-      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 2);
-      if (q4 == 0) {
-        sm.inv_l[ra] = merge::inv_sum(lsum_a);
-        sm.inv_l[rb] = merge::inv_sum(lsum_b);
-        sm.lse[ra] = merge::split_lse_from_exp2(m_a, lsum_a);
-        sm.lse[rb] = merge::split_lse_from_exp2(m_b, lsum_b);
-      }
+      finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.inv_l, sm.lse);
     }
     tile_seq += ntiles;
     __syncthreads();  // inv_l / lse / bad visible; every tile retired

@@ -31,9 +31,11 @@
 
 #include "core/merge.hpp"
 #include "kernels/common/epilogue.cuh"
+#include "kernels/common/fp8.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
+#include "kernels/part1/wgmma/tile_math.cuh"
 
 namespace splitmla::kernels {
 
@@ -61,26 +63,6 @@ struct Part1WgmmaFp8Traits {
   static_assert(kTileBytes % 1024 == 0 && kRawBytes % 1024 == 0, "tiles keep 1024-byte alignment");
   static_assert(kSmemBytes <= 232448, "part1 wgmma fp8 shared memory exceeds the 227 KB limit");
 };
-
-// Two e4m3 values (the low 16 bits, low byte first) -> a packed fp16 pair, exactly (NaN kept).
-__device__ __forceinline__ uint32_t wgmma_fp8_cvt2(uint32_t two) {
-  const __half2_raw h =
-      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xFFFFu), __NV_E4M3);
-  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
-}
-
-template <class T>
-__device__ __forceinline__ float2 wgmma_fp8_unpack(uint32_t two) {
-  if constexpr (std::is_same_v<T, __half>) {
-    __half2 h;
-    *reinterpret_cast<uint32_t*>(&h) = two;
-    return __half22float2(h);
-  } else {
-    __nv_bfloat162 v;
-    *reinterpret_cast<uint32_t*>(&v) = two;
-    return __bfloat1622float2(v);
-  }
-}
 
 template <class T>
 __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_constant__ Part1Params p) {
@@ -209,25 +191,12 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
             const int j = 2 * (k & 3);
             const uint4 c0 = *reinterpret_cast<const uint4*>(rp + ((j ^ (row & 7)) << 4));
             const uint4 c1 = *reinterpret_cast<const uint4*>(rp + (((j + 1) ^ (row & 7)) << 4));
-            const uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
-            float m = 0.f;  // fmaxf skips NaN: a NaN element stays NaN through any 2^e
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-              const float2 f = wgmma_fp8_unpack<T>(w[i]);
-              m = fmaxf(m, fmaxf(fabsf(f.x), fabsf(f.y)));
-            }
-            atomicMax(&sm.qmax[row], __float_as_uint(m));
+            atomicMax(&sm.qmax[row], __float_as_uint(max_abs16<T>(c0, c1)));
           }
           __syncthreads();
           for (int u = tid; u < kUnits; u += Tr::kThreads) {
             const int row = u / 36, k = u - row * 36;
-            int e = 0;
-            const float m = __uint_as_float(sm.qmax[row]);
-            if (m > 0.f && m <= FLT_MAX) {
-              int ex;
-              (void)frexpf(m, &ex);  // m in [2^(ex-1), 2^ex)
-              e = min(max(15 - ex, -100), 100);
-            }
+            const int e = q_row_exponent(__uint_as_float(sm.qmax[row]));
             uint8_t* rp = sm.q + (k >> 2) * G + row * 128;
             const int j = 2 * (k & 3);
             uint4* p0 = reinterpret_cast<uint4*>(rp + ((j ^ (row & 7)) << 4));
@@ -236,7 +205,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
             uint32_t w[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
 #pragma unroll
             for (int i = 0; i < 8; ++i) {
-              const float2 f = wgmma_fp8_unpack<T>(w[i]);
+              const float2 f = ptx::unpack2<T>(w[i]);
               w[i] = ptx::pack2<__half>(ldexpf(f.x, e), ldexpf(f.y, e));
             }
             *p0 = make_uint4(w[0], w[1], w[2], w[3]);
@@ -259,10 +228,10 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
           const int row = 2 * (q / 9) + (i >> 2), k = 4 * (q % 9) + (i & 3);  // columns 16k ..
 
           const uint4 v = *reinterpret_cast<const uint4*>(raw + row * Tr::kRawRowBytes + 16 * k);
-          const uint4 lo = make_uint4(wgmma_fp8_cvt2(v.x), wgmma_fp8_cvt2(v.x >> 16),
-                                      wgmma_fp8_cvt2(v.y), wgmma_fp8_cvt2(v.y >> 16));
-          const uint4 hi = make_uint4(wgmma_fp8_cvt2(v.z), wgmma_fp8_cvt2(v.z >> 16),
-                                      wgmma_fp8_cvt2(v.w), wgmma_fp8_cvt2(v.w >> 16));
+          const uint4 lo = make_uint4(e4m3x2_to_f16x2(v.x), e4m3x2_to_f16x2(v.x >> 16),
+                                      e4m3x2_to_f16x2(v.y), e4m3x2_to_f16x2(v.y >> 16));
+          const uint4 hi = make_uint4(e4m3x2_to_f16x2(v.z), e4m3x2_to_f16x2(v.z >> 16),
+                                      e4m3x2_to_f16x2(v.w), e4m3x2_to_f16x2(v.w >> 16));
           uint8_t* rp = sm.kv + (k >> 2) * G + row * 128;
           const int j = 2 * (k & 3);
           *reinterpret_cast<uint4*>(rp + ((j ^ (row & 7)) << 4)) = lo;
@@ -280,14 +249,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
         float sacc[32];
 #pragma unroll
         for (int i = 0; i < 32; ++i) sacc[i] = 0.f;
-        sm90::wgmma_fence();
-        sm90::qk_ss0<__half>(sacc, desc(kDescK, sq), desc(kDescK, skv));
-#pragma unroll
-        for (int ks = 1; ks < 36; ++ks) {
-          const uint32_t off = (ks >> 2) * G + (ks & 3) * 32;
-          sm90::qk_ss<__half>(sacc, desc(kDescK, sq + off), desc(kDescK, skv + off), 1);
-        }
-        sm90::wgmma_commit();
+        qk_tile<__half>(sacc, sq, skv, G);
         sm90::wgmma_wait<0>();
 #pragma unroll
         for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
@@ -295,51 +257,11 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
         const int tile0 = begin + t * BN;
         const int valid_a = end_a - tile0, valid_b = end_b - tile0;  // each row's own limit
         const float sc_a = scale_log2 * sm.qs[ra], sc_b = scale_log2 * sm.qs[rb];
-        float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
-        float sv[32];
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int col = 8 * j + 2 * q4 + e;
-            const float sa = col < valid_a ? sacc[4 * j + e] * sc_a : merge::neg_inf<float>();
-            const float sb = col < valid_b ? sacc[4 * j + 2 + e] * sc_b : merge::neg_inf<float>();
-            sv[4 * j + e] = sa;
-            sv[4 * j + 2 + e] = sb;
-            mx_a = fmaxf(mx_a, sa);
-            mx_b = fmaxf(mx_b, sb);
-          }
-        }
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-        const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-        const float al_a = merge::rescale_exp2(m_a, mn_a), al_b = merge::rescale_exp2(m_b, mn_b);
-        m_a = mn_a;
-        m_b = mn_b;
-        float su_a = 0.f, su_b = 0.f;
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          const float p0 = merge::prob_exp2(sv[4 * j + 0], mn_a);
-          const float p1 = merge::prob_exp2(sv[4 * j + 1], mn_a);
-          const float p2 = merge::prob_exp2(sv[4 * j + 2], mn_b);
-          const float p3 = merge::prob_exp2(sv[4 * j + 3], mn_b);
-          su_a += p0 + p1;
-          su_b += p2 + p3;
-          pr[j][0] = ptx::pack2<__half>(p0, p1);
-          pr[j][1] = ptx::pack2<__half>(p2, p3);
-        }
-        lsum_a = lsum_a * al_a + su_a;
-        lsum_b = lsum_b * al_b + su_b;
+        float al_a, al_b;
+        softmax_tile<__half>(sacc, q4, 0, valid_a, valid_b, sc_a, sc_b, m_a, m_b, lsum_a, lsum_b,
+                             al_a, al_b, pr);
         // P into group 8 of the tile (K's rope part: read by the products above, done) for WG1.
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          *reinterpret_cast<uint32_t*>(sm.kv + sm90::tile_offset(BN, ra, kHeadDimV + 8 * j + 2 * q4)) =
-              pr[j][0];
-          *reinterpret_cast<uint32_t*>(sm.kv + sm90::tile_offset(BN, rb, kHeadDimV + 8 * j + 2 * q4)) =
-              pr[j][1];
-        }
+        store_p_tile(sm.kv, ra, rb, q4, pr);
         if (q4 == 0) {
           sm.alpha[ra] = al_a;
           sm.alpha[rb] = al_b;
@@ -371,18 +293,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
     ptx::cp_async_wait<0>();  // no copy of this piece still in flight into Q or a stage
 
     // Row sums over the quad (WG0), then the epilogue factors.
-    if (wg == 0) {
-      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 1);
-      lsum_a += __shfl_xor_sync(0xffffffffu, lsum_a, 2);
-      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 1);
-      lsum_b += __shfl_xor_sync(0xffffffffu, lsum_b, 2);
-      if (q4 == 0) {
-        sm.inv_l[ra] = merge::inv_sum(lsum_a);
-        sm.inv_l[rb] = merge::inv_sum(lsum_b);
-        sm.lse[ra] = merge::split_lse_from_exp2(m_a, lsum_a);
-        sm.lse[rb] = merge::split_lse_from_exp2(m_b, lsum_b);
-      }
-    }
+    if (wg == 0) finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.inv_l, sm.lse);
     __syncthreads();  // inv_l / lse / bad visible
 
     // ---- epilogue: each warpgroup writes its 256 output columns ----
