@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
       "heads", "batch", "context", "page", "dtype", "policy", "splits", "time_us", "part1_us",
       "part2_us", "floor_us", "ratio", "gbps", "grid_ctas", "blocks_per_sm", "waves",
       "last_wave_fill", "gpu", "cuda", "commit", "variant", "pieces", "tflops", "bw_read_gbps",
-      "p_bf16_tflops", "max_out_err", "part1"};
+      "p_bf16_tflops", "max_out_err", "part1", "key_tile"};
   if (opt.resume) {
     std::ifstream probe(out);
     std::string first;
@@ -290,7 +290,8 @@ int main(int argc, char** argv) {
                      fmt(r.last_wave_fill, 4), gpu.short_name, gpu.cuda, commit, v,
                      fmt_int(r.pieces), fmt(Floor::flops(T, heads) / sec / 1e12, 2),
                      fmt(floor.bw_read_gbps, 1), fmt(floor.p_bf16_tflops, 1),
-                     fmt(r.validation.max_out_err, 5), part1_variant_name(chosen.part1)});
+                     fmt(r.validation.max_out_err, 5), part1_variant_name(chosen.part1),
+                     fmt_int(chosen.key_tile)});
             ++written;
             std::printf("H%-3d B%-3d L%-6d %-12s%s%s splits %3d  %9.2f us  ratio %6.3f  [%.0f s]\n",
                         heads, batch, context, policy_text(p).c_str(), v.empty() ? "" : " ",

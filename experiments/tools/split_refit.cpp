@@ -34,7 +34,8 @@
 // (grid_ctas = work_ctas * row blocks), or --num-sms when the CSV has no auto rows.
 //
 // The study's own auto rows are also summarised: measured auto time against the best forced count
-// (the figure the README quotes), and whether the rule run here with today's constants gives the
+// (the figure the README quotes), and whether the rule run here with the constants the study was
+// planned with (today's, or --study-constants for a study made before they changed) gives the
 // plan the device planner gave (pieces and most splits of one request): a check of this tool.
 //
 // Exits 0 after printing, 1 when the CSV cannot be used, 2 on a usage error.
@@ -70,6 +71,7 @@ struct Options {
   int top = 10;
   int num_sms = 0;
   bool measured_auto = false;
+  std::string study_constants;  // empty: today's (lib/core/split_rule.hpp)
   std::vector<std::string> files;
 };
 
@@ -83,6 +85,11 @@ struct Point {
   bool have_auto = false;
   double auto_time = 0;
   int auto_pieces = 0, auto_splits = 0;
+  // The part1 key tile the rule aligns pieces to (Plan::key_tile): the study's key_tile column,
+  // or for a study made before it had one, the 16-bit tile of the point's part1 family (mma_sync
+  // 32, wgmma 64; 1 when the CSV does not say which kernel ran). planned_tile: the tile the
+  // study's own auto rows were planned with (its column; 1, no alignment, before it existed).
+  int key_tile = 1, planned_tile = 1;
   double best = 0;
   int best_count = 0;
 };
@@ -94,7 +101,9 @@ struct Plan {
 
 // The device planner's auto passes for one batch (planner.cu), sequentially: the share, the
 // whole-request check, then each request cut at share boundaries.
-Plan plan_auto(const std::vector<long long>& n, int work_ctas, const sr::AutoConstants& k) {
+Plan plan_auto(const std::vector<long long>& n, int work_ctas, sr::AutoConstants k,
+               int key_tile) {
+  k.key_tile = key_tile;
   long long total = 0;
   for (long long v : n) total += sr::auto_request_cost(v, k);
   const long long per = sr::auto_share(total, work_ctas, k);
@@ -206,6 +215,14 @@ std::vector<Point> read_points(const std::string& path, int num_sms) {
     p.heads = heads;
     p.batch = batch;
     p.context = context;
+    if (!get("key_tile").empty()) {
+      p.key_tile = p.planned_tile = static_cast<int>(num("key_tile"));
+      if (p.key_tile < 1)
+        fail(path + ":" + std::to_string(line_no) + ": key_tile = " + get("key_tile"));
+    } else {
+      p.key_tile = part1 == "wgmma" ? 64 : part1 == "mma_sync" ? 32 : 1;
+      p.planned_tile = 1;
+    }
     const long long grid = num("grid_ctas");
     if (policy == "forced") {
       const int s = static_cast<int>(num("splits"));
@@ -329,6 +346,10 @@ int main(int argc, char** argv) {
       .int_option("--top", "candidates to print (default 10)", 1, 1000, &o.top)
       .int_option("--num-sms", "SMs (default: from the study's auto rows)", 0, 1 << 20,
                   &o.num_sms)
+      .option("--study-constants", "O,M,P,C",
+              "the constants the study's auto rows were planned with: request overhead, minimum "
+              "share, split penalty, per-piece cost (default: today's)",
+              &o.study_constants)
       .flag("--measured-auto",
             "use the study's measured auto time where a candidate's plan is the measured one",
             &o.measured_auto)
@@ -345,6 +366,16 @@ int main(int argc, char** argv) {
   const std::vector<int> piece_costs = int_list("--piece-costs", o.piece_costs);
   for (int m : mins)
     if (m < 1) usage("--min-per-cta: a share of at least 1 unit");
+  // The constants the study was planned with (today's unless --study-constants says otherwise).
+  sr::AutoConstants planned{};
+  const bool given = !o.study_constants.empty();
+  if (given) {
+    const std::vector<int> v = int_list("--study-constants", o.study_constants);
+    if (v.size() != 4) usage("--study-constants " + o.study_constants + ": expected 4 integers");
+    if (v[1] < 1) usage("--study-constants: a minimum share of at least 1 unit");
+    planned = sr::AutoConstants{v[0], v[1], v[2], v[3]};
+  }
+  const char* which = given ? "the study's (--study-constants)" : "today's";
 
   const std::vector<Point> points = read_points(o.files[0], o.num_sms);
   std::vector<std::string> groups;
@@ -365,15 +396,14 @@ int main(int argc, char** argv) {
               o.measured_auto ? ", measured auto time where the plan is the measured one" : "",
               1.0 + o.tol);
 
-  // The study's own auto rows: measured, and the plan this rule gives with today's constants.
-  const sr::AutoConstants today{};
+  // The study's own auto rows: measured, and the plan this rule gives with `planned`.
   Score measured, calib;
   int with_auto = 0, same_plan = 0;
   for (const Point& p : points) {
     if (!p.have_auto) continue;
     ++with_auto;
     measured.add(p.auto_time / p.best, o.tol);
-    const Plan plan = plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, today);
+    const Plan plan = plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, planned, p.planned_tile);
     if (plan.pieces == p.auto_pieces && plan.splits_max == p.auto_splits) ++same_plan;
     else
       std::printf("  plan differs: %s batch %d context %lld: rule %d pieces (most %d), study %d "
@@ -383,7 +413,7 @@ int main(int argc, char** argv) {
   }
   if (with_auto > 0) {
     std::printf("measured auto (the study's auto rows): %s\n", score_text(measured, o.tol).c_str());
-    std::printf("rule with today's constants gives the study's auto plan at %d of %d points\n",
+    std::printf("rule with %s constants gives the study's auto plan at %d of %d points\n", which,
                 same_plan, with_auto);
     std::printf("estimate check: measured auto / estimate of its plan: geomean %.4f, "
                 "worst %.3f\n", calib.geomean(), calib.worst);
@@ -408,8 +438,8 @@ int main(int argc, char** argv) {
               [](const Candidate& a, const Candidate& b) { return a.score.better(b.score); });
     if (ranked.size() > static_cast<size_t>(o.top)) ranked.pop_back();
   };
-  Candidate current{today.request_overhead, today.min_per_cta, today.split_penalty,
-                    std::vector<int>(ng, today.piece_cost), {}};
+  Candidate current{planned.request_overhead, planned.min_per_cta, planned.split_penalty,
+                    std::vector<int>(ng, planned.piece_cost), {}};
   bool current_in_grid = false;
   long long tried = 0;
   for (int oh : overheads)
@@ -422,7 +452,7 @@ int main(int argc, char** argv) {
           for (size_t i = 0; i < points.size(); ++i) {
             const Point& p = points[i];
             const Plan plan =
-                plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, k);
+                plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, k, p.key_tile);
             ratio[c][i] = plan_time(p, plan, interp, o.measured_auto) / p.best;
           }
         }
@@ -436,7 +466,7 @@ int main(int argc, char** argv) {
           ++tried;
           bool is_current = oh == current.overhead && mn == current.min_per_cta &&
                             pen == current.penalty;
-          for (int v : cand.piece_cost) is_current = is_current && v == today.piece_cost;
+          for (int v : cand.piece_cost) is_current = is_current && v == planned.piece_cost;
           if (is_current) {
             current.score = cand.score;
             current_in_grid = true;
@@ -455,7 +485,7 @@ int main(int argc, char** argv) {
   if (!current_in_grid) {
     for (size_t i = 0; i < points.size(); ++i) {
       const Point& p = points[i];
-      const Plan plan = plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, today);
+      const Plan plan = plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, planned, p.key_tile);
       current.score.add(plan_time(p, plan, interp, o.measured_auto) / p.best, o.tol);
     }
   }
@@ -469,7 +499,7 @@ int main(int argc, char** argv) {
       s += (g ? ", " : " ") + groups[g] + ": " + std::to_string(c.piece_cost[g]);
     return s;
   };
-  std::printf("current constants (%s): %s\n", describe(current).c_str(),
+  std::printf("%s constants (%s): %s\n", given ? "study" : "current", describe(current).c_str(),
               score_text(current.score, o.tol).c_str());
   std::printf("%lld candidates tried; best:\n", tried);
   for (size_t i = 0; i < ranked.size(); ++i)
@@ -490,7 +520,7 @@ int main(int argc, char** argv) {
       const Point& p = points[i];
       const sr::AutoConstants k{b.overhead, b.min_per_cta, b.penalty,
                                 b.piece_cost[group_of[i]]};
-      const Plan plan = plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, k);
+      const Plan plan = plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, k, p.key_tile);
       const double s = double(plan.pieces) / p.batch;
       const double r = plan_time(p, plan, interp, o.measured_auto) / p.best;
       if (r > 1.0 + o.tol) {

@@ -155,6 +155,7 @@ Status size_plan(const DecodeConfig& config, const DeviceFacts& d, Plan* out) {
   SPLITMLA_TRY(kernels::choose_part1(config, dev, kernels::part1_table(), &row));
   p.part1 = row->family;
   p.rows_per_cta = row->rows_per_cta;
+  p.key_tile = row->key_tile;
   // Query rows (q_len x heads, token-major) are the M dimension of a part1 CTA.
   const int rows = config.q_len * config.num_heads;
   p.rows = rows;

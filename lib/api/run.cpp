@@ -56,6 +56,7 @@ Status launch_plan(const Plan& plan, const DecodeArgs& a, const Workspace& ws, c
   p.policy_kind = static_cast<int32_t>(plan.config.policy.kind);
   p.policy_value = plan.config.policy.value;
   p.work_ctas = plan.work_ctas;
+  p.key_tile = plan.key_tile;
   p.capacity = static_cast<int64_t>(a.max_pages_per_seq) * plan.config.page_size;
   p.all_slots = plan.out_f32 ? 1 : 0;
   p.sharded = shard != nullptr ? 1 : 0;

@@ -12,6 +12,9 @@
 //              is worth it only if it saves more than kAutoSplitPenalty units (planner.cu runs
 //              the passes; the per-request steps are the auto_* functions below, which the
 //              re-fit tool experiments/tools/split_refit.cpp runs on the host with candidates).
+//              Every length of the model (n, the overhead, a share) is rounded up to a multiple
+//              of the part1 kernel's key tile, so every piece starts on a tile boundary and holds
+//              whole tiles: a piece cut mid-tile streams and multiplies the whole tile anyway.
 #pragma once
 
 #include <algorithm>
@@ -30,12 +33,14 @@ namespace splitmla::split_rule {
 // Auto policy cost model: a piece costs its tokens plus a fixed overhead per request (loading
 // q, writing the output), a work CTA's share is never cut below kAutoMinPerCta tokens, and
 // splitting a request is worth it only if it saves more than kAutoSplitPenalty units.
-inline constexpr int kAutoRequestOverhead = 64;
-inline constexpr int kAutoMinPerCta = 32;      // one KV tile
-inline constexpr int kAutoSplitPenalty = 192;  // partial writes + merge, in cost units
-// Optional per-piece cost (0: off, today's rule): added to every work CTA's share, so a small
-// batch is cut into fewer, longer pieces (fixed costs per piece: q load, pipeline fill, the
-// partial write). Only the re-fit tool (experiments/tools/split_refit.cpp) sets it for now.
+// Re-fitted with experiments/tools/split_refit.cpp to the 2026-11-30 studies with pieces aligned
+// to the key tile (AutoConstants::key_tile): 80 of 80 points within 10% on the tool's estimate.
+inline constexpr int kAutoRequestOverhead = 256;
+inline constexpr int kAutoMinPerCta = 32;      // tokens; the key tile rounds it up (64 on wgmma)
+inline constexpr int kAutoSplitPenalty = 512;  // partial writes + merge, in cost units
+// Per-piece cost (0 turns it off): added to every work CTA's share, so a small batch is cut
+// into fewer, longer pieces (fixed costs per piece: q load, pipeline fill, the partial write).
+// Off since pieces hold whole tiles: the re-fit found no value that helps.
 inline constexpr int kAutoPieceCost = 0;
 
 // The auto constants as one value: the planner uses the defaults (compile-time constants); the
@@ -45,7 +50,15 @@ struct AutoConstants {
   int min_per_cta = kAutoMinPerCta;
   int split_penalty = kAutoSplitPenalty;
   int piece_cost = kAutoPieceCost;
+  // Not a fitted constant: the plan's part1 key tile (Plan::key_tile), 1 = no alignment.
+  int key_tile = 1;
 };
+
+// v rounded up to a multiple of the key tile (a tile below 1 counts as 1).
+SPLITMLA_SPLIT_HD long long round_to_tile(long long v, const AutoConstants& k) {
+  const long long t = k.key_tile > 1 ? k.key_tile : 1;
+  return (v + t - 1) / t * t;
+}
 
 // forced: the piece count is the policy value; each piece holds ceil(n / splits) positions.
 SPLITMLA_SPLIT_HD long long forced_piece_length(int64_t n, int32_t splits) {
@@ -60,7 +73,7 @@ SPLITMLA_SPLIT_HD int chunk_pieces(int64_t n, int32_t chunk) {
 
 // auto: the cost units of a request whose longest row is n.
 SPLITMLA_SPLIT_HD long long auto_request_cost(int64_t n, const AutoConstants& k = AutoConstants{}) {
-  return n + k.request_overhead;
+  return round_to_tile(n, k) + round_to_tile(k.request_overhead, k);
 }
 
 // auto: the share of one work CTA, given the batch's total cost.
@@ -68,7 +81,7 @@ SPLITMLA_SPLIT_HD long long auto_share(long long total, int32_t work_ctas,
                                        const AutoConstants& k = AutoConstants{}) {
   long long per = (total + work_ctas - 1) / work_ctas + k.piece_cost;
   if (per < k.min_per_cta) per = k.min_per_cta;
-  return per;
+  return round_to_tile(per, k);
 }
 
 // auto, whole requests: the work CTA holding the cost midpoint of a request whose cost interval
@@ -96,7 +109,7 @@ SPLITMLA_SPLIT_HD int auto_split_pieces(long long origin, int64_t n, long long p
     *first_cta = origin / per;
     return 1;
   }
-  const long long tok0 = origin + k.request_overhead;  // cost of position 0
+  const long long tok0 = origin + round_to_tile(k.request_overhead, k);  // cost of position 0
   *first_cta = tok0 / per;
   return static_cast<int>((tok0 + n - 1) / per - *first_cta + 1);
 }
@@ -105,7 +118,7 @@ SPLITMLA_SPLIT_HD int auto_split_pieces(long long origin, int64_t n, long long p
 SPLITMLA_SPLIT_HD long long auto_piece_begin(long long origin, long long first_cta, int j,
                                              long long per,
                                              const AutoConstants& k = AutoConstants{}) {
-  return (first_cta + j) * per - (origin + k.request_overhead);
+  return (first_cta + j) * per - (origin + round_to_tile(k.request_overhead, k));
 }
 
 // The host's bounds for a plan (make_plan): everything the device planner can produce for any

@@ -55,6 +55,7 @@ struct PlannerParams {
   int32_t policy_kind;       // SplitPolicyKind
   int32_t policy_value;
   int32_t work_ctas;
+  int32_t key_tile;           // auto: pieces start and end at multiples of it (Plan::key_tile)
   int64_t capacity;          // max_pages_per_seq * page_size of this call
   int32_t all_slots;         // 1: every request's pieces go to partial slots (fp32 out, cp)
   // Context-parallel shard (lib/cp): sharded = 1 makes seq_lens the GLOBAL lengths and every
@@ -67,6 +68,12 @@ struct PlannerParams {
 // part1 instance families by cache format (template parameter KV of the mma.sync part1 kernel).
 inline constexpr int kKvNative = 0;  // 16-bit rows of the q dtype
 inline constexpr int kKvFp8 = 1;     // fp8_e4m3 or fp8_ds_mla rows (Part1Params::kv_format picks)
+
+// KV rows (keys) per tile of each part1 family's main loop, read by the kernels' traits and by
+// the variant table (Part1Row::key_tile, which the auto policy aligns its pieces to). mma.sync:
+// 64 for fp8 caches at 16 rows per CTA, else 32; wgmma: 64.
+constexpr int mma_sync_key_tile(int mt, int kv) { return (kv == kKvFp8 && mt == 1) ? 64 : 32; }
+inline constexpr int kWgmmaKeyTile = 64;
 
 // Query rows: a request's q_len x num_heads (token, head) pairs packed token-major, row
 // r = t * num_heads + h; they are the M dimension of a part1 CTA (`rows_per_cta` rows per row

@@ -44,6 +44,7 @@ constexpr DType kFp16 = DType::kFloat16;
   Part1Row {                                                                                       \
     name, Part1Variant::kMmaSync, 80, kAnySm, dt,                                                  \
         KVC == kKvFp8 ? KvRows::kFp8 : KvRows::k16Bit, 16 * MT, kMaxQLen, 0, kMaxQLen,             \
+        mma_sync_key_tile(MT, KVC),                                                                \
         &prepare_part1_instance<T, MT, KVC>, &occupancy_part1_instance<T, MT, KVC>,                \
         &launch_part1_instance<T, MT, KVC>                                                         \
   }
@@ -53,6 +54,7 @@ constexpr DType kFp16 = DType::kFloat16;
 #define SPLITMLA_WGMMA_ROW(name, T, dt)                                                            \
   Part1Row {                                                                                       \
     name, Part1Variant::kWgmma, 90, 90, dt, KvRows::k16Bit, 64, kMaxQLen, 32, kMaxQLen,            \
+        kWgmmaKeyTile,                                                                             \
         &prepare_part1_wgmma_instance<T>, &occupancy_part1_wgmma_instance<T>,                      \
         &launch_part1_wgmma_instance<T>                                                            \
   }
@@ -63,6 +65,7 @@ constexpr DType kFp16 = DType::kFloat16;
 #define SPLITMLA_WGMMA_FP8_ROW(name, T, dt)                                                        \
   Part1Row {                                                                                       \
     name, Part1Variant::kWgmma, 90, 90, dt, KvRows::kFp8E4M3, 64, kMaxQLen, 64, 1,              \
+        kWgmmaKeyTile,                                                                             \
         &prepare_part1_wgmma_fp8_instance<T>, &occupancy_part1_wgmma_fp8_instance<T>,              \
         &launch_part1_wgmma_fp8_instance<T>                                                        \
   }

@@ -38,6 +38,9 @@ struct Part1Row {
   // serves more when forced than auto trusts it with: measured shapes only).
   int32_t auto_min_rows;
   int32_t auto_max_q_len;
+  // KV rows (keys) per tile of the instance's main loop: the auto policy cuts requests at
+  // multiples of it, so no piece pays for a tile it only partly uses (Plan::key_tile).
+  int32_t key_tile;
   // Raises the dynamic shared-memory limit (host call, outside capture) and reports whether the
   // instance was built for the current device; occupancy in CTAs per SM; the launch owns its
   // attributes (grid, block, dynamic shared memory).

@@ -13,7 +13,8 @@
 //   auto     : request b costs n + kAutoRequestOverhead units; the total is cut into work_ctas
 //              equal shares (at least kAutoMinPerCta), one per persistent CTA, so every CTA
 //              streams about the same number of KV rows; a request crossing a share boundary
-//              is split there. If instead giving each request whole to the CTA holding its
+//              is split there (every length rounded up to the part1 key tile, so pieces hold
+//              whole tiles). If instead giving each request whole to the CTA holding its
 //              cost midpoint leaves no CTA busier than a share plus kAutoSplitPenalty, nothing
 //              is split (no partials, no part2 work).
 #include <cub/block/block_reduce.cuh>
@@ -97,17 +98,22 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     p.req_error[b] = write_token_limits(p, b) ? 0u : kErrBadSeqLen;
   __syncthreads();
 
+  // The auto rule's constants (split_rule.hpp) with this plan's key tile: every cost length is
+  // a whole number of tiles, so pieces start and end on tile boundaries.
+  split_rule::AutoConstants ac{};
+  ac.key_tile = p.key_tile;
+
   // Pass 1 (auto): total cost, then the share of one work CTA.
   long long per = 1;
   if (is_auto) {
     long long mine = 0;
     for (int b = tid; b < p.batch; b += kThreads) {
-      mine += split_rule::auto_request_cost(longest_row(p, b));
+      mine += split_rule::auto_request_cost(longest_row(p, b), ac);
     }
     const long long total = CostReduce(tmp.reduce).Sum(mine);
     if (tid == 0) s_total = total;
     __syncthreads();
-    per = split_rule::auto_share(s_total, p.work_ctas);
+    per = split_rule::auto_share(s_total, p.work_ctas, ac);
 
     // Would whole requests do? Give each request to the CTA holding its cost midpoint and take
     // the busiest CTA's load; splitting costs partial writes and a part2 launch, counted as
@@ -118,7 +124,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
       long long carry_w = 0;
       for (int base = 0; base < p.batch; base += kThreads) {
         const int b = base + tid;
-        const long long cost = b < p.batch ? split_rule::auto_request_cost(longest_row(p, b)) : 0;
+        const long long cost = b < p.batch ? split_rule::auto_request_cost(longest_row(p, b), ac) : 0;
         long long origin = 0, aggregate = 0;
         CostScan(tmp.cost).ExclusiveSum(cost, origin, aggregate);
         __syncthreads();
@@ -135,7 +141,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
         busiest = busiest > static_cast<long long>(s_load[c]) ? busiest : static_cast<long long>(s_load[c]);
       __syncthreads();
       busiest = CostReduce(tmp.reduce).Reduce(busiest, MaxOp());
-      if (tid == 0) s_whole = busiest <= split_rule::auto_whole_limit(per);
+      if (tid == 0) s_whole = busiest <= split_rule::auto_whole_limit(per, ac);
       __syncthreads();
       whole = s_whole;
     }
@@ -153,7 +159,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     long long origin = 0;
     if (is_auto) {
       long long aggregate = 0;
-      CostScan(tmp.cost).ExclusiveSum(live ? split_rule::auto_request_cost(n) : 0LL, origin,
+      CostScan(tmp.cost).ExclusiveSum(live ? split_rule::auto_request_cost(n, ac) : 0LL, origin,
                                       aggregate);
       __syncthreads();
       origin += cost_carry;
@@ -165,10 +171,10 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
     if (live) {
       if (is_auto && whole) {
         first_cta =
-            split_rule::auto_whole_cta(origin, split_rule::auto_request_cost(n), per, p.work_ctas);
+            split_rule::auto_whole_cta(origin, split_rule::auto_request_cost(n, ac), per, p.work_ctas);
         k = 1;
       } else if (is_auto) {
-        k = split_rule::auto_split_pieces(origin, n, per, &first_cta);
+        k = split_rule::auto_split_pieces(origin, n, per, &first_cta, ac);
       } else if (is_forced) {
         k = p.policy_value;
       } else {
@@ -198,7 +204,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
           hi = n;
         } else if (is_auto) {
           pc.cta = static_cast<int32_t>(first_cta + j);
-          lo = split_rule::auto_piece_begin(origin, first_cta, j, per);
+          lo = split_rule::auto_piece_begin(origin, first_cta, j, per, ac);
           hi = lo + per;
         } else {
           pc.cta = offs.pieces + j;

@@ -69,7 +69,7 @@ struct Part1Traits {
   static constexpr int HB = 16 * MT;            // query rows per CTA
   // KV rows per tile: 64 for fp8 with 16 rows (half the barriers and softmax passes per key,
   // two independent n tiles per warp in QK^T), else 32.
-  static constexpr int BN = (KV == kKvFp8 && MT == 1) ? 64 : 32;
+  static constexpr int BN = mma_sync_key_tile(MT, KV);
   static constexpr int kRowsPerThread = BN / 32;  // tile copy: rows lrow + 32 i
   static constexpr int kChunks = kRowChunks16;  // 16-byte chunks per 576-element row (72)
   static constexpr int kRowBytes = kRowBytes16;  // 1152

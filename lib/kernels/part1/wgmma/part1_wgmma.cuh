@@ -47,7 +47,7 @@ template <class T>
 struct Part1WgmmaTraits {
   static constexpr int kThreads = 256;
   static constexpr int HB = 64;                      // query rows per CTA = wgmma M
-  static constexpr int BN = 64;                      // KV rows per tile
+  static constexpr int BN = kWgmmaKeyTile;           // KV rows per tile
   static constexpr int kStages = 2;
   static constexpr uint32_t kGroupBytes = BN * 128;  // one 64-column group of a tile
   static constexpr uint32_t kTileBytes = 9 * kGroupBytes;

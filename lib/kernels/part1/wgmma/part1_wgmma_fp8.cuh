@@ -42,7 +42,7 @@ namespace splitmla::kernels {
 struct Part1WgmmaFp8Traits {
   static constexpr int kThreads = 256;
   static constexpr int HB = 64;                              // query rows per CTA = wgmma M
-  static constexpr int BN = 64;                              // KV rows per tile
+  static constexpr int BN = kWgmmaKeyTile;                   // KV rows per tile
   static constexpr uint32_t kGroupBytes = BN * 128;          // one 64-column group of a tile
   static constexpr uint32_t kTileBytes = 9 * kGroupBytes;    // 73,728
   static constexpr uint32_t kRawRowBytes = kFp8E4M3RowBytes;  // 576
