@@ -134,8 +134,15 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   // takes the narrow one.
   const bool wide = pairs < 2LL * plan.num_sms &&
                     plan.config.policy.kind != SplitPolicyKind::kChunk;
-  return detail::cuda_status(kernels::launch_part2(plan.config.dtype, p, static_cast<int>(pairs), wide, s),
-                  "part2 launch");
+  // The kernel walks the pairs that exist with a grid stride: a grid of at most kPart2PairsPerSm
+  // pairs per SM (a wave of 128-thread blocks) serves any count, and a call with few split
+  // requests no longer launches a block per bound pair (8,192 for 64 requests x 128 heads, ~6
+  // us of empty blocks on an H200).
+  constexpr int64_t kPart2PairsPerSm = 16;
+  const int64_t grid_pairs = std::min<int64_t>(pairs, kPart2PairsPerSm * plan.num_sms);
+  return detail::cuda_status(
+      kernels::launch_part2(plan.config.dtype, p, static_cast<int>(grid_pairs), wide, s),
+      "part2 launch");
 }
 
 }  // namespace

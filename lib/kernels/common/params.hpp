@@ -128,7 +128,8 @@ struct Part2Params {
 // preparation and occupancy go through the variant table (part1/variants.hpp). They only
 // launch: no allocation, no sync.
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
-// `pairs` = (request, row) pairs to cover; `wide` picks the layout for few pairs (part2.cu).
+// `pairs` = (request, row) pairs the grid holds at once (the kernel walks num_multi x rows pairs
+// with a grid stride); `wide` picks the layout for few pairs (part2.cu).
 cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
                          cudaStream_t stream);
 // Load the planner and part2 modules now (host call at plan time): with lazy module loading

@@ -27,16 +27,13 @@ struct Part2Layout {
   static constexpr int kThreads = kGroups * kGroupThreads;
 };
 
+// One (multi-split request j, row) pair, `quarter` of its columns: jh = j * rows + row.
 template <class T, bool kWide>
-__global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
-    part2_kernel(const __grid_constant__ Part2Params p) {
+__device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int quarter) {
   using L = Part2Layout<kWide>;
-  constexpr int kGroups = L::kGroups, kQuarters = L::kQuarters, kColsPerBlock = L::kColsPerBlock;
-  const int quarter = blockIdx.x % kQuarters;
-  const int jh = blockIdx.x / kQuarters;
-  const int j = jh / p.rows;
-  const int row = jh % p.rows;  // row = t * num_heads + h
-  if (j >= p.header->num_multi) return;
+  constexpr int kGroups = L::kGroups, kColsPerBlock = L::kColsPerBlock;
+  const int j = static_cast<int>(jh / p.rows);
+  const int row = static_cast<int>(jh % p.rows);  // row = t * num_heads + h
   const MultiEntry e = p.multi[j];
   const float* lse = p.part_lse + static_cast<int64_t>(e.first_slot) * p.rows + row;
   const int tid = threadIdx.x, g = tid / L::kGroupThreads, lane = tid % L::kGroupThreads;
@@ -124,6 +121,22 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
     p.lse[static_cast<int64_t>(e.b) * p.lse_stride_batch +
           static_cast<int64_t>(t) * p.lse_stride_token +
           static_cast<int64_t>(h) * p.lse_stride_head] = st.lse();
+}
+
+// The grid is sized from static bounds, capped near one wave (launch_part2); the pairs that
+// exist this call (num_multi x rows, device data) are walked with a grid stride, so a run with
+// few or no split requests launches a few hundred blocks, not one per bound pair.
+template <class T, bool kWide>
+__global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
+    part2_kernel(const __grid_constant__ Part2Params p) {
+  using L = Part2Layout<kWide>;
+  const int quarter = blockIdx.x % L::kQuarters;
+  const int64_t pairs = static_cast<int64_t>(p.header->num_multi) * p.rows;
+  const int64_t stride = gridDim.x / L::kQuarters;
+  for (int64_t jh = blockIdx.x / L::kQuarters; jh < pairs; jh += stride) {
+    merge_pair<T, kWide>(p, jh, quarter);
+    __syncthreads();  // the next pair reuses the block's shared memory
+  }
 }
 
 }  // namespace
