@@ -97,6 +97,42 @@ BOOST_AUTO_TEST_CASE(heads_64_all_pages_and_policies, *needs_gpu()) { heads_case
 BOOST_AUTO_TEST_CASE(heads_127_all_pages_and_policies, *needs_gpu()) { heads_case(127); }
 BOOST_AUTO_TEST_CASE(heads_128_all_pages_and_policies, *needs_gpu()) { heads_case(128); }
 
+// part2's grid holds at most 16 (request, row) pairs per SM (lib/api/run.cpp) and walks the pairs
+// of the split requests with a grid stride, a barrier between pairs guarding its shared memory.
+// Enough 128-head requests, every one split, that each block merges several pairs (more than 16
+// x SMs), and one empty request among them (every split empty: out 0, lse -inf): every policy
+// that splits them, on every runnable part1 variant, must match the reference.
+BOOST_AUTO_TEST_CASE(part2_walks_more_pairs_than_its_grid, *needs_gpu()) {
+  int sms = 0;
+  GPUTEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const int32_t heads = 128;
+  const int32_t batch = (16 * sms) / heads + 5;
+  BOOST_TEST_REQUIRE(int64_t{batch} * heads > int64_t{16} * sms);
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  GenSpec g;
+  g.dtype = DType::kBFloat16;
+  g.num_heads = heads;
+  g.page_size = 64;
+  for (int32_t b = 0; b < batch; ++b) g.lens.push_back(b == 3 ? 0 : 130 + 37 * b);
+  g.seed = 4242;
+  const HostProblem p = make_problem(g);
+  const HostOutputs ref = reference_of(p);
+  DeviceProblem dp;
+  dp.upload(p);
+  for (const splitmla::Part1Variant v : runnable_variants()) {
+    for (const SplitPolicy pol : {SplitPolicy::forced(2), SplitPolicy::forced(5), SplitPolicy::chunk(64)}) {
+      const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v) +
+                                " policy=" + splitmla::policy_text(pol);
+      BOOST_TEST_CONTEXT(label) {
+        const splitmla::Plan plan = plan_for(p, pol, 0, v);
+        check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
+      }
+    }
+  }
+}
+
 // Non-dense q/out/lse/kv/table strides (padding filled with NaN / poison ids), lse on and off:
 // results match and no pad element is written.
 BOOST_AUTO_TEST_CASE(strided_layouts_match_and_pads_stay_untouched, *needs_gpu()) {
