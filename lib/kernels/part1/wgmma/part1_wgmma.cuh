@@ -58,7 +58,9 @@ struct Part1WgmmaTraits {
     float alpha[kStages][HB];             // rescale factor of each head row, per tile
     float inv_l[HB];
     float lse[HB];
-    uint64_t full[kStages];
+    // Full barriers: full[s] per stage, or with group waits (the kernel's GF) full[9 s + g] per
+    // 64-column group g of stage s.
+    uint64_t full[kStages * 9];
     uint64_t pready[kStages];
     uint64_t empty[kStages];
     uint64_t zeroed;  // WG0's 128 threads zeroed a tile's masked V rows (replaces bar.sync 1, 128)
@@ -82,7 +84,12 @@ struct Part1WgmmaParams {
 };
 
 
-template <class T>
+// GF (group full barriers): one full barrier per 64-column group of a stage, so QK^T starts on
+// the first group of a tile and follows its boxes as they land; the launch takes it where a
+// tile is several page runs (TMA, pages of 8..32 rows), whose boxes land spread out. With one
+// run a tile (pages of 64+ rows) the nine boxes land together and the eight more waits only
+// cost (lib/kernels/NOTES.md, "wgmma v1.3").
+template <class T, bool GF>
 __global__ void __launch_bounds__(256, 1)
     part1_wgmma_kernel(const __grid_constant__ Part1WgmmaParams wp) {
 #if SPLITMLA_SM90A
@@ -115,9 +122,12 @@ __global__ void __launch_bounds__(256, 1)
   const uint32_t pready0 = ptx::smem_addr(&sm.pready[0]);
   const uint32_t empty0 = ptx::smem_addr(&sm.empty[0]);
   const uint32_t zeroed = ptx::smem_addr(&sm.zeroed);
+  constexpr int kFullBars = GF ? 9 : 1;  // full barriers per stage
+  // Full barrier of stage s, group grp (GF), or of stage s.
+  auto fullbar = [&](uint32_t s, int grp) { return full0 + 8 * (GF ? s * 9 + grp : s); };
   if (tid == 0) {
     for (int s = 0; s < Tr::kStages; ++s) {
-      sm90::mbar_init(full0 + 8 * s, 128);
+      for (int grp = 0; grp < kFullBars; ++grp) sm90::mbar_init(fullbar(s, grp), 128);
       sm90::mbar_init(pready0 + 8 * s, 128);
       sm90::mbar_init(empty0 + 8 * s, 128);
     }
@@ -196,15 +206,21 @@ __global__ void __launch_bounds__(256, 1)
             // Lane 0 raises the byte count before its own arrival; boxes of other lanes that
             // complete first only drive the count negative for a while (the phase cannot finish
             // before lane 0 arrives). A __syncwarp here made ptxas serialize the wgmmas (C7518).
-            if (wt == 0) sm90::mbar_expect_tx(full0 + 8 * s, Tr::kTileBytes);
+            // GF: group g's boxes (one a run, 8 KB in all) complete on group g's barrier.
+            if (wt == 0) {
+#pragma unroll
+              for (int grp = 0; grp < kFullBars; ++grp)
+                sm90::mbar_expect_tx(fullbar(s, grp), GF ? G : Tr::kTileBytes);
+            }
             const uint32_t dst = skv0 + s * Tr::kTileBytes + (wt << run_shift) * 128;
 #pragma unroll
             for (int grp = 0; grp < 9; ++grp)
-              sm90::tma_load_3d(dst + grp * G, &wp.kv_map, full0 + 8 * s, 64 * grp, pos & page_mask,
-                                pg, evict_first);
+              sm90::tma_load_3d(dst + grp * G, &wp.kv_map, fullbar(s, grp), 64 * grp,
+                                pos & page_mask, pg, evict_first);
           }
           // Every loader thread arrives once its own cp.asyncs (Q, with tile 0) have landed.
-          sm90::mbar_arrive_cp_async(full0 + 8 * s);
+#pragma unroll
+          for (int grp = 0; grp < kFullBars; ++grp) sm90::mbar_arrive_cp_async(fullbar(s, grp));
           return;
         }
         const int pos = begin + t * BN + lrow;
@@ -226,7 +242,9 @@ __global__ void __launch_bounds__(256, 1)
           ptx::cp_async_16(dst + (c >> 3) * G + (((c & 7) ^ (lrow & 7)) << 4),
                            src + (bytes ? c * 8 : 0), bytes, evict_first);
         }
-        sm90::mbar_arrive_cp_async(full0 + 8 * s);
+        // GF: every group's barrier completes when all of the thread's copies have landed.
+#pragma unroll
+        for (int grp = 0; grp < kFullBars; ++grp) sm90::mbar_arrive_cp_async(fullbar(s, grp));
       };
 
       if (ntiles > 0) {
@@ -282,9 +300,12 @@ __global__ void __launch_bounds__(256, 1)
       auto issue_qk = [&](int t) {
         const uint32_t g = tile_seq + t, s = g & 1;
         const uint32_t skv = skv0 + s * Tr::kTileBytes;
-        sm90::mbar_wait(full0 + 8 * s, (g >> 1) & 1);
+        // GF: group 0's barrier here (Q and cp.async tiles complete every group's barrier at
+        // once: one proxy fence after it covers them), group g's inside qk_tile before its k steps.
+        sm90::mbar_wait(fullbar(s, 0), (g >> 1) & 1);
         sm90::fence_proxy_async();
-        qk_tile<T>(sacc, sq, skv, G);
+        qk_tile<T, GF>(sacc, sq, skv, G,
+                       [&](int grp) { sm90::mbar_wait(fullbar(s, grp), (g >> 1) & 1); });
       };
       if (ntiles > 0) issue_qk(0);
       for (int t = 0; t < ntiles; ++t) {
@@ -413,24 +434,42 @@ inline bool encode_kv_map(const Part1Params& p, int elem_bytes, CUtensorMap* map
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// Build option SPLITMLA_WGMMA_GROUP_FULL_PAGES (CMake, default ON): OFF never launches the GF
+// kernel (the control of its measurement).
+#ifndef SPLITMLA_WGMMA_GROUP_FULL_PAGES
+#define SPLITMLA_WGMMA_GROUP_FULL_PAGES 1
+#endif
+
 template <class T>
 cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStream_t stream) {
   Part1WgmmaParams wp{};
   wp.p = p;
   wp.kv_tma = encode_kv_map(p, sizeof(T), &wp.kv_map) ? 1 : 0;
-  part1_wgmma_kernel<T><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(wp);
+  // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
+  const bool gf = SPLITMLA_WGMMA_GROUP_FULL_PAGES && wp.kv_tma != 0 && p.page_shift >= 3 &&
+                  p.page_shift <= 5;
+  if (gf)
+    part1_wgmma_kernel<T, true><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(wp);
+  else
+    part1_wgmma_kernel<T, false><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(wp);
   return cudaGetLastError();
 }
 
 template <class T>
 cudaError_t prepare_part1_wgmma_instance() {
-  return cudaFuncSetAttribute(part1_wgmma_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(Part1WgmmaTraits<T>::kSmemBytes));
+  const int bytes = static_cast<int>(Part1WgmmaTraits<T>::kSmemBytes);
+  cudaError_t e = cudaFuncSetAttribute(part1_wgmma_kernel<T, false>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (e == cudaSuccess)
+    e = cudaFuncSetAttribute(part1_wgmma_kernel<T, true>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  return e;
 }
 
+// Both kernels have the same block, shared memory and register budget (launch bounds 256, 1).
 template <class T>
 cudaError_t occupancy_part1_wgmma_instance(int* blocks) {
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, part1_wgmma_kernel<T>, 256,
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, part1_wgmma_kernel<T, false>, 256,
                                                        Part1WgmmaTraits<T>::kSmemBytes);
 }
 

@@ -14,18 +14,32 @@
 
 namespace splitmla::kernels {
 
+// The default of qk_tile's group wait: nothing to wait for (the whole tile landed before it).
+struct NoGroupWait {
+  __device__ __forceinline__ void operator()(int) const {}
+};
+
 // S = Q K^T of one 64-key tile into s (overwritten): 36 k16 steps over Q (at sq) and the keys (at
 // skv), both with 64-column groups group_bytes apart; k step ks reads 32 bytes further in the
 // 128-byte rows, a new group every 4 steps. Issues and commits one wgmma group; the caller waits.
-template <class T>
+// kGroupWaits: before the k steps of group g >= 1, wait_group(g) blocks until that group of the
+// tile has landed (group 0's wait is the caller's), then a wgmma fence (ptxas would inject one
+// there, C7519: it orders register use, the chain keeps running).
+template <class T, bool kGroupWaits = false, class WaitGroup = NoGroupWait>
 __device__ __forceinline__ void qk_tile(float (&s)[32], uint32_t sq, uint32_t skv,
-                                        uint32_t group_bytes) {
+                                        uint32_t group_bytes, WaitGroup wait_group = {}) {
   constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
   auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
   sm90::wgmma_fence();
   sm90::qk_ss0<T>(s, desc(kDescK, sq), desc(kDescK, skv));
 #pragma unroll
   for (int ks = 1; ks < 36; ++ks) {
+    if constexpr (kGroupWaits) {
+      if ((ks & 3) == 0) {
+        wait_group(ks >> 2);
+        sm90::wgmma_fence();
+      }
+    }
     const uint32_t off = (ks >> 2) * group_bytes + (ks & 3) * 32;
     sm90::qk_ss<T>(s, desc(kDescK, sq + off), desc(kDescK, skv + off), 1);
   }
