@@ -33,14 +33,15 @@ namespace splitmla::split_rule {
 // Auto policy cost model: a piece costs its tokens plus a fixed overhead per request (loading
 // q, writing the output), a work CTA's share is never cut below kAutoMinPerCta tokens, and
 // splitting a request is worth it only if it saves more than kAutoSplitPenalty units.
-// Re-fitted with experiments/tools/split_refit.cpp to the 2026-11-30 studies with pieces aligned
-// to the key tile (AutoConstants::key_tile): 80 of 80 points within 10% on the tool's estimate.
+// Re-fitted with experiments/tools/split_refit.cpp on the 2026-11-30 study with pieces aligned to
+// the key tile (AutoConstants::key_tile): 80 of 80 points within 10% on the tool's estimate;
+// measured by the next full study (data/results/study-h200-2026-11-30-42fbbfc.csv): 74 of 80.
 inline constexpr int kAutoRequestOverhead = 256;
 inline constexpr int kAutoMinPerCta = 32;      // tokens; the key tile rounds it up (64 on wgmma)
 inline constexpr int kAutoSplitPenalty = 512;  // partial writes + merge, in cost units
 // Per-piece cost (0 turns it off): added to every work CTA's share, so a small batch is cut
 // into fewer, longer pieces (fixed costs per piece: q load, pipeline fill, the partial write).
-// Off since pieces hold whole tiles: the re-fit found no value that helps.
+// Off: with pieces holding whole tiles, 0 scored best on the study the constants were fitted to.
 inline constexpr int kAutoPieceCost = 0;
 
 // The auto constants as one value: the planner uses the defaults (compile-time constants); the
