@@ -32,52 +32,35 @@ struct HostPlan {
   int most = 0;         // most pieces of one request
 };
 
-constexpr int kMaxWholeCtas = 1024;  // planner.cu: the whole-request check needs W <= this
-
-// The planner's auto passes for one batch of longest rows n, sequentially (planner.cu: share,
-// whole-request check, then each request cut at share boundaries, lengths clamped to [0, n]).
+// The planner's auto passes for one batch of longest rows n (split_rule::plan_auto_host), with
+// each request's pieces as planner.cu cuts them: lengths clamped to [0, n].
 HostPlan plan_auto(const std::vector<long long>& n, int work_ctas, int key_tile) {
   sr::AutoConstants k{};
   k.key_tile = key_tile;
-  long long total = 0;
-  for (long long v : n) total += sr::auto_request_cost(v, k);
   HostPlan plan;
-  plan.per = sr::auto_share(total, work_ctas, k);
-  if (work_ctas <= kMaxWholeCtas) {
-    std::vector<long long> load(static_cast<size_t>(work_ctas), 0);
-    long long origin = 0;
-    for (long long v : n) {
-      const long long cost = sr::auto_request_cost(v, k);
-      load[static_cast<size_t>(sr::auto_whole_cta(origin, cost, plan.per, work_ctas))] += cost;
-      origin += cost;
-    }
-    plan.whole = *std::max_element(load.begin(), load.end()) <= sr::auto_whole_limit(plan.per, k);
-  }
-  long long origin = 0;
-  for (size_t b = 0; b < n.size(); ++b) {
-    const long long cost = sr::auto_request_cost(n[b], k);
-    int count = 1;
-    if (plan.whole) {
-      plan.pieces.push_back({static_cast<int>(b), sr::auto_whole_cta(origin, cost, plan.per, work_ctas),
-                             0, n[b]});
-    } else {
-      long long first = 0;
-      count = sr::auto_split_pieces(origin, n[b], plan.per, &first, k);
-      for (int j = 0; j < count; ++j) {
-        long long lo = sr::auto_piece_begin(origin, first, j, plan.per, k);
-        long long hi = lo + plan.per;
-        lo = std::clamp(lo, 0LL, n[b]);
-        hi = std::clamp(hi, lo, n[b]);
-        plan.pieces.push_back({static_cast<int>(b), first + j, lo, hi});
-      }
-    }
-    if (count >= 2) {
-      ++plan.multi;
-      plan.slots += count;
-    }
-    plan.most = std::max(plan.most, count);
-    origin += cost;
-  }
+  const sr::AutoPlanHost result = sr::plan_auto_host(
+      n, work_ctas, k,
+      [&](size_t b, long long origin, long long first, int count, const sr::AutoPlanHost& shape) {
+        const int rb = static_cast<int>(b);
+        if (shape.whole) {
+          plan.pieces.push_back({rb, first, 0, n[b]});
+        } else {
+          for (int j = 0; j < count; ++j) {
+            long long lo = sr::auto_piece_begin(origin, first, j, shape.per, k);
+            long long hi = lo + shape.per;
+            lo = std::clamp(lo, 0LL, n[b]);
+            hi = std::clamp(hi, lo, n[b]);
+            plan.pieces.push_back({rb, first + j, lo, hi});
+          }
+        }
+        if (count >= 2) {
+          ++plan.multi;
+          plan.slots += count;
+        }
+        plan.most = std::max(plan.most, count);
+      });
+  plan.whole = result.whole;
+  plan.per = result.per;
   return plan;
 }
 
