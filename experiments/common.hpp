@@ -171,6 +171,8 @@ struct PointResult {
   int splits_max = 0;              // most splits the planner gave one request
   int pieces = 0;                  // (request, split) pieces of the schedule
   int grid_ctas = 0;               // part1 grid
+  Part1Variant part1 = Part1Variant::kMmaSync;  // the part1 kernel the plan chose
+  int key_tile = 0;                // its KV rows per tile (Plan::key_tile)
   int blocks_per_sm = -1;          // < 0: occupancy API not available
   double waves = -1.0, last_wave_fill = -1.0;
   ValidationResult validation;     // set when a sample was given

@@ -104,6 +104,8 @@ PointResult measure_point(const DecodeConfig& config, const std::vector<DeviceIn
   PointResult r;
   Plan plan;
   check(make_plan(config, &plan), "make_plan");
+  r.part1 = plan.part1;
+  r.key_tile = plan.key_tile;
   check(pool.reserve_for(plan), "ScratchPool::reserve_for");
   Workspace ws;
   check(pool.workspace_for(plan, &ws), "ScratchPool::workspace_for");

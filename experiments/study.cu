@@ -266,13 +266,8 @@ int main(int argc, char** argv) {
               out_of_time = true;
               break;
             }
-            // The part1 kernel the plan chooses (auto picks it by rows and dtype): recorded so
-            // the split rule can be re-fitted per kernel family (splitmla_split_refit).
-            const DecodeConfig config = config_for(shape, p);
-            Plan chosen;
-            check(make_plan(config, &chosen), "make_plan");
             const PointResult r =
-                measure_point(config, {&inputs}, pool, stream, topt, gpu, &sample);
+                measure_point(config_for(shape, p), {&inputs}, pool, stream, topt, gpu, &sample);
             if (!r.validation.ok) {
               ++failed;
               std::printf("H%d B%d L%d %s%s%s: FAILED VALIDATION: %s\n", heads, batch, context,
@@ -290,8 +285,10 @@ int main(int argc, char** argv) {
                      fmt(r.last_wave_fill, 4), gpu.short_name, gpu.cuda, commit, v,
                      fmt_int(r.pieces), fmt(Floor::flops(T, heads) / sec / 1e12, 2),
                      fmt(floor.bw_read_gbps, 1), fmt(floor.p_bf16_tflops, 1),
-                     fmt(r.validation.max_out_err, 5), part1_variant_name(chosen.part1),
-                     fmt_int(chosen.key_tile)});
+                     // The part1 kernel the plan chose and its key tile: the split rule is
+                     // re-fitted per kernel family (splitmla_split_refit).
+                     fmt(r.validation.max_out_err, 5), part1_variant_name(r.part1),
+                     fmt_int(r.key_tile)});
             ++written;
             std::printf("H%-3d B%-3d L%-6d %-12s%s%s splits %3d  %9.2f us  ratio %6.3f  [%.0f s]\n",
                         heads, batch, context, policy_text(p).c_str(), v.empty() ? "" : " ",

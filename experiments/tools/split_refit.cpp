@@ -58,7 +58,6 @@ namespace {
 
 namespace sr = splitmla::split_rule;
 
-constexpr int kMaxWholeCtas = 1024;  // planner.cu: the whole-request check needs W <= this
 
 struct Options {
   std::string overheads = "0,32,64,128,256,512";
@@ -99,37 +98,16 @@ struct Plan {
   bool whole = false;
 };
 
-// The device planner's auto passes for one batch (planner.cu), sequentially: the share, the
-// whole-request check, then each request cut at share boundaries.
+// The device planner's auto passes for one batch (split_rule::plan_auto_host): pieces and most
+// pieces of one request.
 Plan plan_auto(const std::vector<long long>& n, int work_ctas, sr::AutoConstants k,
                int key_tile) {
   k.key_tile = key_tile;
-  long long total = 0;
-  for (long long v : n) total += sr::auto_request_cost(v, k);
-  const long long per = sr::auto_share(total, work_ctas, k);
   Plan plan;
-  if (work_ctas <= kMaxWholeCtas) {
-    std::vector<long long> load(work_ctas, 0);
-    long long origin = 0;
-    for (long long v : n) {
-      const long long cost = sr::auto_request_cost(v, k);
-      load[sr::auto_whole_cta(origin, cost, per, work_ctas)] += cost;
-      origin += cost;
-    }
-    const long long busiest = *std::max_element(load.begin(), load.end());
-    plan.whole = busiest <= sr::auto_whole_limit(per, k);
-  }
-  long long origin = 0;
-  for (long long v : n) {
-    int pieces = 1;
-    if (!plan.whole) {
-      long long first = 0;
-      pieces = sr::auto_split_pieces(origin, v, per, &first, k);
-    }
-    plan.pieces += pieces;
-    plan.splits_max = std::max(plan.splits_max, pieces);
-    origin += sr::auto_request_cost(v, k);
-  }
+  plan.whole = sr::plan_auto_host(n, work_ctas, k, [&](size_t, long long, long long, int count, const sr::AutoPlanHost&) {
+                 plan.pieces += count;
+                 plan.splits_max = std::max(plan.splits_max, count);
+               }).whole;
   return plan;
 }
 

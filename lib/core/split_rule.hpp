@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "splitmla/types.hpp"
 
@@ -33,15 +34,19 @@ namespace splitmla::split_rule {
 // Auto policy cost model: a piece costs its tokens plus a fixed overhead per request (loading
 // q, writing the output), a work CTA's share is never cut below kAutoMinPerCta tokens, and
 // splitting a request is worth it only if it saves more than kAutoSplitPenalty units.
-// Re-fitted with experiments/tools/split_refit.cpp to the 2026-11-30 studies with pieces aligned
-// to the key tile (AutoConstants::key_tile): 80 of 80 points within 10% on the tool's estimate.
+// Re-fitted with experiments/tools/split_refit.cpp on the 2026-11-30 study with pieces aligned to
+// the key tile (AutoConstants::key_tile): 80 of 80 points within 10% on the tool's estimate;
+// measured by the next full study (data/results/study-h200-2026-11-30-42fbbfc.csv): 74 of 80.
 inline constexpr int kAutoRequestOverhead = 256;
 inline constexpr int kAutoMinPerCta = 32;      // tokens; the key tile rounds it up (64 on wgmma)
 inline constexpr int kAutoSplitPenalty = 512;  // partial writes + merge, in cost units
 // Per-piece cost (0 turns it off): added to every work CTA's share, so a small batch is cut
 // into fewer, longer pieces (fixed costs per piece: q load, pipeline fill, the partial write).
-// Off since pieces hold whole tiles: the re-fit found no value that helps.
+// Off: with pieces holding whole tiles, 0 scored best on the study the constants were fitted to.
 inline constexpr int kAutoPieceCost = 0;
+// The whole-request check keeps one load counter per work CTA in the planner's shared memory: it
+// runs for at most this many work CTAs (more: requests are always cut at share boundaries).
+inline constexpr int kAutoMaxWholeCtas = 1024;
 
 // The auto constants as one value: the planner uses the defaults (compile-time constants); the
 // re-fit tool passes candidates through the same functions, so the rule is written once.
@@ -60,6 +65,11 @@ SPLITMLA_SPLIT_HD long long round_to_tile(long long v, const AutoConstants& k) {
   return (v + t - 1) / t * t;
 }
 
+// auto: the fixed cost units of a request (ahead of its positions), in whole tiles.
+SPLITMLA_SPLIT_HD long long auto_overhead(const AutoConstants& k) {
+  return round_to_tile(k.request_overhead, k);
+}
+
 // forced: the piece count is the policy value; each piece holds ceil(n / splits) positions.
 SPLITMLA_SPLIT_HD long long forced_piece_length(int64_t n, int32_t splits) {
   return (n + splits - 1) / splits;
@@ -73,7 +83,7 @@ SPLITMLA_SPLIT_HD int chunk_pieces(int64_t n, int32_t chunk) {
 
 // auto: the cost units of a request whose longest row is n.
 SPLITMLA_SPLIT_HD long long auto_request_cost(int64_t n, const AutoConstants& k = AutoConstants{}) {
-  return round_to_tile(n, k) + round_to_tile(k.request_overhead, k);
+  return round_to_tile(n, k) + auto_overhead(k);
 }
 
 // auto: the share of one work CTA, given the batch's total cost.
@@ -109,7 +119,7 @@ SPLITMLA_SPLIT_HD int auto_split_pieces(long long origin, int64_t n, long long p
     *first_cta = origin / per;
     return 1;
   }
-  const long long tok0 = origin + round_to_tile(k.request_overhead, k);  // cost of position 0
+  const long long tok0 = origin + auto_overhead(k);  // cost of position 0
   *first_cta = tok0 / per;
   return static_cast<int>((tok0 + n - 1) / per - *first_cta + 1);
 }
@@ -118,7 +128,49 @@ SPLITMLA_SPLIT_HD int auto_split_pieces(long long origin, int64_t n, long long p
 SPLITMLA_SPLIT_HD long long auto_piece_begin(long long origin, long long first_cta, int j,
                                              long long per,
                                              const AutoConstants& k = AutoConstants{}) {
-  return (first_cta + j) * per - (origin + round_to_tile(k.request_overhead, k));
+  return (first_cta + j) * per - (origin + auto_overhead(k));
+}
+
+// The planner's auto passes for one batch of longest rows n, run on the host with the functions
+// above (lib/kernels/planner/planner.cu runs them on the GPU): the share, the whole-request check,
+// then for each request b in order on_request(b, origin, first_cta, count, plan), origin being
+// the exclusive prefix sum of the costs before it, count its pieces (1 when plan.whole, first_cta
+// then the CTA holding it) and plan the share and the whole-request decision. For the re-fit tool
+// and the host tests; nothing on the device path.
+struct AutoPlanHost {
+  long long per = 0;   // the share of one work CTA
+  bool whole = false;  // every request kept whole
+};
+template <class OnRequest>
+inline AutoPlanHost plan_auto_host(const std::vector<long long>& n, int32_t work_ctas,
+                                   const AutoConstants& k, OnRequest&& on_request) {
+  long long total = 0;
+  for (long long v : n) total += auto_request_cost(v, k);
+  AutoPlanHost plan;
+  plan.per = auto_share(total, work_ctas, k);
+  if (work_ctas <= kAutoMaxWholeCtas) {
+    std::vector<long long> load(static_cast<size_t>(work_ctas), 0);
+    long long origin = 0;
+    for (long long v : n) {
+      const long long cost = auto_request_cost(v, k);
+      load[static_cast<size_t>(auto_whole_cta(origin, cost, plan.per, work_ctas))] += cost;
+      origin += cost;
+    }
+    plan.whole = *std::max_element(load.begin(), load.end()) <= auto_whole_limit(plan.per, k);
+  }
+  long long origin = 0;
+  for (size_t b = 0; b < n.size(); ++b) {
+    const long long cost = auto_request_cost(n[b], k);
+    long long first = 0;
+    int count = 1;
+    if (plan.whole)
+      first = auto_whole_cta(origin, cost, plan.per, work_ctas);
+    else
+      count = auto_split_pieces(origin, n[b], plan.per, &first, k);
+    on_request(b, origin, first, count, static_cast<const AutoPlanHost&>(plan));
+    origin += cost;
+  }
+  return plan;
 }
 
 // The host's bounds for a plan (make_plan): everything the device planner can produce for any

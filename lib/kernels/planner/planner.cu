@@ -27,11 +27,8 @@
 namespace splitmla::kernels {
 namespace {
 
-using split_rule::kAutoRequestOverhead;
-using split_rule::kAutoSplitPenalty;
-
 constexpr int kThreads = 512;
-constexpr int kMaxWholeCtas = 1024;  // whole-request check needs one counter per work CTA
+constexpr int kMaxWholeCtas = split_rule::kAutoMaxWholeCtas;  // one load counter per work CTA
 
 struct MaxOp {
   __device__ long long operator()(long long a, long long b) const { return a > b ? a : b; }
