@@ -62,6 +62,8 @@ for step in "$@"; do
       # One sanitizer process per GPU at a time: on the H200, initcheck beside another process on
       # the same GPU made the suites' comparisons fail (outputs left unwritten, 0 tool errors),
       # while the same runs alone passed (2026-11-30); to go faster, give each lane its own GPU.
+      # test_gpu_decode runs pages 1 and 2 under a sanitizer; SPLITMLA_SANITIZE_PAGES=16,32 (any of
+      # 1,2,16,32,64,128) picks others, e.g. the pages whose wgmma tiles use per-group full barriers.
       for t in ${SAN_SUITES:-"$BUILD"/tests/gpu/test_* "$BUILD"/tests/cp/test_gpu_*}; do
         [ -x "$t" ] || { echo "sanitize: $t is not an executable"; rc=1; continue; }
         for tool in ${SAN_TOOLS:-memcheck racecheck initcheck synccheck}; do

@@ -6,6 +6,12 @@
 // (one 262144-token request, a batch of 65536 tiny requests).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cstdlib>
+#include <iterator>
+#include <string>
+#include <vector>
+
 #include "gpu/gpu_test_util.hpp"
 
 using namespace gputest;
@@ -46,14 +52,40 @@ std::vector<int32_t> case_lengths(int32_t heads, int32_t page_size, Rng& rng) {
 
 // One problem per page size for this head count; dtype alternates so each (heads, page) pair
 // is covered once and each head count sees both dtypes. Every policy runs against one reference.
+// Under the sanitizer only pages 1 and 2 run, unless SPLITMLA_SANITIZE_PAGES names others
+// ("16,32": the pages whose wgmma tiles use per-group full barriers), each one of kAllPages.
+constexpr int32_t kAllPages[] = {1, 2, 16, 32, 64, 128};
+
+std::vector<size_t> page_indices() {
+  std::vector<size_t> idx;
+  if (!sanitizing()) {
+    for (size_t i = 0; i < std::size(kAllPages); ++i) idx.push_back(i);
+    return idx;
+  }
+  const char* env = std::getenv("SPLITMLA_SANITIZE_PAGES");
+  if (env == nullptr || env[0] == '\0') return {0, 1};
+  std::string s(env);
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    const size_t comma = std::min(s.find(',', pos), s.size());
+    const std::string item = s.substr(pos, comma - pos);
+    size_t found = std::size(kAllPages);
+    for (size_t i = 0; i < std::size(kAllPages); ++i)
+      if (item == std::to_string(kAllPages[i])) found = i;
+    BOOST_TEST_REQUIRE(found < std::size(kAllPages),
+                       "SPLITMLA_SANITIZE_PAGES: '" << item << "' is not one of 1,2,16,32,64,128");
+    idx.push_back(found);
+    pos = comma + 1;
+  }
+  return idx;
+}
+
 void heads_case(int32_t heads) {
-  const int32_t pages[] = {1, 2, 16, 32, 64, 128};
-  const size_t num_pages = sanitizing() ? 2 : 6;  // pages 1 and 2 only under the sanitizer
   Stream stream;
   splitmla::ScratchPool pool;
   GPUTEST_REQUIRE_OK(pool.init());
-  for (size_t pi = 0; pi < num_pages; ++pi) {
-    const int32_t page = pages[pi];
+  for (const size_t pi : page_indices()) {
+    const int32_t page = kAllPages[pi];
     Rng rng(static_cast<uint64_t>(heads) * 1000 + static_cast<uint64_t>(page));
     GenSpec g;
     g.dtype = ((static_cast<size_t>(heads) + pi) % 2 == 0) ? DType::kBFloat16 : DType::kFloat16;
