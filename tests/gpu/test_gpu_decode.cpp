@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <iterator>
 #include <string>
@@ -162,6 +163,65 @@ BOOST_AUTO_TEST_CASE(part2_walks_more_pairs_than_its_grid, *needs_gpu()) {
         check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
       }
     }
+  }
+}
+
+// Scores whose level climbs and falls along the keys, tile by tile (64 keys; `steps`, base 2):
+// rises of +1 to +3 (inside the wgmma kernel's lazy-max step of 8: its reference max stays and P
+// grows up to 2^8), of +9 to +55 (past it: the max moves and O is rescaled), and drops of -2 to
+// -30; q positive and every element of a key shifted by the same amount, so a row's scores move
+// together. Every
+// part1 variant and several policies (pieces cut inside the pattern) against the reference.
+BOOST_AUTO_TEST_CASE(scores_that_climb_and_fall_across_tiles, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  const double steps[] = {0, 3, 6, 15, 13, 3, -7, 18, 21, 46, 16, 17, 20, 23, 26, 29, 0, 55};
+  const size_t num_steps = std::size(steps);
+  for (const int32_t heads : {16, 64, 128}) {
+    GenSpec g;
+    g.dtype = heads == 64 ? DType::kFloat16 : DType::kBFloat16;
+    g.num_heads = heads;
+    g.page_size = 64;
+    g.lens = {1200, 64 * static_cast<int32_t>(num_steps) - 5, 300};
+    g.softmax_scale = 0.0721687836;
+    g.seed = 9000 + static_cast<uint64_t>(heads);
+    HostProblem p = make_problem(g);
+    const DType d = p.dtype;
+    double q_sum = 0;  // mean over heads of sum(q) after the abs below: the shift's gain
+    for (auto& x : p.q) {
+      const float v = 0.25f + 0.75f * std::fabs(splitmla::half_bits_to_float(d, x));
+      x = splitmla::float_to_half_bits(d, v);
+      q_sum += splitmla::half_bits_to_float(d, x);
+    }
+    q_sum /= static_cast<double>(p.q.size() / kHeadDimQK);
+    // A shift of every key element by u moves a score by u * sum(q) * scale, in base 2 by
+    // u * sum(q) * scale * log2(e).
+    const double per_unit = q_sum * p.softmax_scale * 1.4426950408889634;
+    for (int32_t b = 0; b < p.batch; ++b) {
+      const int32_t n = p.seq_lens[static_cast<size_t>(b)];
+      const int32_t* row = &p.block_table[static_cast<size_t>(b) * p.max_pages_per_seq];
+      for (int32_t pos = 0; pos < n; ++pos) {
+        const double u = steps[static_cast<size_t>(pos / 64) % num_steps] / per_unit;
+        uint16_t* kv = &p.kv_cache[(static_cast<size_t>(row[pos / p.page_size]) * p.page_size +
+                                    static_cast<size_t>(pos % p.page_size)) * kHeadDimQK];
+        for (int32_t c = 0; c < kHeadDimQK; ++c)
+          kv[c] = splitmla::float_to_half_bits(d, splitmla::half_bits_to_float(d, kv[c]) + static_cast<float>(u));
+      }
+    }
+    const HostOutputs ref = reference_of(p);
+    DeviceProblem dp;
+    dp.upload(p);
+    for (const splitmla::Part1Variant v : runnable_variants())
+      for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(1), SplitPolicy::forced(3),
+                                    SplitPolicy::chunk(200)}) {
+        const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v) +
+                                  " policy=" + splitmla::policy_text(pol) + " (climbing scores)";
+        BOOST_TEST_CONTEXT(label) {
+          const splitmla::Plan plan = plan_for(p, pol, 0, v);
+          check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
+        }
+      }
   }
 }
 

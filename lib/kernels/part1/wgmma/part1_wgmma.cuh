@@ -275,7 +275,7 @@ __global__ void __launch_bounds__(256, 1)
         sm90::mbar_wait(pready0 + 8 * s, (g >> 1) & 1);
         sm90::fence_proxy_async();
         const float al_a = sm.alpha[s][ra], al_b = sm.alpha[s][rb];
-        rescale_rows(o, al_a, al_b);
+        if (any_rescale(al_a, al_b)) rescale_rows(o, al_a, al_b);
         sm90::wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < BN / 16; ++kk)
@@ -342,8 +342,8 @@ __global__ void __launch_bounds__(256, 1)
         }
         float al_a, al_b;
         uint32_t pr[8][2];
-        softmax_tile<T>(sacc, q4, lo_t, valid_a, valid_b, p.scale_log2, p.scale_log2, m_a, m_b,
-                        lsum_a, lsum_b, al_a, al_b, pr);
+        softmax_tile<T, true>(sacc, q4, lo_t, valid_a, valid_b, p.scale_log2, p.scale_log2, m_a,
+                              m_b, lsum_a, lsum_b, al_a, al_b, pr);
         // P (bf16/fp16) into group 8 of this tile for WG1, and the rescale factors.
         store_p_tile(&sm.kv[s][0], ra, rb, q4, pr);
         if (q4 == 0) {
@@ -353,8 +353,8 @@ __global__ void __launch_bounds__(256, 1)
         sm90::fence_proxy_async();
         sm90::mbar_arrive(pready0 + 8 * s);
 
-        // ---- O_left = alpha * O_left + P V_left ----
-        rescale_rows(o, al_a, al_b);
+        // ---- O_left = alpha * O_left + P V_left (the lazy max leaves alpha = 1 on most tiles) ----
+        if (any_rescale(al_a, al_b)) rescale_rows(o, al_a, al_b);
         sm90::wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < BN / 16; ++kk) {
