@@ -59,7 +59,8 @@ constexpr float kLazyMaxStep = 8.f;
 // kLazy (needs sc_a, sc_b > 0, finite): the max is taken over the raw scores and the scale folds
 // into the exponent's FMA; m moves only by more than kLazyMaxStep (al = 1 exactly otherwise, so
 // the caller may skip the rescale, any_rescale below); a tile without masked columns skips the
-// masks. Same results up to rounding: m is only the exponent's reference, lse = m + log2(l).
+// masks; P's exponentials flush subnormal results (< 2^-126 of the reference max) to zero. Same
+// results up to rounding: m is only the exponent's reference, lse = m + log2(l).
 template <class PT, bool kLazy = false>
 __device__ __forceinline__ void softmax_tile(const float (&s)[32], int q4, int lo, int valid_a,
                                              int valid_b, float sc_a, float sc_b, float& m_a,
@@ -106,10 +107,10 @@ __device__ __forceinline__ void softmax_tile(const float (&s)[32], int q4, int l
     const float nm_b = m_b == merge::neg_inf<float>() ? 0.f : -m_b;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const float p0 = merge::hd_exp2(fmaf(sv[4 * j + 0], sc_a, nm_a));
-      const float p1 = merge::hd_exp2(fmaf(sv[4 * j + 1], sc_a, nm_a));
-      const float p2 = merge::hd_exp2(fmaf(sv[4 * j + 2], sc_b, nm_b));
-      const float p3 = merge::hd_exp2(fmaf(sv[4 * j + 3], sc_b, nm_b));
+      const float p0 = ptx::ex2_ftz(fmaf(sv[4 * j + 0], sc_a, nm_a));
+      const float p1 = ptx::ex2_ftz(fmaf(sv[4 * j + 1], sc_a, nm_a));
+      const float p2 = ptx::ex2_ftz(fmaf(sv[4 * j + 2], sc_b, nm_b));
+      const float p3 = ptx::ex2_ftz(fmaf(sv[4 * j + 3], sc_b, nm_b));
       su_a += p0 + p1;
       su_b += p2 + p3;
       pr[j][0] = ptx::pack2<PT>(p0, p1);
