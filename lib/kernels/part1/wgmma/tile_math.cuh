@@ -68,9 +68,28 @@ __device__ __forceinline__ void softmax_tile(const float (&s)[32], int q4, int l
                                              float& al_b, uint32_t (&pr)[8][2]) {
   float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
   float sv[32];
-  if (kLazy && lo <= 0 && valid_a >= 64 && valid_b >= 64) {
+  if constexpr (kLazy) {
+    if (lo <= 0 && valid_a >= 64 && valid_b >= 64) {
 #pragma unroll
-    for (int i = 0; i < 32; ++i) sv[i] = s[i];
+      for (int i = 0; i < 32; ++i) sv[i] = s[i];
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int col = 8 * j + 2 * q4 + e;
+          const bool in_a = col >= lo && col < valid_a;
+          const bool in_b = col >= lo && col < valid_b;
+          sv[4 * j + e] = in_a ? s[4 * j + e] : merge::neg_inf<float>();
+          sv[4 * j + 2 + e] = in_b ? s[4 * j + 2 + e] : merge::neg_inf<float>();
+        }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      mx_a = fmaxf(mx_a, fmaxf(sv[4 * j + 0], sv[4 * j + 1]));
+      mx_b = fmaxf(mx_b, fmaxf(sv[4 * j + 2], sv[4 * j + 3]));
+    }
   } else {
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -79,16 +98,14 @@ __device__ __forceinline__ void softmax_tile(const float (&s)[32], int q4, int l
         const int col = 8 * j + 2 * q4 + e;
         const bool in_a = col >= lo && col < valid_a;
         const bool in_b = col >= lo && col < valid_b;
-        sv[4 * j + e] = in_a ? (kLazy ? s[4 * j + e] : s[4 * j + e] * sc_a) : merge::neg_inf<float>();
-        sv[4 * j + 2 + e] = in_b ? (kLazy ? s[4 * j + 2 + e] : s[4 * j + 2 + e] * sc_b)
-                                 : merge::neg_inf<float>();
+        const float sa = in_a ? s[4 * j + e] * sc_a : merge::neg_inf<float>();
+        const float sb = in_b ? s[4 * j + 2 + e] * sc_b : merge::neg_inf<float>();
+        sv[4 * j + e] = sa;
+        sv[4 * j + 2 + e] = sb;
+        mx_a = fmaxf(mx_a, sa);
+        mx_b = fmaxf(mx_b, sb);
       }
     }
-  }
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    mx_a = fmaxf(mx_a, fmaxf(sv[4 * j + 0], sv[4 * j + 1]));
-    mx_b = fmaxf(mx_b, fmaxf(sv[4 * j + 2], sv[4 * j + 3]));
   }
   mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
   mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
