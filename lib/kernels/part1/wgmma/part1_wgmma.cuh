@@ -9,7 +9,8 @@
 //
 // CTA: 256 threads = two warpgroups, one CTA per SM, 64-row KV tiles in a 2-stage ring.
 //   WG0 (math): S = Q K^T (36 x wgmma m64n64k16, both operands in shared memory), the softmax in
-//       registers (a head row lives in one lane quad), P to shared memory, and the left half of
+//       registers (a head row lives in one lane quad; a lazy running max, softmax_tile<T, true>,
+//       so most tiles skip the O rescale in both warpgroups), P to shared memory, and the left half of
 //       the output O[:, 0:256] += P V (4 x m64n256k16 with P from registers).
 //   WG1 (loader): cp.async copies of Q; KV tiles by bulk tensor copies (TMA) when pages hold 8
 //       rows or more (lane k of its first warp looks up run k of the tile, R = min(page, 64) rows
