@@ -59,7 +59,10 @@ __device__ void store_acc(const float (&d)[N / 2], float* dst, int ld, int col0)
   }
 }
 
-template <class T>
+// kRs = false: both operands in shared memory (the v1 kernel's sequence); true: Q's latent part
+// in registers straight from global memory and its rope group in shared memory (the v2 kernel's
+// load_q_fragments and qk_tile_rs).
+template <class T, bool kRs>
 __global__ void __launch_bounds__(128) qk_probe(const uint16_t* q, const uint16_t* k, float* s) {
   extern __shared__ uint8_t raw[];
   uint8_t* tq = aligned_smem(raw);
@@ -72,16 +75,25 @@ __global__ void __launch_bounds__(128) qk_probe(const uint16_t* q, const uint16_
   float acc[32];
 #pragma unroll
   for (int i = 0; i < 32; ++i) acc[i] = 0.f;
-  // The kernel's sequence: k16 step ks reads columns 16 ks.. of both tiles, 32 bytes further
-  // inside the 128-byte swizzled rows, a new column group every 4 steps.
-  sm90::wgmma_fence();
-  sm90::qk_ss0<T>(acc, desc(kDescK, sq), desc(kDescK, sk));
+  if constexpr (kRs) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int ra = 16 * warp + (lane >> 2);
+    const T* qt = reinterpret_cast<const T*>(q);
+    uint32_t qa[32][4];
+    splitmla::kernels::load_q_fragments<T>(qt + ra * kCols, qt + (ra + 8) * kCols, lane & 3, qa);
+    splitmla::kernels::qk_tile_rs<T>(acc, qa, sq + 8 * kGroup, sk, kGroup);
+  } else {
+    // The kernel's sequence: k16 step ks reads columns 16 ks.. of both tiles, 32 bytes further
+    // inside the 128-byte swizzled rows, a new column group every 4 steps.
+    sm90::wgmma_fence();
+    sm90::qk_ss0<T>(acc, desc(kDescK, sq), desc(kDescK, sk));
 #pragma unroll
-  for (int ks = 1; ks < 36; ++ks) {
-    const uint32_t off = (ks >> 2) * kGroup + (ks & 3) * 32;
-    sm90::qk_ss<T>(acc, desc(kDescK, sq + off), desc(kDescK, sk + off), 1);
+    for (int ks = 1; ks < 36; ++ks) {
+      const uint32_t off = (ks >> 2) * kGroup + (ks & 3) * 32;
+      sm90::qk_ss<T>(acc, desc(kDescK, sq + off), desc(kDescK, sk + off), 1);
+    }
+    sm90::wgmma_commit();
   }
-  sm90::wgmma_commit();
   sm90::wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < 32; ++i) sm90::reg_fence(acc[i]);
@@ -216,7 +228,7 @@ bool built_for_sm90a() {
 }
 
 cudaError_t qk_tile(bool fp16, const std::vector<uint16_t>& q, const std::vector<uint16_t>& k,
-                    std::vector<float>* s) {
+                    std::vector<float>* s, bool q_in_registers) {
   if (!built_for_sm90a()) return cudaErrorNotSupported;
   if (q.size() != kRows * kCols || k.size() != kRows * kCols) return cudaErrorInvalidValue;
   Dev dq, dk, ds;
@@ -224,15 +236,19 @@ cudaError_t qk_tile(bool fp16, const std::vector<uint16_t>& q, const std::vector
   PROBE_TRY(upload(&dk, k));
   PROBE_TRY(ds.alloc(64 * 64 * sizeof(float)));
   const size_t smem = 2 * kTile + 1024;
-  if (fp16) {
-    PROBE_TRY(allow_smem(qk_probe<__half>, smem));
-    qk_probe<__half><<<1, 128, smem>>>(static_cast<const uint16_t*>(dq.p), static_cast<const uint16_t*>(dk.p),
-                                       static_cast<float*>(ds.p));
-  } else {
-    PROBE_TRY(allow_smem(qk_probe<__nv_bfloat16>, smem));
-    qk_probe<__nv_bfloat16><<<1, 128, smem>>>(static_cast<const uint16_t*>(dq.p),
-                                              static_cast<const uint16_t*>(dk.p), static_cast<float*>(ds.p));
-  }
+  const auto* dqp = static_cast<const uint16_t*>(dq.p);
+  const auto* dkp = static_cast<const uint16_t*>(dk.p);
+  auto* dsp = static_cast<float*>(ds.p);
+  auto launch = [&](auto kernel) -> cudaError_t {
+    PROBE_TRY(allow_smem(kernel, smem));
+    kernel<<<1, 128, smem>>>(dqp, dkp, dsp);
+    return cudaSuccess;
+  };
+  if (fp16)
+    PROBE_TRY(q_in_registers ? launch(qk_probe<__half, true>) : launch(qk_probe<__half, false>));
+  else
+    PROBE_TRY(q_in_registers ? launch(qk_probe<__nv_bfloat16, true>)
+                             : launch(qk_probe<__nv_bfloat16, false>));
   PROBE_TRY(cudaGetLastError());
   PROBE_TRY(cudaDeviceSynchronize());
   s->assign(64 * 64, 0.f);

@@ -16,11 +16,13 @@ namespace sm90probe {
 // True when the probes were compiled for sm_90a (else every probe returns cudaErrorNotSupported).
 bool built_for_sm90a();
 
-// S[64 x 64] = Q[64 x 576] K[64 x 576]^T through the kernel's QK^T sequence (one qk_ss0 and 35
-// qk_ss wgmmas, m64n64k16, both operands K-major). q, k: row-major 16-bit bit patterns, bf16
-// (fp16 = false) or fp16. s: row-major floats.
+// S[64 x 64] = Q[64 x 576] K[64 x 576]^T through a kernel's QK^T sequence, m64n64k16: with
+// q_in_registers false the v1 kernel's (one qk_ss0 and 35 qk_ss wgmmas, both operands K-major in
+// shared memory), true the v2 kernel's (Q's latent part as register fragments loaded from global
+// memory by load_q_fragments, 32 RS steps, then 4 SS steps over its rope group: qk_tile_rs).
+// q, k: row-major 16-bit bit patterns, bf16 (fp16 = false) or fp16. s: row-major floats.
 cudaError_t qk_tile(bool fp16, const std::vector<uint16_t>& q, const std::vector<uint16_t>& k,
-                    std::vector<float>* s);
+                    std::vector<float>* s, bool q_in_registers = false);
 
 // O[64 x 512] = P[64 x 64] V[64 x 512], V the first 512 columns of kv[64 x 576]: columns 0..255
 // through pv_rs (P from registers, the m16n8k16 A-fragment layout), 256..511 through pv_ss (P

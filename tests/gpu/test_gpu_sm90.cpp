@@ -1,8 +1,10 @@
 // The Hopper part1 variant's building blocks on the GPU, one tile at a time, against plain CPU
 // arithmetic (sm90_probe.cu runs them with the kernel's own layout helper, descriptors, PTX
 // wrappers and tensor-map encoder):
-//  - QK^T: the kernel's 36-step wgmma sequence (m64n64k16, both operands K-major in the planar
-//    128B-swizzled tile) on a 64 x 576 Q tile and a 64 x 576 K tile, bf16 and fp16;
+//  - QK^T: the v1 kernel's 36-step wgmma sequence (m64n64k16, both operands K-major in the planar
+//    128B-swizzled tile) on a 64 x 576 Q tile and a 64 x 576 K tile, and the v2 kernel's (Q's
+//    latent part as register fragments, 32 RS steps, then 4 SS steps over its rope group), bf16
+//    and fp16;
 //  - PV: P in registers (pv_rs) and P in shared memory (pv_ss), V read transposed (MN-major)
 //    from the tile, m64n256k16, both dtypes;
 //  - tensor-map boxes over a paged cache for every page size the TMA loader serves (8..128):
@@ -103,10 +105,13 @@ BOOST_AUTO_TEST_CASE(qk_sequence_matches_the_cpu, *needs_sm90()) {
         for (int c = 0; c < 576; ++c) s += qv[h * 576 + c] * kv[key * 576 + c];
         ref[h * 64 + key] = s;
       }
-    std::vector<float> got;
-    const cudaError_t e = sm90probe::qk_tile(d == DType::kFloat16, qb, kb, &got);
-    BOOST_TEST_REQUIRE(e == cudaSuccess, cudaGetErrorString(e));
-    check_close(got, ref, 64, std::string("QK^T ") + splitmla::dtype_name(d));
+    for (const bool rs : {false, true}) {
+      std::vector<float> got;
+      const cudaError_t e = sm90probe::qk_tile(d == DType::kFloat16, qb, kb, &got, rs);
+      BOOST_TEST_REQUIRE(e == cudaSuccess, cudaGetErrorString(e));
+      check_close(got, ref, 64, std::string("QK^T ") + (rs ? "(Q in registers, qk_rs) " : "") +
+                                    splitmla::dtype_name(d));
+    }
   }
 }
 

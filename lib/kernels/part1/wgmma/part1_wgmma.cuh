@@ -25,6 +25,8 @@
 // Handshakes are mbarriers: full[s] (WG1's cp.async landed, 128 async arrivals), pready[s] (WG0
 // wrote P and the rescale factors of the tile in s), empty[s] (WG0's PV on s finished, so WG1
 // may refill it). Phases follow the CTA's running tile count, across pieces.
+// Below it, part1_wgmma3_kernel (v2): three warpgroups and three stages for TMA tiles at pages of
+// 64 rows or more (its own comment; lib/kernels/NOTES.md, "wgmma v2").
 #pragma once
 
 #include <cuda.h>  // CUtensorMap and its encoder's types (the encoder is reached through cudart)
@@ -400,6 +402,286 @@ __global__ void __launch_bounds__(256, 1)
 #endif
 }
 
+// ------------------------------------------------------------------------------------------------
+// v2 (lib/kernels/NOTES.md, "Next for 128 heads after v1.4"): three warpgroups and three stages,
+// for TMA tiles of one page run (pages of 64 rows or more).
+//   WG0 (setmaxnreg 192): Q's latent part in registers (the A operand of 32 RS k steps), its rope
+//       group in shared memory (4 SS k steps); S = Q K^T, the lazy softmax, P into the tile's
+//       rope group with the factors, then `pready`; straight on to the next tile's QK^T, so the
+//       softmax of tile t overlaps the PV of t - 1 and QK^T(t + 1) the PV of t.
+//   WG1, WG2 (setmaxnreg 160): O[:, 0:256] and O[:, 256:512] += P V (4 x m64n256k16 SS each, P
+//       from the rope group, V MN-major), then `empty`; WG2's thread 0 refills the stage with the
+//       tile three ahead (9 boxes, one `expect_tx`).
+// Shared memory: three 72-KB stages, Q's rope group (8 KB), factors, inv_l, lse, barriers.
+template <class T>
+struct Part1Wgmma3Traits {
+  static constexpr int kThreads = 384;
+  static constexpr int HB = 64;
+  static constexpr int BN = kWgmmaKeyTile;
+  static constexpr int kStages = 3;
+  static constexpr uint32_t kGroupBytes = BN * 128;
+  static constexpr uint32_t kTileBytes = 9 * kGroupBytes;
+
+  struct Shared {
+    uint8_t kv[kStages][kTileBytes];  // 1024-byte aligned (the kernel aligns the base)
+    uint8_t qrope[kGroupBytes];       // Q's rope group, the planar swizzled layout
+    float alpha[kStages][HB];
+    float inv_l[HB];
+    float lse[HB];
+    uint64_t full[kStages];    // the producer's arrival and the tile's bytes
+    uint64_t pready[kStages];  // WG0's 128 threads wrote P and the factors of the tile
+    uint64_t empty[kStages];   // WG1's and WG2's 256 threads finished their PV of the tile
+    uint64_t qready;           // WG0's 128 threads stored Q's rope group (a phase per piece)
+    int bad[2];                // a bad page id was seen, by piece parity
+  };
+  static constexpr size_t kSmemBytes = sizeof(Shared) + 1024;
+  static_assert(kSmemBytes <= 232448, "part1 wgmma v2 shared memory exceeds the 227 KB limit");
+};
+
+template <class T>
+__global__ void __launch_bounds__(384, 1)
+    part1_wgmma3_kernel(const __grid_constant__ Part1WgmmaParams wp) {
+#if SPLITMLA_SM90A
+  const Part1Params& p = wp.p;
+  using Tr = Part1Wgmma3Traits<T>;
+  constexpr int BN = Tr::BN;
+  constexpr int kStages = Tr::kStages;
+  constexpr uint32_t G = Tr::kGroupBytes;
+  constexpr uint32_t kTile = Tr::kTileBytes;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* base = smem_raw + ((1024u - (ptx::smem_addr(smem_raw) & 1023u)) & 1023u);
+  auto& sm = *reinterpret_cast<typename Tr::Shared*>(base);
+
+  const int tid = threadIdx.x;
+  const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);  // warpgroup (warp-uniform)
+  const int wt = tid & 127;
+  const int wwarp = wt >> 5;
+  const int lane = tid & 31;
+  const int hblk = blockIdx.x % p.head_blocks;
+  const int wcta = blockIdx.x / p.head_blocks;
+  const int row0 = hblk * Tr::HB;
+  auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
+
+  int first, last;
+  cta_piece_range(p, wcta, &first, &last);
+
+  const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
+  const uint32_t sqrope = ptx::smem_addr(sm.qrope);
+  const uint32_t full0 = ptx::smem_addr(&sm.full[0]);
+  const uint32_t pready0 = ptx::smem_addr(&sm.pready[0]);
+  const uint32_t empty0 = ptx::smem_addr(&sm.empty[0]);
+  const uint32_t qready = ptx::smem_addr(&sm.qready);
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      sm90::mbar_init(full0 + 8 * s, 1);
+      sm90::mbar_init(pready0 + 8 * s, 128);
+      sm90::mbar_init(empty0 + 8 * s, 256);
+    }
+    sm90::mbar_init(qready, 128);
+    sm90::mbar_init_fence();
+  }
+  __syncthreads();
+
+  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
+  constexpr uint64_t kDescV = sm90::make_smem_desc(0, G, 1024, sm90::kSwizzle128B);
+  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
+
+  const int q4 = lane & 3;
+  const int ra = wwarp * 16 + (lane >> 2);  // this thread's two rows in the accumulators
+  const int rb = ra + 8;
+  const int page_mask = (1 << p.page_shift) - 1;
+  const float nan = merge::quiet_nan<float>();
+
+  // A piece's tiles cover [w0, w0 + 64 ntiles), w0 = begin rounded down to 64 (the launch
+  // guarantees pages of 64 rows or more, so a tile is one run of one page); rows before begin and
+  // from end on are masked in S and zeroed in V.
+  struct PieceInfo {
+    Piece pc;
+    int b, begin, end, w0, lo, ntiles;
+  };
+  auto piece_info = [&](int pi) {
+    PieceInfo in;
+    in.pc = p.pieces[pi];
+    in.b = __shfl_sync(0xffffffffu, in.pc.b, 0);
+    in.begin = __shfl_sync(0xffffffffu, in.pc.begin, 0);
+    in.end = __shfl_sync(0xffffffffu, in.pc.end, 0);
+    in.w0 = in.begin & ~(BN - 1);
+    in.lo = in.begin - in.w0;
+    in.ntiles = in.end > in.begin ? (in.end - in.w0 + BN - 1) / BN : 0;
+    return in;
+  };
+
+  uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
+  if (wg == 0) {
+    // ------------------------------- QK^T and softmax -------------------------------
+    sm90::setmaxnreg_inc<192>();
+    uint32_t q_phase = 0;
+    for (int pi = first; pi < last; ++pi) {
+      int* const bad_flag = &sm.bad[(pi - first) & 1];
+      const PieceInfo in = piece_info(pi);
+      if (tid == 0) *bad_flag = 0;
+      __syncthreads();  // (A) the previous piece retired; the flag reset visible to the producer
+
+      // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
+      // and + 1; a[1]: row rb; a[2], a[3]: the same 8 columns on), the rope group into shared
+      // memory; zeros for rows past q_len x num_heads.
+      const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(in.b) * p.q_stride_batch;
+      auto q_row = [&](int r) -> const T* {
+        if (row0 + r >= p.rows) return nullptr;
+        const int qt = token_of(row0 + r), qh = row0 + r - qt * p.num_heads;
+        return qb + static_cast<int64_t>(qt) * p.q_stride_token + static_cast<int64_t>(qh) * p.q_stride_head;
+      };
+      const T* qra = q_row(ra);
+      const T* qrb = q_row(rb);
+      uint32_t qa[32][4];
+      load_q_fragments<T>(qra, qrb, q4, qa);
+      {
+        const int r = wt >> 1;  // two threads a row, four 16-byte chunks each
+        const T* src = q_row(r);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int c = 4 * (wt & 1) + j;
+          const uint4 v = src ? __ldg(reinterpret_cast<const uint4*>(src + kHeadDimV + 8 * c))
+                              : make_uint4(0u, 0u, 0u, 0u);
+          *reinterpret_cast<uint4*>(&sm.qrope[r * 128 + ((c ^ (r & 7)) << 4)]) = v;
+        }
+        sm90::fence_proxy_async();
+        sm90::mbar_arrive(qready);
+        sm90::mbar_wait(qready, q_phase);
+        q_phase ^= 1u;
+      }
+
+      int end_a = in.end, end_b = in.end;
+      if (p.q_len != 1) {
+        const int32_t* lim = p.token_limits + static_cast<int64_t>(in.b) * p.q_len;
+        if (row0 + ra < p.rows) end_a = min(in.end, __ldg(lim + token_of(row0 + ra)));
+        if (row0 + rb < p.rows) end_b = min(in.end, __ldg(lim + token_of(row0 + rb)));
+      }
+      float lsum_a = 0.f, lsum_b = 0.f;
+      float m_a = merge::neg_inf<float>(), m_b = merge::neg_inf<float>();
+      for (int t = 0; t < in.ntiles; ++t) {
+        const uint32_t g = tile_seq + t, s = g % kStages, u = g / kStages;
+        const uint32_t skv = skv0 + s * kTile;
+        sm90::mbar_wait(full0 + 8 * s, u & 1u);
+        float sacc[32];
+        qk_tile_rs<T>(sacc, qa, sqrope, skv, G);
+        sm90::wgmma_wait<0>();
+#pragma unroll
+        for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
+
+        const int tile0 = in.w0 + t * BN;
+        const int valid = in.end - tile0;
+        const int lo_t = t == 0 ? in.lo : 0;
+        if (lo_t > 0 || valid < BN) {
+          // V rows of masked columns hold other positions' bytes (NaN allowed): zero them (groups
+          // 0..7) before the PV warpgroups read them; `pready` below orders it.
+          uint8_t* tile = &sm.kv[s][0];
+          const int vend = valid < BN ? valid : BN;
+          for (int i = wt; i < 8 * BN; i += 128) {
+            const int grp = i / BN, r = i % BN;
+            if (r < lo_t || r >= vend) {
+              uint4* row = reinterpret_cast<uint4*>(tile + grp * G + r * 128);
+#pragma unroll
+              for (int c = 0; c < 8; ++c) row[c] = make_uint4(0u, 0u, 0u, 0u);
+            }
+          }
+        }
+        float al_a, al_b;
+        uint32_t pr[8][2];
+        softmax_tile<T, true>(sacc, q4, lo_t, end_a - tile0, end_b - tile0, p.scale_log2,
+                              p.scale_log2, m_a, m_b, lsum_a, lsum_b, al_a, al_b, pr);
+        store_p_tile(&sm.kv[s][0], ra, rb, q4, pr);
+        if (q4 == 0) {
+          sm.alpha[s][ra] = al_a;
+          sm.alpha[s][rb] = al_b;
+        }
+        sm90::fence_proxy_async();
+        sm90::mbar_arrive(pready0 + 8 * s);
+      }
+      finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.inv_l, sm.lse);
+      tile_seq += in.ntiles;
+      __syncthreads();  // (B) inv_l, lse and the flag visible; every tile retired
+
+      const bool bad_page = *bad_flag != 0;
+      const bool bad = bad_page || (p.req_error[in.b] & kErrBadSeqLen) != 0;
+      if (tid == 0 && bad_page) atomicOr(&p.req_error[in.b], kErrBadPageId);
+      if (tid < Tr::HB && row0 + tid < p.rows)
+        store_row_lse(p, in.pc, in.b, row0 + tid, bad ? nan : sm.lse[tid]);
+    }
+  } else {
+    // ------------------------------- PV halves (+ the producer) -------------------------------
+    sm90::setmaxnreg_dec<160>();
+    const int half = wg - 1;
+    const bool producer = wg == 2 && wt == 0;
+    const uint64_t evict_first = ptx::policy_evict_first();
+    for (int pi = first; pi < last; ++pi) {
+      int* const bad_flag = &sm.bad[(pi - first) & 1];
+      const PieceInfo in = piece_info(pi);
+      __syncthreads();  // (A)
+      const int32_t* bt = p.block_table + static_cast<int64_t>(in.b) * p.bt_stride;
+      // Page of tile t (the out-of-bounds page `num_pages`, zero-filled, past the end).
+      auto lookup = [&](int t) {
+        const int pos = in.w0 + t * BN;
+        return pos < in.end ? __ldg(bt + (pos >> p.page_shift)) : p.num_pages;
+      };
+      auto issue_tile = [&](int t, int page) {
+        const uint32_t g = tile_seq + t, s = g % kStages;
+        if (g >= kStages) sm90::mbar_wait(empty0 + 8 * s, ((g / kStages) - 1) & 1u);
+        const int pos = in.w0 + t * BN;
+        int pg = page;
+        if (static_cast<unsigned>(pg) >= static_cast<unsigned>(p.num_pages)) {
+          if (pos < in.end) atomicOr(bad_flag, 1);
+          pg = p.num_pages;
+        }
+        const uint32_t bar = full0 + 8 * s;
+        sm90::mbar_expect_tx(bar, kTile);
+        const uint32_t dst = skv0 + s * kTile;
+#pragma unroll
+        for (int grp = 0; grp < 9; ++grp)
+          sm90::tma_load_3d(dst + grp * G, &wp.kv_map, bar, 64 * grp, pos & page_mask, pg, evict_first);
+        sm90::mbar_arrive(bar);
+      };
+      if (producer)
+        for (int t = 0; t < kStages && t < in.ntiles; ++t) issue_tile(t, lookup(t));
+
+      float o[128];
+#pragma unroll
+      for (int i = 0; i < 128; ++i) o[i] = 0.f;
+      for (int t = 0; t < in.ntiles; ++t) {
+        const uint32_t g = tile_seq + t, s = g % kStages, u = g / kStages;
+        const uint32_t skv = skv0 + s * kTile;
+        const int next_page = producer && t + kStages < in.ntiles ? lookup(t + kStages) : 0;
+        sm90::mbar_wait(pready0 + 8 * s, u & 1u);
+        const float al_a = sm.alpha[s][ra], al_b = sm.alpha[s][rb];
+        if (any_rescale(al_a, al_b)) rescale_rows(o, al_a, al_b);
+        sm90::wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk)
+          sm90::pv_ss<T>(o, desc(kDescK, skv + 8 * G + kk * 32),
+                         desc(kDescV, skv + 4 * half * G + kk * 2048), 1);
+        sm90::wgmma_commit();
+        sm90::wgmma_wait<0>();
+        sm90::mbar_arrive(empty0 + 8 * s);
+        if (producer && t + kStages < in.ntiles) issue_tile(t + kStages, next_page);
+      }
+      tile_seq += in.ntiles;
+      __syncthreads();  // (B)
+
+      const bool bad = *bad_flag != 0 || (p.req_error[in.b] & kErrBadSeqLen) != 0;
+      const int col0 = half * 256 + 2 * q4;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = h ? rb : ra;
+        if (row0 + r < p.rows)
+          store_wgmma_row_out<T>(p, in.pc, in.b, row0 + r, o, h, col0, sm.inv_l[r], bad);
+      }
+    }
+  }
+#else
+  __trap();
+#endif
+}
+
 // Encodes the KV tensor map for TMA tile loads; false (use cp.async) for pages of fewer than 8
 // rows, page strides that are not a multiple of 16 bytes, a driver without the encoder, or
 // SPLITMLA_WGMMA_TMA=0 in the environment (read once; for comparing the two loaders).
@@ -441,6 +723,16 @@ inline bool encode_kv_map(const Part1Params& p, int elem_bytes, CUtensorMap* map
 #define SPLITMLA_WGMMA_GROUP_FULL_PAGES 1
 #endif
 
+// The v2 kernel for TMA tiles at pages of 64 rows or more, unless SPLITMLA_WGMMA_V2=0 in the
+// environment (read once; for comparing the two kernels in one build).
+inline bool wgmma_v2_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("SPLITMLA_WGMMA_V2");
+    return !(env != nullptr && env[0] == '0');
+  }();
+  return on;
+}
+
 template <class T>
 cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStream_t stream) {
   Part1WgmmaParams wp{};
@@ -449,7 +741,9 @@ cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStre
   // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
   const bool gf = SPLITMLA_WGMMA_GROUP_FULL_PAGES && wp.kv_tma != 0 && p.page_shift >= 3 &&
                   p.page_shift <= 5;
-  if (gf)
+  if (wgmma_v2_enabled() && wp.kv_tma != 0 && p.page_shift >= 6)
+    part1_wgmma3_kernel<T><<<grid, 384, Part1Wgmma3Traits<T>::kSmemBytes, stream>>>(wp);
+  else if (gf)
     part1_wgmma_kernel<T, true><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(wp);
   else
     part1_wgmma_kernel<T, false><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(wp);
@@ -464,6 +758,9 @@ cudaError_t prepare_part1_wgmma_instance() {
   if (e == cudaSuccess)
     e = cudaFuncSetAttribute(part1_wgmma_kernel<T, true>,
                              cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (e == cudaSuccess)
+    e = cudaFuncSetAttribute(part1_wgmma3_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(Part1Wgmma3Traits<T>::kSmemBytes));
   return e;
 }
 

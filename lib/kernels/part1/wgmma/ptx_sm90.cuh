@@ -94,6 +94,17 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* tmap, uint
       : "memory");
 }
 
+// Register budget of the calling warpgroup (every warp of it executes the same call): dec gives
+// registers back to the CTA's pool, inc takes them (waiting until the pool holds enough).
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  SPLITMLA_SM90_ASM("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  SPLITMLA_SM90_ASM("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+
 // Barrier among `count` threads (a multiple of 32) of the CTA on hardware barrier `id` (1..15;
 // 0 is __syncthreads).
 __device__ __forceinline__ void named_barrier_sync(int id, int count) {
@@ -115,6 +126,13 @@ __device__ __forceinline__ void pv_ss(float (&d)[128], uint64_t desc_a, uint64_t
 template <class T>
 __device__ __forceinline__ void pv_rs(float (&d)[128], const uint32_t (&a)[4], uint64_t desc_b,
                                       int scale_d);
+//   qk_rs: S[64 x 64] (+)= A[64 x 16] * B[16 x 64], A in registers (as pv_rs), B K-major in smem;
+//   qk_rs0 overwrites the accumulator.
+template <class T>
+__device__ __forceinline__ void qk_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
+                                      int scale_d);
+template <class T>
+__device__ __forceinline__ void qk_rs0(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b);
 
 #if SPLITMLA_SM90A
 // The accumulator operand lists of the m64n64 (32 floats) and m64n256 (128 floats) shapes.
@@ -176,6 +194,22 @@ __device__ __forceinline__ void pv_rs(float (&d)[128], const uint32_t (&a)[4], u
                  : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                         \
   }                                                                                                 \
   template <>                                                                                       \
+  __device__ __forceinline__ void qk_rs0<T>(float(&d)[32], const uint32_t(&a)[4], uint64_t desc_b) { \
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " " SPLITMLA_REGS32       \
+                 ", {%32,%33,%34,%35}, %36, 0, 1, 1, 0;\n"                                         \
+                 : SPLITMLA_ACC32_OUT                                                               \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));                        \
+  }                                                                                                 \
+  template <>                                                                                       \
+  __device__ __forceinline__ void qk_rs<T>(float(&d)[32], const uint32_t(&a)[4], uint64_t desc_b,  \
+                                           int scale_d) {                                           \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                      \
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " " SPLITMLA_REGS32       \
+                 ", {%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"                                      \
+                 : SPLITMLA_ACC32_INOUT                                                             \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));          \
+  }                                                                                                 \
+  template <>                                                                                       \
   __device__ __forceinline__ void pv_rs<T>(float(&d)[128], const uint32_t(&a)[4], uint64_t desc_b, \
                                            int scale_d) {                                           \
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"                                     \
@@ -206,6 +240,12 @@ template <class T>
 __device__ __forceinline__ void pv_rs(float (&)[128], const uint32_t (&)[4], uint64_t, int) {
   __trap();
 }
+template <class T>
+__device__ __forceinline__ void qk_rs(float (&)[32], const uint32_t (&)[4], uint64_t, int) {
+  __trap();
+}
+template <class T>
+__device__ __forceinline__ void qk_rs0(float (&)[32], const uint32_t (&)[4], uint64_t) { __trap(); }
 #endif
 
 #undef SPLITMLA_SM90_ASM

@@ -46,6 +46,44 @@ __device__ __forceinline__ void qk_tile(float (&s)[32], uint32_t sq, uint32_t sk
   sm90::wgmma_commit();
 }
 
+// Q's latent part (columns 0..511) of rows ra and rb (row pointers; null = a zero row) as the A
+// fragments of 32 RS k steps: qa[ks][0] = row ra, columns 16 ks + 2 q4 and + 1; qa[ks][1] = row
+// rb, the same columns; qa[ks][2], qa[ks][3] = the same 8 columns further.
+template <class T>
+__device__ __forceinline__ void load_q_fragments(const T* qra, const T* qrb, int q4,
+                                                 uint32_t (&qa)[32][4]) {
+  auto ld2 = [](const T* row, int c) -> uint32_t {
+    return row ? __ldg(reinterpret_cast<const uint32_t*>(row + c)) : 0u;
+  };
+#pragma unroll
+  for (int ks = 0; ks < 32; ++ks) {
+    const int c = 16 * ks + 2 * q4;
+    qa[ks][0] = ld2(qra, c);
+    qa[ks][1] = ld2(qrb, c);
+    qa[ks][2] = ld2(qra, c + 8);
+    qa[ks][3] = ld2(qrb, c + 8);
+  }
+}
+
+// S = Q K^T of one 64-key tile with Q's latent part in registers (qa, load_q_fragments) and its
+// rope group at sqrope (one 64-column group, the planar swizzled layout): 32 RS k steps over the
+// tile's groups 0..7, then 4 SS steps over group 8. Issues and commits one wgmma group.
+template <class T>
+__device__ __forceinline__ void qk_tile_rs(float (&s)[32], const uint32_t (&qa)[32][4],
+                                           uint32_t sqrope, uint32_t skv, uint32_t group_bytes) {
+  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
+  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
+  sm90::wgmma_fence();
+  sm90::qk_rs0<T>(s, qa[0], desc(kDescK, skv));
+#pragma unroll
+  for (int ks = 1; ks < 32; ++ks)
+    sm90::qk_rs<T>(s, qa[ks], desc(kDescK, skv + (ks >> 2) * group_bytes + (ks & 3) * 32), 1);
+#pragma unroll
+  for (int ks = 0; ks < 4; ++ks)
+    sm90::qk_ss<T>(s, desc(kDescK, sqrope + ks * 32), desc(kDescK, skv + 8 * group_bytes + ks * 32), 1);
+  sm90::wgmma_commit();
+}
+
 // Lazy maximum of softmax_tile<PT, true>: the running max of a row moves only when a tile's max
 // exceeds it by more than this (base 2), so P = exp2(s sc - m) stays <= 2^8 (exact in bf16 and
 // fp16 alike) and most tiles leave every factor at exactly 1.
