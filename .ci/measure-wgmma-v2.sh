@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests and measures the v2 wgmma kernel of branch next-wgmma-v2 (three warpgroups, three
 # stages, Q's latent part in registers; lib/kernels/NOTES.md "Next for 128 heads after v1.4") on
-# one H200. The launch takes it for TMA tiles at pages of 64 rows or more; SPLITMLA_WGMMA_V2=0
+# one H200. The launch takes it for TMA tiles (pages of 8 rows or more); SPLITMLA_WGMMA_V2=0
 # takes the v1.4 kernel in the same binary. From the repository root on the GPU machine (device
 # tool, kind nvidia-h200, timeout_s 540):
 #
@@ -9,7 +9,7 @@
 #
 # Steps: the schedule probe without loads (.ci/wgmma_v2_probe.cu); build (ptxas report); the GPU
 # suites (SPLITMLA_REQUIRE_GPU=1); compute-sanitizer racecheck and memcheck on test_gpu_decode's
-# 64..128-head cases at pages 64 and 128 and its climbing-scores case, racecheck on
+# 64..128-head cases at pages 16 and 64 and its climbing-scores case, racecheck on
 # test_gpu_multitoken; splitmla_bench on the wgmma rows, v2 off and on, alternated twice.
 # Merge when every suite passes clean and no row is slower. Results in $OUT: summary.txt,
 # bench-*.csv, logs.tgz. Exit status 0 when all passed.
@@ -39,7 +39,7 @@ done
 M=matches_reference
 SEL=--run_test=$M/heads_64_all_pages_and_policies:$M/heads_127_all_pages_and_policies:$M/heads_128_all_pages_and_policies:$M/scores_that_climb_and_fall_across_tiles
 for tool in racecheck memcheck; do
-  SPLITMLA_SANITIZE=1 SPLITMLA_SANITIZE_PAGES=64,128 timeout 150 compute-sanitizer --tool $tool \
+  SPLITMLA_SANITIZE=1 SPLITMLA_SANITIZE_PAGES=16,64 timeout 200 compute-sanitizer --tool $tool \
     --error-exitcode 9 $B/tests/gpu/test_gpu_decode $SEL > "$OUT/$tool-decode.log" 2>&1
   r=$?; say "$(el) $tool decode rc=$r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-decode.log" | tail -1)"
   [ $r -eq 0 ] || rc=1

@@ -404,14 +404,15 @@ __global__ void __launch_bounds__(256, 1)
 
 // ------------------------------------------------------------------------------------------------
 // v2 (lib/kernels/NOTES.md, "Next for 128 heads after v1.4"): three warpgroups and three stages,
-// for TMA tiles of one page run (pages of 64 rows or more).
+// for TMA tiles (pages of 8 rows or more).
 //   WG0 (setmaxnreg 192): Q's latent part in registers (the A operand of 32 RS k steps), its rope
 //       group in shared memory (4 SS k steps); S = Q K^T, the lazy softmax, P into the tile's
 //       rope group with the factors, then `pready`; straight on to the next tile's QK^T, so the
 //       softmax of tile t overlaps the PV of t - 1 and QK^T(t + 1) the PV of t.
 //   WG1, WG2 (setmaxnreg 160): O[:, 0:256] and O[:, 256:512] += P V (4 x m64n256k16 SS each, P
-//       from the rope group, V MN-major), then `empty`; WG2's thread 0 refills the stage with the
-//       tile three ahead (9 boxes, one `expect_tx`).
+//       from the rope group, V MN-major), then `empty`; WG2's first warp refills the stage with
+//       the tile three ahead: lane k < 64 / R looks up run k of the tile (R = min(page, 64) rows
+//       in one page) and issues its 9 boxes, lane 0 raises the byte count and arrives.
 // Shared memory: three 72-KB stages, Q's rope group (8 KB), factors, inv_l, lse, barriers.
 template <class T>
 struct Part1Wgmma3Traits {
@@ -492,9 +493,11 @@ __global__ void __launch_bounds__(384, 1)
   const int page_mask = (1 << p.page_shift) - 1;
   const float nan = merge::quiet_nan<float>();
 
-  // A piece's tiles cover [w0, w0 + 64 ntiles), w0 = begin rounded down to 64 (the launch
-  // guarantees pages of 64 rows or more, so a tile is one run of one page); rows before begin and
-  // from end on are masked in S and zeroed in V.
+  // A piece's tiles cover [w0, w0 + 64 ntiles), w0 = begin rounded down to R = min(page, 64)
+  // rows, so each R-row run of a tile lies in one page and is one box a column group; rows before
+  // begin and from end on are masked in S and zeroed in V.
+  const int run_shift = p.page_shift < 6 ? p.page_shift : 6;
+  const int runs = BN >> run_shift;
   struct PieceInfo {
     Piece pc;
     int b, begin, end, w0, lo, ntiles;
@@ -505,7 +508,7 @@ __global__ void __launch_bounds__(384, 1)
     in.b = __shfl_sync(0xffffffffu, in.pc.b, 0);
     in.begin = __shfl_sync(0xffffffffu, in.pc.begin, 0);
     in.end = __shfl_sync(0xffffffffu, in.pc.end, 0);
-    in.w0 = in.begin & ~(BN - 1);
+    in.w0 = in.begin & ~((1 << run_shift) - 1);
     in.lo = in.begin - in.w0;
     in.ntiles = in.end > in.begin ? (in.end - in.w0 + BN - 1) / BN : 0;
     return in;
@@ -612,34 +615,41 @@ __global__ void __launch_bounds__(384, 1)
     // ------------------------------- PV halves (+ the producer) -------------------------------
     sm90::setmaxnreg_dec<160>();
     const int half = wg - 1;
-    const bool producer = wg == 2 && wt == 0;
+    const bool producer = wg == 2 && wwarp == 0;  // lanes < runs issue boxes
     const uint64_t evict_first = ptx::policy_evict_first();
     for (int pi = first; pi < last; ++pi) {
       int* const bad_flag = &sm.bad[(pi - first) & 1];
       const PieceInfo in = piece_info(pi);
       __syncthreads();  // (A)
       const int32_t* bt = p.block_table + static_cast<int64_t>(in.b) * p.bt_stride;
-      // Page of tile t (the out-of-bounds page `num_pages`, zero-filled, past the end).
+      // Page of run `lane` of tile t (the out-of-bounds page `num_pages`, zero-filled, past the
+      // end; 0 for lanes without a run).
       auto lookup = [&](int t) {
-        const int pos = in.w0 + t * BN;
+        if (lane >= runs) return 0;
+        const int pos = in.w0 + t * BN + (lane << run_shift);
         return pos < in.end ? __ldg(bt + (pos >> p.page_shift)) : p.num_pages;
       };
       auto issue_tile = [&](int t, int page) {
         const uint32_t g = tile_seq + t, s = g % kStages;
         if (g >= kStages) sm90::mbar_wait(empty0 + 8 * s, ((g / kStages) - 1) & 1u);
-        const int pos = in.w0 + t * BN;
-        int pg = page;
-        if (static_cast<unsigned>(pg) >= static_cast<unsigned>(p.num_pages)) {
-          if (pos < in.end) atomicOr(bad_flag, 1);
-          pg = p.num_pages;
-        }
         const uint32_t bar = full0 + 8 * s;
-        sm90::mbar_expect_tx(bar, kTile);
-        const uint32_t dst = skv0 + s * kTile;
+        // Lane 0 raises the byte count before its arrival; boxes of other lanes that complete
+        // first only drive the count negative for a while (as in the two-warpgroup kernel).
+        if (lane == 0) sm90::mbar_expect_tx(bar, kTile);
+        if (lane < runs) {
+          const int pos = in.w0 + t * BN + (lane << run_shift);
+          int pg = page;
+          if (static_cast<unsigned>(pg) >= static_cast<unsigned>(p.num_pages)) {
+            if (pos < in.end) atomicOr(bad_flag, 1);
+            pg = p.num_pages;
+          }
+          const uint32_t dst = skv0 + s * kTile + (lane << run_shift) * 128;
 #pragma unroll
-        for (int grp = 0; grp < 9; ++grp)
-          sm90::tma_load_3d(dst + grp * G, &wp.kv_map, bar, 64 * grp, pos & page_mask, pg, evict_first);
-        sm90::mbar_arrive(bar);
+          for (int grp = 0; grp < 9; ++grp)
+            sm90::tma_load_3d(dst + grp * G, &wp.kv_map, bar, 64 * grp, pos & page_mask, pg,
+                              evict_first);
+        }
+        if (lane == 0) sm90::mbar_arrive(bar);
       };
       if (producer)
         for (int t = 0; t < kStages && t < in.ntiles; ++t) issue_tile(t, lookup(t));
@@ -723,7 +733,7 @@ inline bool encode_kv_map(const Part1Params& p, int elem_bytes, CUtensorMap* map
 #define SPLITMLA_WGMMA_GROUP_FULL_PAGES 1
 #endif
 
-// The v2 kernel for TMA tiles at pages of 64 rows or more, unless SPLITMLA_WGMMA_V2=0 in the
+// The v2 kernel for TMA tiles (pages of 8 rows or more), unless SPLITMLA_WGMMA_V2=0 in the
 // environment (read once; for comparing the two kernels in one build).
 inline bool wgmma_v2_enabled() {
   static const bool on = [] {
@@ -741,7 +751,7 @@ cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStre
   // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
   const bool gf = SPLITMLA_WGMMA_GROUP_FULL_PAGES && wp.kv_tma != 0 && p.page_shift >= 3 &&
                   p.page_shift <= 5;
-  if (wgmma_v2_enabled() && wp.kv_tma != 0 && p.page_shift >= 6)
+  if (wgmma_v2_enabled() && wp.kv_tma != 0)
     part1_wgmma3_kernel<T><<<grid, 384, Part1Wgmma3Traits<T>::kSmemBytes, stream>>>(wp);
   else if (gf)
     part1_wgmma_kernel<T, true><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(wp);
