@@ -466,12 +466,15 @@ __global__ void __launch_bounds__(384, 1)
   int first, last;
   cta_piece_range(p, wcta, &first, &last);
 
-  const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
-  const uint32_t sqrope = ptx::smem_addr(sm.qrope);
-  const uint32_t full0 = ptx::smem_addr(&sm.full[0]);
-  const uint32_t pready0 = ptx::smem_addr(&sm.pready[0]);
-  const uint32_t empty0 = ptx::smem_addr(&sm.empty[0]);
-  const uint32_t qready = ptx::smem_addr(&sm.qready);
+  // Shared-window addresses as one base plus constants, so that each warpgroup keeps one
+  // register for all of them (WG0's 184 and the PV warpgroups' 160 are tight).
+  using Sh = typename Tr::Shared;
+  const uint32_t skv0 = ptx::smem_addr(base);
+  const uint32_t sqrope = skv0 + static_cast<uint32_t>(offsetof(Sh, qrope));
+  const uint32_t full0 = skv0 + static_cast<uint32_t>(offsetof(Sh, full));
+  const uint32_t pready0 = skv0 + static_cast<uint32_t>(offsetof(Sh, pready));
+  const uint32_t empty0 = skv0 + static_cast<uint32_t>(offsetof(Sh, empty));
+  const uint32_t qready = skv0 + static_cast<uint32_t>(offsetof(Sh, qready));
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
       sm90::mbar_init(full0 + 8 * s, 1);
@@ -520,9 +523,8 @@ __global__ void __launch_bounds__(384, 1)
     sm90::setmaxnreg_inc<192>();
     uint32_t q_phase = 0;
     for (int pi = first; pi < last; ++pi) {
-      int* const bad_flag = &sm.bad[(pi - first) & 1];
       const PieceInfo in = piece_info(pi);
-      if (tid == 0) *bad_flag = 0;
+      if (tid == 0) sm.bad[(pi - first) & 1] = 0;
       __syncthreads();  // (A) the previous piece retired; the flag reset visible to the producer
 
       // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
@@ -534,11 +536,7 @@ __global__ void __launch_bounds__(384, 1)
         const int qt = token_of(row0 + r), qh = row0 + r - qt * p.num_heads;
         return qb + static_cast<int64_t>(qt) * p.q_stride_token + static_cast<int64_t>(qh) * p.q_stride_head;
       };
-      const T* qra = q_row(ra);
-      const T* qrb = q_row(rb);
-      uint32_t qa[32][4];
-      load_q_fragments<T>(qra, qrb, q4, qa);
-      {
+      {  // the rope group first: its 16 registers a thread are free again before Q's 128 load
         const int r = wt >> 1;  // two threads a row, four 16-byte chunks each
         const T* src = q_row(r);
 #pragma unroll
@@ -550,9 +548,11 @@ __global__ void __launch_bounds__(384, 1)
         }
         sm90::fence_proxy_async();
         sm90::mbar_arrive(qready);
-        sm90::mbar_wait(qready, q_phase);
-        q_phase ^= 1u;
       }
+      uint32_t qa[32][4];
+      load_q_fragments<T>(q_row(ra), q_row(rb), q4, qa);
+      sm90::mbar_wait(qready, q_phase);
+      q_phase ^= 1u;
 
       int end_a = in.end, end_b = in.end;
       if (p.q_len != 1) {
@@ -593,7 +593,7 @@ __global__ void __launch_bounds__(384, 1)
         uint32_t pr[8][2];
         softmax_tile<T, true>(sacc, q4, lo_t, end_a - tile0, end_b - tile0, p.scale_log2,
                               p.scale_log2, m_a, m_b, lsum_a, lsum_b, al_a, al_b, pr);
-        store_p_tile(&sm.kv[s][0], ra, rb, q4, pr);
+        store_p_tile_stsm(skv, wwarp, lane, pr);
         if (q4 == 0) {
           sm.alpha[s][ra] = al_a;
           sm.alpha[s][rb] = al_b;
@@ -605,11 +605,13 @@ __global__ void __launch_bounds__(384, 1)
       tile_seq += in.ntiles;
       __syncthreads();  // (B) inv_l, lse and the flag visible; every tile retired
 
-      const bool bad_page = *bad_flag != 0;
-      const bool bad = bad_page || (p.req_error[in.b] & kErrBadSeqLen) != 0;
-      if (tid == 0 && bad_page) atomicOr(&p.req_error[in.b], kErrBadPageId);
+      // The piece again from memory rather than kept in registers through the tile loop.
+      const Piece pc = p.pieces[pi];
+      const bool bad_page = sm.bad[(pi - first) & 1] != 0;
+      const bool bad = bad_page || (p.req_error[pc.b] & kErrBadSeqLen) != 0;
+      if (tid == 0 && bad_page) atomicOr(&p.req_error[pc.b], kErrBadPageId);
       if (tid < Tr::HB && row0 + tid < p.rows)
-        store_row_lse(p, in.pc, in.b, row0 + tid, bad ? nan : sm.lse[tid]);
+        store_row_lse(p, pc, pc.b, row0 + tid, bad ? nan : sm.lse[tid]);
     }
   } else {
     // ------------------------------- PV halves (+ the producer) -------------------------------

@@ -111,6 +111,16 @@ __device__ __forceinline__ void named_barrier_sync(int id, int count) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
 }
 
+// Four 8x8 16-bit matrices from the warp's registers to shared memory (stmatrix .x4): register
+// i of lane l holds row l / 4, columns 2 (l % 4) and + 1 of matrix i (the mma accumulator and
+// A-fragment layout); lane l gives the address of row l % 8 of matrix l / 8 (16 bytes).
+__device__ __forceinline__ void stmatrix_x4(uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2,
+                                            uint32_t r3) {
+  SPLITMLA_SM90_ASM("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr),
+                    "r"(r0), "r"(r1), "r"(r2), "r"(r3)
+                    : "memory");
+}
+
 // One warpgroup MMA, m64nNk16, fp32 accumulate, T = bf16 or fp16 operands.
 //   qk_ss: S[64 x 64]  (+)= A[64 x 16] * B[16 x 64],  A and B K-major in shared memory.
 //   pv_ss: O[64 x 256] (+)= A[64 x 16] * B[16 x 256], A K-major, B MN-major (transposed) in smem.

@@ -52,16 +52,16 @@ __device__ __forceinline__ void qk_tile(float (&s)[32], uint32_t sq, uint32_t sk
 template <class T>
 __device__ __forceinline__ void load_q_fragments(const T* qra, const T* qrb, int q4,
                                                  uint32_t (&qa)[32][4]) {
-  auto ld2 = [](const T* row, int c) -> uint32_t {
-    return row ? __ldg(reinterpret_cast<const uint32_t*>(row + c)) : 0u;
-  };
+  // One base pointer a row (column 2 q4), the k steps as constant offsets from it: no address
+  // registers a load (WG0 of the v2 kernel has none to spare).
+  const uint32_t* pa = qra ? reinterpret_cast<const uint32_t*>(qra) + q4 : nullptr;
+  const uint32_t* pb = qrb ? reinterpret_cast<const uint32_t*>(qrb) + q4 : nullptr;
 #pragma unroll
   for (int ks = 0; ks < 32; ++ks) {
-    const int c = 16 * ks + 2 * q4;
-    qa[ks][0] = ld2(qra, c);
-    qa[ks][1] = ld2(qrb, c);
-    qa[ks][2] = ld2(qra, c + 8);
-    qa[ks][3] = ld2(qrb, c + 8);
+    qa[ks][0] = pa ? __ldg(pa + 8 * ks) : 0u;
+    qa[ks][1] = pb ? __ldg(pb + 8 * ks) : 0u;
+    qa[ks][2] = pa ? __ldg(pa + 8 * ks + 4) : 0u;
+    qa[ks][3] = pb ? __ldg(pb + 8 * ks + 4) : 0u;
   }
 }
 
@@ -210,6 +210,24 @@ __device__ __forceinline__ void store_p_tile(uint8_t* tile, int ra, int rb, int 
     *reinterpret_cast<uint32_t*>(tile + sm90::tile_offset(64, rb, kHeadDimV + 8 * j + 2 * q4)) =
         pr[j][1];
   }
+}
+
+// store_p_tile with four stmatrix .x4 a warp instead of sixteen 4-byte stores a thread (fewer
+// instructions and address registers). Matrices of one call: rows of the warp's top and bottom
+// eight (ra, rb) for column blocks j and j + 1; lane l addresses row 16 w + 8 ((l >> 3) & 1) +
+// (l & 7) of block j + (l >> 4), which the 128-byte swizzle puts at 16-byte chunk
+// (j + (l >> 4)) ^ (l & 7) = j ^ c0 of the row (j even), c0 = (l >> 4) ^ (l & 7). `tile`: the
+// shared-window address of a 1024-byte aligned 64-key tile.
+__device__ __forceinline__ void store_p_tile_stsm(uint32_t tile, int warp, int lane,
+                                                  const uint32_t (&pr)[8][2]) {
+  const int r = 16 * warp + 8 * ((lane >> 3) & 1) + (lane & 7);
+  // Group kHeadDimV / 64 of the tile (1024-byte aligned), row r, chunk c0: bits 4..6 hold c0.
+  const uint32_t a0 = tile + static_cast<uint32_t>((kHeadDimV / 64) * 64 * 128 + r * 128) +
+                      static_cast<uint32_t>(((lane >> 4) ^ (lane & 7)) << 4);
+#pragma unroll
+  for (int j = 0; j < 8; j += 2)
+    sm90::stmatrix_x4(a0 ^ static_cast<uint32_t>(j << 4), pr[j][0], pr[j][1], pr[j + 1][0],
+                      pr[j + 1][1]);
 }
 
 // A piece's end for this thread's rows: the partial sums added over the row's lane quad, then
