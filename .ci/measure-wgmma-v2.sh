@@ -7,7 +7,8 @@
 #
 #   bash .ci/measure-wgmma-v2.sh
 #
-# Steps: the schedule probe without loads (.ci/wgmma_v2_probe.cu); build (ptxas report); the GPU
+# Steps: the schedule probe without loads (.ci/wgmma_v2_probe.cu, 31 k steps of Q in registers,
+# WG0 at 184 registers); build (ptxas report); the GPU
 # suites (SPLITMLA_REQUIRE_GPU=1); compute-sanitizer racecheck and memcheck on test_gpu_decode's
 # 64..128-head cases at pages 16 and 64 and its climbing-scores case, racecheck on
 # test_gpu_multitoken; splitmla_bench on the wgmma rows, v2 off and on, alternated twice.

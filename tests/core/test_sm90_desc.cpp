@@ -22,6 +22,8 @@ inline std::ostream& boost_test_print_type(std::ostream& os, Part1Variant v) {
 using splitmla::kernels::sm90::kSwizzle128B;
 using splitmla::kernels::sm90::make_smem_desc;
 using splitmla::kernels::sm90::tile_offset;
+using splitmla::kernels::sm90::k16_offset_32b;
+using splitmla::kernels::sm90::kSwizzle32B;
 
 BOOST_AUTO_TEST_SUITE(descriptors)
 
@@ -58,6 +60,23 @@ BOOST_AUTO_TEST_CASE(chunks_are_xor_swizzled_by_row) {
   BOOST_TEST(tile_offset(64, 3, 8) == 3u * 128 + 32);  // chunk 1 ^ 3 = 2 of row 3
   BOOST_TEST(tile_offset(64, 7, 63) == 7u * 128 + 0 * 16 + 14);  // chunk 7 ^ 7 = 0, element 7
   BOOST_TEST(tile_offset(64, 9, 575) == 8u * 8192 + 9 * 128 + (7 ^ 1) * 16 + 14);
+}
+
+BOOST_AUTO_TEST_CASE(k_major_32b_swizzle_matches_the_golden_constant) {
+  // The v2 kernel's qlast buffer: LBO 1 (16 B, unused), SBO 16 (256 B: one 8-row atom of 32-byte
+  // rows), layout type 3 (32B swizzle) in bits 62..63.
+  BOOST_TEST(make_smem_desc(0, 16, 256, kSwizzle32B) == 0xC000001000010000ull);
+  BOOST_TEST(make_smem_desc(0x38400, 16, 256, kSwizzle32B) == 0xC000001000013840ull);
+}
+
+BOOST_AUTO_TEST_CASE(k16_blocks_swap_chunks_every_four_rows) {
+  BOOST_TEST(k16_offset_32b(0, 0) == 0u);
+  BOOST_TEST(k16_offset_32b(0, 8) == 16u);            // chunk 1 of row 0
+  BOOST_TEST(k16_offset_32b(3, 9) == 3u * 32 + 16 + 2);  // rows 0..3 keep their chunks
+  BOOST_TEST(k16_offset_32b(4, 0) == 4u * 32 + 16);   // rows 4..7 swap them
+  BOOST_TEST(k16_offset_32b(4, 15) == 4u * 32 + 14);
+  BOOST_TEST(k16_offset_32b(8, 8) == 8u * 32 + 16);   // the next atom starts over
+  BOOST_TEST(k16_offset_32b(63, 7) == 63u * 32 + 16 + 14);  // row 63: bit 2 set
 }
 
 BOOST_AUTO_TEST_CASE(every_element_of_a_tile_has_its_own_bytes) {

@@ -79,9 +79,16 @@ __global__ void __launch_bounds__(128) qk_probe(const uint16_t* q, const uint16_
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int ra = 16 * warp + (lane >> 2);
     const T* qt = reinterpret_cast<const T*>(q);
-    uint32_t qa[32][4];
+    // Q's last k step through store_q_last into a 32B-swizzled block after the K tile, as the
+    // kernel's WG0 stores it (two threads a row), made visible to the async proxy.
+    uint8_t* qlast = tk + kTile;
+    splitmla::kernels::store_q_last<T>(qt + (threadIdx.x >> 1) * kCols, threadIdx.x >> 1,
+                                       threadIdx.x & 1, qlast);
+    sm90::fence_proxy_async();
+    __syncthreads();
+    uint32_t qa[splitmla::kernels::kQkRsSteps][4];
     splitmla::kernels::load_q_fragments<T>(qt + ra * kCols, qt + (ra + 8) * kCols, lane & 3, qa);
-    splitmla::kernels::qk_tile_rs<T>(acc, qa, sq + 8 * kGroup, sk, kGroup);
+    splitmla::kernels::qk_tile_rs<T>(acc, qa, ptx::smem_addr(qlast), sq + 8 * kGroup, sk, kGroup);
   } else {
     // The kernel's sequence: k16 step ks reads columns 16 ks.. of both tiles, 32 bytes further
     // inside the 128-byte swizzled rows, a new column group every 4 steps.
@@ -235,7 +242,7 @@ cudaError_t qk_tile(bool fp16, const std::vector<uint16_t>& q, const std::vector
   PROBE_TRY(upload(&dq, q));
   PROBE_TRY(upload(&dk, k));
   PROBE_TRY(ds.alloc(64 * 64 * sizeof(float)));
-  const size_t smem = 2 * kTile + 1024;
+  const size_t smem = 2 * kTile + 2048 + 1024;  // Q, K, Q's last k step (the RS sequence)
   const auto* dqp = static_cast<const uint16_t*>(dq.p);
   const auto* dkp = static_cast<const uint16_t*>(dk.p);
   auto* dsp = static_cast<float*>(ds.p);

@@ -19,7 +19,8 @@ bool built_for_sm90a();
 // S[64 x 64] = Q[64 x 576] K[64 x 576]^T through a kernel's QK^T sequence, m64n64k16: with
 // q_in_registers false the v1 kernel's (one qk_ss0 and 35 qk_ss wgmmas, both operands K-major in
 // shared memory), true the v2 kernel's (Q's latent part as register fragments loaded from global
-// memory by load_q_fragments, 32 RS steps, then 4 SS steps over its rope group: qk_tile_rs).
+// memory by load_q_fragments, 31 RS steps, one SS step over its last 16 columns in a 32B-swizzled
+// block (store_q_last), then 4 SS steps over its rope group: qk_tile_rs).
 // q, k: row-major 16-bit bit patterns, bf16 (fp16 = false) or fp16. s: row-major floats.
 cudaError_t qk_tile(bool fp16, const std::vector<uint16_t>& q, const std::vector<uint16_t>& k,
                     std::vector<float>* s, bool q_in_registers = false);

@@ -405,15 +405,19 @@ __global__ void __launch_bounds__(256, 1)
 // ------------------------------------------------------------------------------------------------
 // v2 (lib/kernels/NOTES.md, "Next for 128 heads after v1.4"): three warpgroups and three stages,
 // for TMA tiles (pages of 8 rows or more).
-//   WG0 (setmaxnreg 192): Q's latent part in registers (the A operand of 32 RS k steps), its rope
-//       group in shared memory (4 SS k steps); S = Q K^T, the lazy softmax, P into the tile's
+//   WG0 (setmaxnreg 184): Q's latent part in registers (the A operand of 31 RS k steps; the last
+//       k step and the rope group in shared memory, 1 + 4 SS k steps); S = Q K^T, the lazy softmax, P into the tile's
 //       rope group with the factors, then `pready`; straight on to the next tile's QK^T, so the
 //       softmax of tile t overlaps the PV of t - 1 and QK^T(t + 1) the PV of t.
 //   WG1, WG2 (setmaxnreg 160): O[:, 0:256] and O[:, 256:512] += P V (4 x m64n256k16 SS each, P
 //       from the rope group, V MN-major), then `empty`; WG2's first warp refills the stage with
 //       the tile three ahead: lane k < 64 / R looks up run k of the tile (R = min(page, 64) rows
 //       in one page) and issues its 9 boxes, lane 0 raises the byte count and arrives.
-// Shared memory: three 72-KB stages, Q's rope group (8 KB), factors, inv_l, lse, barriers.
+// Registers: setmaxnreg takes from a per-CTA pool that holds what the launch gave (168 x 384), so
+// 184 + 160 + 160 = 504 is the most (192 for WG0 deadlocked its setmaxnreg.inc).
+// Shared memory: three 72-KB stages, Q's rope group (8 KB), Q's last k step (2 KB, which inv_l
+// and lse share at a piece's end), factors, barriers: 232,280 of the 232,448 bytes a CTA may
+// have, so no room to align the base by hand: the buffer is declared 1024-byte aligned.
 template <class T>
 struct Part1Wgmma3Traits {
   static constexpr int kThreads = 384;
@@ -424,18 +428,23 @@ struct Part1Wgmma3Traits {
   static constexpr uint32_t kTileBytes = 9 * kGroupBytes;
 
   struct Shared {
-    uint8_t kv[kStages][kTileBytes];  // 1024-byte aligned (the kernel aligns the base)
+    uint8_t kv[kStages][kTileBytes];  // 1024-byte aligned (the declaration aligns the base)
     uint8_t qrope[kGroupBytes];       // Q's rope group, the planar swizzled layout
+    union {
+      uint8_t qlast[64 * 32];  // Q's columns 496..511, 32B-swizzled (store_q_last): QK^T only
+      struct {
+        float inv_l[HB];  // a piece's end, after its last QK^T
+        float lse[HB];
+      } fin;
+    };
     float alpha[kStages][HB];
-    float inv_l[HB];
-    float lse[HB];
     uint64_t full[kStages];    // the producer's arrival and the tile's bytes
     uint64_t pready[kStages];  // WG0's 128 threads wrote P and the factors of the tile
     uint64_t empty[kStages];   // WG1's and WG2's 256 threads finished their PV of the tile
     uint64_t qready;           // WG0's 128 threads stored Q's rope group (a phase per piece)
     int bad[2];                // a bad page id was seen, by piece parity
   };
-  static constexpr size_t kSmemBytes = sizeof(Shared) + 1024;
+  static constexpr size_t kSmemBytes = sizeof(Shared);
   static_assert(kSmemBytes <= 232448, "part1 wgmma v2 shared memory exceeds the 227 KB limit");
 };
 
@@ -449,8 +458,11 @@ __global__ void __launch_bounds__(384, 1)
   constexpr int kStages = Tr::kStages;
   constexpr uint32_t G = Tr::kGroupBytes;
   constexpr uint32_t kTile = Tr::kTileBytes;
-  extern __shared__ uint8_t smem_raw[];
-  uint8_t* base = smem_raw + ((1024u - (ptx::smem_addr(smem_raw) & 1023u)) & 1023u);
+  extern __shared__ __align__(1024) uint8_t smem_v2[];
+  uint8_t* base = smem_v2;
+  // The swizzled stages need a 1024-byte aligned base, which the declaration asks of the loader
+  // (no static shared memory here); a base that were not would corrupt every tile: stop instead.
+  if ((ptx::smem_addr(base) & 1023u) != 0) __trap();
   auto& sm = *reinterpret_cast<typename Tr::Shared*>(base);
 
   const int tid = threadIdx.x;
@@ -471,6 +483,7 @@ __global__ void __launch_bounds__(384, 1)
   using Sh = typename Tr::Shared;
   const uint32_t skv0 = ptx::smem_addr(base);
   const uint32_t sqrope = skv0 + static_cast<uint32_t>(offsetof(Sh, qrope));
+  const uint32_t sqlast = skv0 + static_cast<uint32_t>(offsetof(Sh, qlast));
   const uint32_t full0 = skv0 + static_cast<uint32_t>(offsetof(Sh, full));
   const uint32_t pready0 = skv0 + static_cast<uint32_t>(offsetof(Sh, pready));
   const uint32_t empty0 = skv0 + static_cast<uint32_t>(offsetof(Sh, empty));
@@ -520,7 +533,7 @@ __global__ void __launch_bounds__(384, 1)
   uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
   if (wg == 0) {
     // ------------------------------- QK^T and softmax -------------------------------
-    sm90::setmaxnreg_inc<192>();
+    sm90::setmaxnreg_inc<184>();
     uint32_t q_phase = 0;
     for (int pi = first; pi < last; ++pi) {
       const PieceInfo in = piece_info(pi);
@@ -536,9 +549,10 @@ __global__ void __launch_bounds__(384, 1)
         const int qt = token_of(row0 + r), qh = row0 + r - qt * p.num_heads;
         return qb + static_cast<int64_t>(qt) * p.q_stride_token + static_cast<int64_t>(qh) * p.q_stride_head;
       };
-      {  // the rope group first: its 16 registers a thread are free again before Q's 128 load
+      {  // shared-memory parts first: their registers are free again before Q's 124 load
         const int r = wt >> 1;  // two threads a row, four 16-byte chunks each
         const T* src = q_row(r);
+        store_q_last<T>(src, r, wt & 1, sm.qlast);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           const int c = 4 * (wt & 1) + j;
@@ -549,7 +563,7 @@ __global__ void __launch_bounds__(384, 1)
         sm90::fence_proxy_async();
         sm90::mbar_arrive(qready);
       }
-      uint32_t qa[32][4];
+      uint32_t qa[kQkRsSteps][4];
       load_q_fragments<T>(q_row(ra), q_row(rb), q4, qa);
       sm90::mbar_wait(qready, q_phase);
       q_phase ^= 1u;
@@ -567,7 +581,7 @@ __global__ void __launch_bounds__(384, 1)
         const uint32_t skv = skv0 + s * kTile;
         sm90::mbar_wait(full0 + 8 * s, u & 1u);
         float sacc[32];
-        qk_tile_rs<T>(sacc, qa, sqrope, skv, G);
+        qk_tile_rs<T>(sacc, qa, sqlast, sqrope, skv, G);
         sm90::wgmma_wait<0>();
 #pragma unroll
         for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
@@ -601,7 +615,7 @@ __global__ void __launch_bounds__(384, 1)
         sm90::fence_proxy_async();
         sm90::mbar_arrive(pready0 + 8 * s);
       }
-      finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.inv_l, sm.lse);
+      finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.fin.inv_l, sm.fin.lse);
       tile_seq += in.ntiles;
       __syncthreads();  // (B) inv_l, lse and the flag visible; every tile retired
 
@@ -611,7 +625,7 @@ __global__ void __launch_bounds__(384, 1)
       const bool bad = bad_page || (p.req_error[pc.b] & kErrBadSeqLen) != 0;
       if (tid == 0 && bad_page) atomicOr(&p.req_error[pc.b], kErrBadPageId);
       if (tid < Tr::HB && row0 + tid < p.rows)
-        store_row_lse(p, pc, pc.b, row0 + tid, bad ? nan : sm.lse[tid]);
+        store_row_lse(p, pc, pc.b, row0 + tid, bad ? nan : sm.fin.lse[tid]);
     }
   } else {
     // ------------------------------- PV halves (+ the producer) -------------------------------
@@ -685,7 +699,7 @@ __global__ void __launch_bounds__(384, 1)
       for (int h = 0; h < 2; ++h) {
         const int r = h ? rb : ra;
         if (row0 + r < p.rows)
-          store_wgmma_row_out<T>(p, in.pc, in.b, row0 + r, o, h, col0, sm.inv_l[r], bad);
+          store_wgmma_row_out<T>(p, in.pc, in.b, row0 + r, o, h, col0, sm.fin.inv_l[r], bad);
       }
     }
   }

@@ -15,6 +15,7 @@ namespace splitmla::kernels::sm90 {
 
 // Layout type of a descriptor (bits 62..63): 1 = 128-byte swizzle (2 = 64B, 3 = 32B, 0 = none).
 inline constexpr uint32_t kSwizzle128B = 1;
+inline constexpr uint32_t kSwizzle32B = 3;
 
 // wgmma shared-memory matrix descriptor (PTX ISA, "Matrix Descriptor Format"):
 //   bits  0..13  start address >> 4        bits 16..29  leading-dimension byte offset >> 4
@@ -37,6 +38,14 @@ SPLITMLA_HD_CONSTEXPR uint64_t make_smem_desc(uint32_t smem_addr, uint32_t lbo_b
 SPLITMLA_HD_CONSTEXPR uint32_t tile_offset(int rows, int r, int c) {
   return static_cast<uint32_t>((c >> 6) * rows * 128 + r * 128 +
                                ((((c & 63) >> 3) ^ (r & 7)) << 4) + (c & 7) * 2);
+}
+
+// Byte offset of element (row r, column c < 16) of a [rows, 16] K-major block in the 32-byte
+// swizzle (one k16 step of Q in the v2 kernel's qlast buffer): rows of 32 bytes, 8-row atoms of
+// 256 bytes (descriptor: lbo 16 unused, sbo 256, kSwizzle32B), the two 16-byte chunks of a row
+// swapped when bit 2 of r is set (address bit 4 ^= bit 7). Buffers 256-byte aligned.
+SPLITMLA_HD_CONSTEXPR uint32_t k16_offset_32b(int r, int c) {
+  return static_cast<uint32_t>(r * 32 + (((c >> 3) ^ ((r >> 2) & 1)) << 4) + (c & 7) * 2);
 }
 
 }  // namespace splitmla::kernels::sm90

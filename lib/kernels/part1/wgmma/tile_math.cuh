@@ -46,18 +46,24 @@ __device__ __forceinline__ void qk_tile(float (&s)[32], uint32_t sq, uint32_t sk
   sm90::wgmma_commit();
 }
 
-// Q's latent part (columns 0..511) of rows ra and rb (row pointers; null = a zero row) as the A
-// fragments of 32 RS k steps: qa[ks][0] = row ra, columns 16 ks + 2 q4 and + 1; qa[ks][1] = row
-// rb, the same columns; qa[ks][2], qa[ks][3] = the same 8 columns further.
+// k16 steps of Q's latent part (of 32) that the v2 kernel holds as register fragments. The last
+// one, columns 496..511, is read from a 2-KB 32B-swizzled buffer (qlast, store_q_last): with all
+// 32 in registers WG0 needs more than the 184 registers the CTA's pool leaves it beside two
+// 160-register PV warpgroups (ptxas: spills and serialized wgmmas).
+constexpr int kQkRsSteps = 31;
+
+// Q's latent part (columns 0..495) of rows ra and rb (row pointers; null = a zero row) as the A
+// fragments of kQkRsSteps RS k steps: qa[ks][0] = row ra, columns 16 ks + 2 q4 and + 1;
+// qa[ks][1] = row rb, the same columns; qa[ks][2], qa[ks][3] = the same 8 columns further.
 template <class T>
 __device__ __forceinline__ void load_q_fragments(const T* qra, const T* qrb, int q4,
-                                                 uint32_t (&qa)[32][4]) {
+                                                 uint32_t (&qa)[kQkRsSteps][4]) {
   // One base pointer a row (column 2 q4), the k steps as constant offsets from it: no address
   // registers a load (WG0 of the v2 kernel has none to spare).
   const uint32_t* pa = qra ? reinterpret_cast<const uint32_t*>(qra) + q4 : nullptr;
   const uint32_t* pb = qrb ? reinterpret_cast<const uint32_t*>(qrb) + q4 : nullptr;
 #pragma unroll
-  for (int ks = 0; ks < 32; ++ks) {
+  for (int ks = 0; ks < kQkRsSteps; ++ks) {
     qa[ks][0] = pa ? __ldg(pa + 8 * ks) : 0u;
     qa[ks][1] = pb ? __ldg(pb + 8 * ks) : 0u;
     qa[ks][2] = pa ? __ldg(pa + 8 * ks + 4) : 0u;
@@ -65,19 +71,35 @@ __device__ __forceinline__ void load_q_fragments(const T* qra, const T* qrb, int
   }
 }
 
-// S = Q K^T of one 64-key tile with Q's latent part in registers (qa, load_q_fragments) and its
-// rope group at sqrope (one 64-column group, the planar swizzled layout): 32 RS k steps over the
-// tile's groups 0..7, then 4 SS steps over group 8. Issues and commits one wgmma group.
+// Columns 496..511 of Q row r (null = zeros) into qlast (generic pointer, 32B-swizzled [64, 16]
+// block, k16_offset_32b): 16-byte chunk c16 (0 or 1) of the row; two threads a row.
 template <class T>
-__device__ __forceinline__ void qk_tile_rs(float (&s)[32], const uint32_t (&qa)[32][4],
-                                           uint32_t sqrope, uint32_t skv, uint32_t group_bytes) {
+__device__ __forceinline__ void store_q_last(const T* row, int r, int c16, uint8_t* qlast) {
+  static_assert(kQkRsSteps == 31, "store_q_last stores one k16 step");
+  const uint4 v = row ? __ldg(reinterpret_cast<const uint4*>(row + 16 * kQkRsSteps + 8 * c16))
+                      : make_uint4(0u, 0u, 0u, 0u);
+  *reinterpret_cast<uint4*>(qlast + sm90::k16_offset_32b(r, 8 * c16)) = v;
+}
+
+// S = Q K^T of one 64-key tile with Q's latent part in registers (qa, load_q_fragments) but its
+// last k16 step at sqlast (store_q_last) and its rope group at sqrope (one 64-column group, the
+// planar swizzled layout): kQkRsSteps RS k steps over the tile's groups 0..7, one SS step for
+// columns 496..511, then 4 SS steps over group 8. Issues and commits one wgmma group.
+template <class T>
+__device__ __forceinline__ void qk_tile_rs(float (&s)[32], const uint32_t (&qa)[kQkRsSteps][4],
+                                           uint32_t sqlast, uint32_t sqrope, uint32_t skv,
+                                           uint32_t group_bytes) {
   constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
+  constexpr uint64_t kDescQ32 = sm90::make_smem_desc(0, 16, 256, sm90::kSwizzle32B);
   auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
+  auto koff = [&](int ks) { return (ks >> 2) * group_bytes + (ks & 3) * 32; };
   sm90::wgmma_fence();
   sm90::qk_rs0<T>(s, qa[0], desc(kDescK, skv));
 #pragma unroll
-  for (int ks = 1; ks < 32; ++ks)
-    sm90::qk_rs<T>(s, qa[ks], desc(kDescK, skv + (ks >> 2) * group_bytes + (ks & 3) * 32), 1);
+  for (int ks = 1; ks < kQkRsSteps; ++ks) sm90::qk_rs<T>(s, qa[ks], desc(kDescK, skv + koff(ks)), 1);
+#pragma unroll
+  for (int ks = kQkRsSteps; ks < 32; ++ks)
+    sm90::qk_ss<T>(s, desc(kDescQ32, sqlast + (ks - kQkRsSteps) * 2048), desc(kDescK, skv + koff(ks)), 1);
 #pragma unroll
   for (int ks = 0; ks < 4; ++ks)
     sm90::qk_ss<T>(s, desc(kDescK, sqrope + ks * 32), desc(kDescK, skv + 8 * group_bytes + ks * 32), 1);
