@@ -530,6 +530,12 @@ __global__ void __launch_bounds__(384, 1)
     return in;
   };
 
+  // The per-piece barriers (A) and (B) of all 384 threads, which WG0 and the PV warpgroups reach
+  // from their own code: a named barrier with a thread count, as warp-specialized code must
+  // (__syncthreads from two code paths is what compute-sanitizer's synccheck reports as
+  // divergent threads at a barrier).
+  auto piece_barrier = [] { sm90::named_barrier_sync(1, Tr::kThreads); };
+
   uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
   if (wg == 0) {
     // ------------------------------- QK^T and softmax -------------------------------
@@ -538,7 +544,7 @@ __global__ void __launch_bounds__(384, 1)
     for (int pi = first; pi < last; ++pi) {
       const PieceInfo in = piece_info(pi);
       if (tid == 0) sm.bad[(pi - first) & 1] = 0;
-      __syncthreads();  // (A) the previous piece retired; the flag reset visible to the producer
+      piece_barrier();  // (A) the previous piece retired; the flag reset visible to the producer
 
       // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
       // and + 1; a[1]: row rb; a[2], a[3]: the same 8 columns on), the rope group into shared
@@ -617,7 +623,7 @@ __global__ void __launch_bounds__(384, 1)
       }
       finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.fin.inv_l, sm.fin.lse);
       tile_seq += in.ntiles;
-      __syncthreads();  // (B) inv_l, lse and the flag visible; every tile retired
+      piece_barrier();  // (B) inv_l, lse and the flag visible; every tile retired
 
       // The piece again from memory rather than kept in registers through the tile loop.
       const Piece pc = p.pieces[pi];
@@ -636,7 +642,7 @@ __global__ void __launch_bounds__(384, 1)
     for (int pi = first; pi < last; ++pi) {
       int* const bad_flag = &sm.bad[(pi - first) & 1];
       const PieceInfo in = piece_info(pi);
-      __syncthreads();  // (A)
+      piece_barrier();  // (A)
       const int32_t* bt = p.block_table + static_cast<int64_t>(in.b) * p.bt_stride;
       // Page of run `lane` of tile t (the out-of-bounds page `num_pages`, zero-filled, past the
       // end; 0 for lanes without a run).
@@ -691,7 +697,7 @@ __global__ void __launch_bounds__(384, 1)
         if (producer && t + kStages < in.ntiles) issue_tile(t + kStages, next_page);
       }
       tile_seq += in.ntiles;
-      __syncthreads();  // (B)
+      piece_barrier();  // (B)
 
       const bool bad = *bad_flag != 0 || (p.req_error[in.b] & kErrBadSeqLen) != 0;
       const int col0 = half * 256 + 2 * q4;
