@@ -10,7 +10,8 @@
 # Steps: the schedule probe without loads (.ci/wgmma_v2_probe.cu, 31 k steps of Q in registers,
 # WG0 at 184 registers); build (ptxas report); the GPU
 # suites (SPLITMLA_REQUIRE_GPU=1); compute-sanitizer racecheck and memcheck on test_gpu_decode's
-# 64..128-head cases at pages 16 and 64 and its climbing-scores case, racecheck on
+# 64..128-head cases at pages 16 and 64 and its climbing-scores case, then synccheck and
+# initcheck on them, synccheck and racecheck on
 # test_gpu_multitoken; splitmla_bench on the wgmma rows, v2 off and on, alternated twice.
 # Merge when every suite passes clean and no row is slower. Results in $OUT: summary.txt,
 # bench-*.csv, logs.tgz. Exit status 0 when all passed.
@@ -45,6 +46,18 @@ for tool in racecheck memcheck; do
   r=$?; say "$(el) $tool decode rc=$r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-decode.log" | tail -1)"
   [ $r -eq 0 ] || rc=1
 done
+# synccheck and initcheck (one process on the GPU each): the per-piece barriers are reached from
+# two code paths; bar.sync there was reported as divergent threads, the mbarrier should not be.
+for tool in synccheck initcheck; do
+  SPLITMLA_SANITIZE=1 SPLITMLA_SANITIZE_PAGES=16,64 timeout 100 compute-sanitizer --tool $tool \
+    --error-exitcode 9 $B/tests/gpu/test_gpu_decode $SEL > "$OUT/$tool-decode.log" 2>&1
+  r=$?; say "$(el) $tool decode rc=$r: $(grep -E 'ERROR SUMMARY' "$OUT/$tool-decode.log" | tail -1)"
+  [ $r -eq 0 ] || rc=1
+done
+SPLITMLA_SANITIZE=1 timeout 100 compute-sanitizer --tool synccheck --error-exitcode 9 \
+  $B/tests/gpu/test_gpu_multitoken > "$OUT/synccheck-multitoken.log" 2>&1
+r=$?; say "$(el) synccheck multitoken rc=$r: $(grep -E 'ERROR SUMMARY' "$OUT/synccheck-multitoken.log" | tail -1)"
+[ $r -eq 0 ] || rc=1
 SPLITMLA_SANITIZE=1 timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 \
   $B/tests/gpu/test_gpu_multitoken > "$OUT/racecheck-multitoken.log" 2>&1
 r=$?; say "$(el) racecheck multitoken rc=$r: $(grep -E 'RACECHECK SUMMARY' "$OUT/racecheck-multitoken.log" | tail -1)"
