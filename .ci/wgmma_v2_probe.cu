@@ -1,7 +1,7 @@
 // Throwaway probe for lib/kernels/NOTES.md, "Next for 128 heads after v1.4": the three-warpgroup
 // schedule without its loads. WG0 holds Q's latent part in registers (128 a thread) and runs
 // S = Q K^T as 32 RS k steps plus 4 SS ones (Q's rope group in shared memory), the lazy softmax of
-// the kernel (softmax_tile<bf16, true>), P into the tile's rope group and a `pready` arrival; WG1
+// the kernel (softmax_tile<bf16>), P into the tile's rope group and a `pready` arrival; WG1
 // and WG2 wait for it, rescale on a vote and run their PV half (4 x m64n256k16 SS) and arrive on
 // `empty`; WG0 reuses a stage three tiles later, after its `empty`. Three 72-KB stages of garbage
 // (no copies: the loads' latency is what the real kernel adds), `setmaxnreg` 192 / 160 / 160.
@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(384, 1) v2(int tiles, float* sink) {
       float al_a = 1.f, al_b = 1.f;
       uint32_t pr[8][2];
       if constexpr (kSoftmax) {
-        k::softmax_tile<__nv_bfloat16, true>(sacc, q4, 0, 64, 64, 0.125f, 0.125f, m_a, m_b, l_a, l_b,
+        k::softmax_tile<__nv_bfloat16>(sacc, q4, 0, 64, 64, 0.125f, 0.125f, m_a, m_b, l_a, l_b,
                                              al_a, al_b, pr);
       } else {
 #pragma unroll

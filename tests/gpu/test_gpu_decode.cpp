@@ -81,6 +81,23 @@ std::vector<size_t> page_indices() {
   return idx;
 }
 
+// Every runnable part1 variant (forced by name; the wgmma kernel pads any head count to 64-row
+// blocks) under each of `policies`, against the reference; `note` ends each label.
+void check_every_variant(const HostProblem& p, const HostOutputs& ref, DeviceProblem& dp,
+                         splitmla::ScratchPool& pool, cudaStream_t stream,
+                         const std::vector<SplitPolicy>& policies, const std::string& note = "") {
+  for (const splitmla::Part1Variant v : runnable_variants()) {
+    for (const SplitPolicy pol : policies) {
+      const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v) +
+                                " policy=" + splitmla::policy_text(pol) + note;
+      BOOST_TEST_CONTEXT(label) {
+        const splitmla::Plan plan = plan_for(p, pol, 0, v);
+        check_matches(p, run_decode(plan, pool, dp, stream), ref, label);
+      }
+    }
+  }
+}
+
 void heads_case(int32_t heads) {
   Stream stream;
   splitmla::ScratchPool pool;
@@ -98,18 +115,7 @@ void heads_case(int32_t heads) {
     const HostOutputs ref = reference_of(p);
     DeviceProblem dp;
     dp.upload(p);
-    // Every policy on every part1 variant (forced by name; the wgmma kernel pads any head
-    // count to 64-row blocks).
-    for (const splitmla::Part1Variant v : runnable_variants()) {
-      for (const SplitPolicy pol : kPolicies) {
-        const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v) +
-                                  " policy=" + splitmla::policy_text(pol);
-        BOOST_TEST_CONTEXT(label) {
-          const splitmla::Plan plan = plan_for(p, pol, 0, v);
-          check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
-        }
-      }
-    }
+    check_every_variant(p, ref, dp, pool, stream.s, {std::begin(kPolicies), std::end(kPolicies)});
     // Without lse: out alone must still match.
     DeviceProblem dp_nolse;
     dp_nolse.upload(p, Layout::dense(), /*lse_on=*/false);
@@ -154,24 +160,16 @@ BOOST_AUTO_TEST_CASE(part2_walks_more_pairs_than_its_grid, *needs_gpu()) {
   const HostOutputs ref = reference_of(p);
   DeviceProblem dp;
   dp.upload(p);
-  for (const splitmla::Part1Variant v : runnable_variants()) {
-    for (const SplitPolicy pol : {SplitPolicy::forced(2), SplitPolicy::forced(5), SplitPolicy::chunk(64)}) {
-      const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v) +
-                                " policy=" + splitmla::policy_text(pol);
-      BOOST_TEST_CONTEXT(label) {
-        const splitmla::Plan plan = plan_for(p, pol, 0, v);
-        check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
-      }
-    }
-  }
+  check_every_variant(p, ref, dp, pool, stream.s,
+                      {SplitPolicy::forced(2), SplitPolicy::forced(5), SplitPolicy::chunk(64)});
 }
 
 // Scores whose level climbs and falls along the keys, tile by tile (64 keys; `steps`, base 2):
 // rises of +1 to +3 (inside the wgmma kernel's lazy-max step of 8: its reference max stays and P
 // grows up to 2^8), of +9 to +55 (past it: the max moves and O is rescaled), and drops of -2 to
 // -30; q positive and every element of a key shifted by the same amount, so a row's scores move
-// together. Every
-// part1 variant and several policies (pieces cut inside the pattern) against the reference.
+// together. Every part1 variant and several policies (pieces cut inside the pattern) against the
+// reference.
 BOOST_AUTO_TEST_CASE(scores_that_climb_and_fall_across_tiles, *needs_gpu()) {
   Stream stream;
   splitmla::ScratchPool pool;
@@ -212,16 +210,10 @@ BOOST_AUTO_TEST_CASE(scores_that_climb_and_fall_across_tiles, *needs_gpu()) {
     const HostOutputs ref = reference_of(p);
     DeviceProblem dp;
     dp.upload(p);
-    for (const splitmla::Part1Variant v : runnable_variants())
-      for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(1), SplitPolicy::forced(3),
-                                    SplitPolicy::chunk(200)}) {
-        const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v) +
-                                  " policy=" + splitmla::policy_text(pol) + " (climbing scores)";
-        BOOST_TEST_CONTEXT(label) {
-          const splitmla::Plan plan = plan_for(p, pol, 0, v);
-          check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
-        }
-      }
+    check_every_variant(p, ref, dp, pool, stream.s,
+                        {SplitPolicy::automatic(), SplitPolicy::forced(1), SplitPolicy::forced(3),
+                         SplitPolicy::chunk(200)},
+                        " (climbing scores)");
   }
 }
 

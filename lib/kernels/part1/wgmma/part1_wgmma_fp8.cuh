@@ -256,10 +256,14 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
 
         const int tile0 = begin + t * BN;
         const int valid_a = end_a - tile0, valid_b = end_b - tile0;  // each row's own limit
-        const float sc_a = scale_log2 * sm.qs[ra], sc_b = scale_log2 * sm.qs[rb];
+        // The lazy softmax needs positive scales: scale_log2 > 0 (a bad kv_scale was replaced by
+        // 1) and qs = 2^-e with |e| <= 100; FLT_MIN only guards an underflow of the product, where
+        // every score is 0 to float precision either way.
+        const float sc_a = fmaxf(scale_log2 * sm.qs[ra], FLT_MIN);
+        const float sc_b = fmaxf(scale_log2 * sm.qs[rb], FLT_MIN);
         float al_a, al_b;
-        softmax_tile<__half>(sacc, q4, 0, valid_a, valid_b, sc_a, sc_b, m_a, m_b, lsum_a, lsum_b,
-                             al_a, al_b, pr);
+        softmax_tile<__half>(sacc, q4, 0, valid_a, valid_b, sc_a, sc_b, m_a, m_b, lsum_a,
+                                   lsum_b, al_a, al_b, pr);
         // P into group 8 of the tile (K's rope part: read by the products above, done) for WG1.
         store_p_tile(sm.kv, ra, rb, q4, pr);
         if (q4 == 0) {
@@ -271,7 +275,10 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
       __syncthreads();  // P and alpha visible to WG1
 
       // ---- O = alpha O + P V: WG0 columns 0..255 (P from registers), WG1 256..511 ----
-      rescale_rows(o, sm.alpha[ra], sm.alpha[rb]);
+      {
+        const float al_a = sm.alpha[ra], al_b = sm.alpha[rb];
+        if (any_rescale(al_a, al_b)) rescale_rows(o, al_a, al_b);  // alpha = 1 on most tiles
+      }
       sm90::wgmma_fence();
       if (wg == 0) {
 #pragma unroll

@@ -106,50 +106,31 @@ __device__ __forceinline__ void qk_tile_rs(float (&s)[32], const uint32_t (&qa)[
   sm90::wgmma_commit();
 }
 
-// Lazy maximum of softmax_tile<PT, true>: the running max of a row moves only when a tile's max
-// exceeds it by more than this (base 2), so P = exp2(s sc - m) stays <= 2^8 (exact in bf16 and
-// fp16 alike) and most tiles leave every factor at exactly 1.
+// Lazy maximum of softmax_tile: the running max of a row moves only when a tile's max exceeds it
+// by more than this (base 2), so P = exp2(s sc - m) stays <= 2^8 (exact in bf16 and fp16 alike)
+// and most tiles leave every factor at exactly 1.
 constexpr float kLazyMaxStep = 8.f;
 
 // Online softmax (base 2) of one tile for this thread's rows a and b of the m64n64 accumulator
 // s (s[4j + e]: row a, column 8j + 2 q4 + e; s[4j + 2 + e]: row b). Columns in [lo, valid_a) of
-// row a and [lo, valid_b) of row b count, times sc_a / sc_b; the others are -inf. Updates the
-// running maxima m and partial sums l, gives the factors al that rescale the old state, and P as
-// packed PT pairs (pr[j][0]: row a, columns 8j + 2 q4 and + 1; pr[j][1]: row b).
-// kLazy (needs sc_a, sc_b > 0, finite): the max is taken over the raw scores and the scale folds
-// into the exponent's FMA; m moves only by more than kLazyMaxStep (al = 1 exactly otherwise, so
-// the caller may skip the rescale, any_rescale below); a tile without masked columns skips the
-// masks; P's exponentials flush subnormal results (< 2^-126 of the reference max) to zero. Same
-// results up to rounding: m is only the exponent's reference, lse = m + log2(l).
-template <class PT, bool kLazy = false>
+// row a and [lo, valid_b) of row b count, times sc_a / sc_b (> 0 and finite); the others are
+// -inf. Updates the running maxima m and partial sums l, gives the factors al that rescale the
+// old state, and P as packed PT pairs (pr[j][0]: row a, columns 8j + 2 q4 and + 1; pr[j][1]:
+// row b). The max is lazy: taken over the raw scores, the scale folded into the exponent's FMA,
+// m moved only by more than kLazyMaxStep (al = 1 exactly otherwise, so the caller may skip the
+// rescale, any_rescale below); a tile without masked columns skips the masks; P's exponentials
+// flush subnormal results (< 2^-126 of the reference max) to zero. Same results up to rounding:
+// m is only the exponent's reference, lse = m + log2(l).
+template <class PT>
 __device__ __forceinline__ void softmax_tile(const float (&s)[32], int q4, int lo, int valid_a,
                                              int valid_b, float sc_a, float sc_b, float& m_a,
                                              float& m_b, float& l_a, float& l_b, float& al_a,
                                              float& al_b, uint32_t (&pr)[8][2]) {
   float mx_a = merge::neg_inf<float>(), mx_b = merge::neg_inf<float>();
   float sv[32];
-  if constexpr (kLazy) {
-    if (lo <= 0 && valid_a >= 64 && valid_b >= 64) {
+  if (lo <= 0 && valid_a >= 64 && valid_b >= 64) {
 #pragma unroll
-      for (int i = 0; i < 32; ++i) sv[i] = s[i];
-    } else {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int col = 8 * j + 2 * q4 + e;
-          const bool in_a = col >= lo && col < valid_a;
-          const bool in_b = col >= lo && col < valid_b;
-          sv[4 * j + e] = in_a ? s[4 * j + e] : merge::neg_inf<float>();
-          sv[4 * j + 2 + e] = in_b ? s[4 * j + 2 + e] : merge::neg_inf<float>();
-        }
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      mx_a = fmaxf(mx_a, fmaxf(sv[4 * j + 0], sv[4 * j + 1]));
-      mx_b = fmaxf(mx_b, fmaxf(sv[4 * j + 2], sv[4 * j + 3]));
-    }
+    for (int i = 0; i < 32; ++i) sv[i] = s[i];
   } else {
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -158,58 +139,40 @@ __device__ __forceinline__ void softmax_tile(const float (&s)[32], int q4, int l
         const int col = 8 * j + 2 * q4 + e;
         const bool in_a = col >= lo && col < valid_a;
         const bool in_b = col >= lo && col < valid_b;
-        const float sa = in_a ? s[4 * j + e] * sc_a : merge::neg_inf<float>();
-        const float sb = in_b ? s[4 * j + 2 + e] * sc_b : merge::neg_inf<float>();
-        sv[4 * j + e] = sa;
-        sv[4 * j + 2 + e] = sb;
-        mx_a = fmaxf(mx_a, sa);
-        mx_b = fmaxf(mx_b, sb);
+        sv[4 * j + e] = in_a ? s[4 * j + e] : merge::neg_inf<float>();
+        sv[4 * j + 2 + e] = in_b ? s[4 * j + 2 + e] : merge::neg_inf<float>();
       }
     }
+  }
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    mx_a = fmaxf(mx_a, fmaxf(sv[4 * j + 0], sv[4 * j + 1]));
+    mx_b = fmaxf(mx_b, fmaxf(sv[4 * j + 2], sv[4 * j + 3]));
   }
   mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
   mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
   mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
   mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
   float su_a = 0.f, su_b = 0.f;
-  if constexpr (kLazy) {
-    const float t_a = mx_a * sc_a, t_b = mx_b * sc_b;  // -inf stays -inf (sc > 0)
-    const bool up_a = t_a > m_a + kLazyMaxStep, up_b = t_b > m_b + kLazyMaxStep;
-    al_a = up_a ? merge::rescale_exp2(m_a, t_a) : 1.f;
-    al_b = up_b ? merge::rescale_exp2(m_b, t_b) : 1.f;
-    if (up_a) m_a = t_a;
-    if (up_b) m_b = t_b;
-    // m = -inf: every column so far masked; masked columns give exp2(-inf) = 0 either way.
-    const float nm_a = m_a == merge::neg_inf<float>() ? 0.f : -m_a;
-    const float nm_b = m_b == merge::neg_inf<float>() ? 0.f : -m_b;
+  const float t_a = mx_a * sc_a, t_b = mx_b * sc_b;  // -inf stays -inf (sc > 0)
+  const bool up_a = t_a > m_a + kLazyMaxStep, up_b = t_b > m_b + kLazyMaxStep;
+  al_a = up_a ? merge::rescale_exp2(m_a, t_a) : 1.f;
+  al_b = up_b ? merge::rescale_exp2(m_b, t_b) : 1.f;
+  if (up_a) m_a = t_a;
+  if (up_b) m_b = t_b;
+  // m = -inf: every column so far masked; masked columns give exp2(-inf) = 0 either way.
+  const float nm_a = m_a == merge::neg_inf<float>() ? 0.f : -m_a;
+  const float nm_b = m_b == merge::neg_inf<float>() ? 0.f : -m_b;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const float p0 = ptx::ex2_ftz(fmaf(sv[4 * j + 0], sc_a, nm_a));
-      const float p1 = ptx::ex2_ftz(fmaf(sv[4 * j + 1], sc_a, nm_a));
-      const float p2 = ptx::ex2_ftz(fmaf(sv[4 * j + 2], sc_b, nm_b));
-      const float p3 = ptx::ex2_ftz(fmaf(sv[4 * j + 3], sc_b, nm_b));
-      su_a += p0 + p1;
-      su_b += p2 + p3;
-      pr[j][0] = ptx::pack2<PT>(p0, p1);
-      pr[j][1] = ptx::pack2<PT>(p2, p3);
-    }
-  } else {
-    const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-    al_a = merge::rescale_exp2(m_a, mn_a);
-    al_b = merge::rescale_exp2(m_b, mn_b);
-    m_a = mn_a;
-    m_b = mn_b;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const float p0 = merge::prob_exp2(sv[4 * j + 0], mn_a);
-      const float p1 = merge::prob_exp2(sv[4 * j + 1], mn_a);
-      const float p2 = merge::prob_exp2(sv[4 * j + 2], mn_b);
-      const float p3 = merge::prob_exp2(sv[4 * j + 3], mn_b);
-      su_a += p0 + p1;
-      su_b += p2 + p3;
-      pr[j][0] = ptx::pack2<PT>(p0, p1);
-      pr[j][1] = ptx::pack2<PT>(p2, p3);
-    }
+  for (int j = 0; j < 8; ++j) {
+    const float p0 = ptx::ex2_ftz(fmaf(sv[4 * j + 0], sc_a, nm_a));
+    const float p1 = ptx::ex2_ftz(fmaf(sv[4 * j + 1], sc_a, nm_a));
+    const float p2 = ptx::ex2_ftz(fmaf(sv[4 * j + 2], sc_b, nm_b));
+    const float p3 = ptx::ex2_ftz(fmaf(sv[4 * j + 3], sc_b, nm_b));
+    su_a += p0 + p1;
+    su_b += p2 + p3;
+    pr[j][0] = ptx::pack2<PT>(p0, p1);
+    pr[j][1] = ptx::pack2<PT>(p2, p3);
   }
   l_a = l_a * al_a + su_a;
   l_b = l_b * al_b + su_b;
