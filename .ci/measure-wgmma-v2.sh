@@ -13,6 +13,7 @@
 # 64..128-head cases at pages 16 and 64 and its climbing-scores case, then synccheck and
 # initcheck on them, synccheck and racecheck on
 # test_gpu_multitoken; splitmla_bench on the wgmma rows, v2 off and on, alternated twice.
+# NCU=1 adds an ncu profile of the v2 kernel on H128_B128_L4k (about 60 s more).
 # Merge when every suite passes clean and no row is slower. Results in $OUT: summary.txt,
 # bench-*.csv, logs.tgz. Exit status 0 when all passed.
 set -u
@@ -74,5 +75,33 @@ for f in "$OUT"/bench-*.csv; do
   awk -F, -v n="$(basename "$f" .csv)" 'NR == 1 { for (i = 1; i <= NF; ++i) c[$i] = i; next }
     { printf "%-16s %-18s time %8.1f us  ratio %.3f  with plan %.3f\n", n, $c["case"], $c["time_us"], $c["ratio"], $c["ratio_with_plan"] }' "$f" | tee -a "$S"
 done
+# NCU=1: ncu of the v2 kernel on H128_B128_L4k (what its loads still cost: WG0 waiting on `full`
+# or on the PV chain), the headline metrics and the SASS lines with the most stall samples.
+if [ "${NCU:-0}" = 1 ]; then
+  timeout 150 ncu -k regex:part1_wgmma3_kernel --launch-skip 3 --launch-count 1 --set full -o "$OUT/v2" \
+    $B/experiments/splitmla_bench --cases H128_B128_L4k --dtype bf16 --part1 auto --reps 20 \
+    --out /tmp/ncu-bench.csv > "$OUT/ncu.log" 2>&1
+  say "$(el) ncu rc=$?"
+  ncu -i "$OUT/v2.ncu-rep" --page details --csv > /tmp/v2-details.csv 2>/dev/null
+  ncu -i "$OUT/v2.ncu-rep" --page source --csv --print-source sass > /tmp/v2-src.csv 2>/dev/null
+  python3 - /tmp/v2-details.csv /tmp/v2-src.csv <<'PY' | tee -a "$S"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+h = rows[0]; n, v, u = h.index('Metric Name'), h.index('Metric Value'), h.index('Metric Unit')
+want = ['Duration', 'Compute (SM) Throughput', 'DRAM Throughput', 'L2 Hit Rate', 'Issue Slots Busy',
+        'No Eligible', 'Warp Cycles Per Issued Instruction', 'Registers Per Thread']
+for r in rows[1:]:
+    if r[n] in want: print('  %-36s %s %s' % (r[n], r[v], r[u]))
+src = list(csv.reader(open(sys.argv[2])))
+hi = next(i for i, r in enumerate(src) if 'Source' in r)
+h, data = src[hi], src[hi + 1:]
+s_col, w_col = h.index('Source'), next(i for i, c in enumerate(h) if c.startswith('Warp Stall Sampling (All'))
+num = lambda x: float(x.replace(',', '') or 0)
+tot = sum(num(r[w_col]) for r in data if len(r) > w_col) or 1
+for r in sorted(data, key=lambda r: -num(r[w_col]) if len(r) > w_col else 0)[:15]:
+    print('  %5.1f%%  %s' % (100 * num(r[w_col]) / tot, r[s_col][:100]))
+PY
+  rm -f "$OUT/v2.ncu-rep"
+fi
 say "$(el) done rc=$rc"
 exit $rc
