@@ -79,7 +79,7 @@ done
 # or on the PV chain), the headline metrics and the SASS lines with the most stall samples.
 if [ "${NCU:-0}" = 1 ]; then
   timeout 150 ncu -k regex:part1_wgmma3_kernel --launch-skip 3 --launch-count 1 --set full -o "$OUT/v2" \
-    $B/experiments/splitmla_bench --cases H128_B128_L4k --dtype bf16 --part1 auto --reps 20 \
+    $B/experiments/splitmla_bench --cases H128_B128_L4k --dtype bf16 --part1 auto --reps 50 \
     --out /tmp/ncu-bench.csv > "$OUT/ncu.log" 2>&1
   say "$(el) ncu rc=$?"
   ncu -i "$OUT/v2.ncu-rep" --page details --csv > /tmp/v2-details.csv 2>/dev/null
