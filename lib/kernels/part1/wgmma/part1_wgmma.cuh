@@ -104,20 +104,12 @@ __global__ void __launch_bounds__(256, 1)
   uint8_t* base = smem_raw + ((1024u - (ptx::smem_addr(smem_raw) & 1023u)) & 1023u);
   auto& sm = *reinterpret_cast<typename Tr::Shared*>(base);
 
-  const int tid = threadIdx.x;
-  // Role index through a shuffle so the compiler knows it is warp-uniform (wgmma needs it).
-  const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);  // warpgroup
-  const int wt = tid & 127;       // thread within the warpgroup
-  const int wwarp = wt >> 5;      // warp within the warpgroup
-  const int lane = tid & 31;
-  const int hblk = blockIdx.x % p.head_blocks;
-  const int wcta = blockIdx.x / p.head_blocks;
-  const int row0 = hblk * Tr::HB;  // first query row (row r = token * num_heads + head)
+  const WgmmaThread th = wgmma_thread();
+  const int tid = th.tid, wg = th.wg, wt = th.wt, wwarp = th.wwarp, lane = th.lane;
+  const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
+  const int row0 = cta.row0, first = cta.first, last = cta.last;
   // Token and head of query row r (q_len = 1: the row is the head, no division).
   auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
-
-  int first, last;
-  cta_piece_range(p, wcta, &first, &last);
 
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
@@ -139,13 +131,8 @@ __global__ void __launch_bounds__(256, 1)
   }
   __syncthreads();
 
-  // Descriptor templates (start address 0): K-major for Q, K and P; MN-major for V.
-  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
-  constexpr uint64_t kDescV = sm90::make_smem_desc(0, G, 1024, sm90::kSwizzle128B);
-  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
-
   const int q4 = lane & 3;
-  const int ra = wwarp * 16 + (lane >> 2);   // this thread's two head rows in the accumulators
+  const int ra = wwarp * 16 + (lane >> 2);  // this thread's two head rows in the accumulators
   const int rb = ra + 8;
   const uint64_t evict_first = ptx::policy_evict_first();
   const T* __restrict__ kv = static_cast<const T*>(p.kv);
@@ -324,18 +311,8 @@ __global__ void __launch_bounds__(256, 1)
         const int valid_a = end_a - tile0, valid_b = end_b - tile0;  // each row's own limit
         const int lo_t = t == 0 ? lo : 0;
         if (tma && (lo_t > 0 || valid < BN)) {
-          // V rows of masked columns hold other positions' bytes (NaN allowed): P is 0 there, and
-          // 0 x NaN would poison O. Zero them (groups 0..7) before either half's PV reads them.
-          uint8_t* tile = &sm.kv[s][0];
-          const int vend = valid < BN ? valid : BN;
-          for (int i = wt; i < 8 * BN; i += 128) {
-            const int grp = i / BN, r = i % BN;
-            if (r < lo_t || r >= vend) {
-              uint4* row = reinterpret_cast<uint4*>(tile + grp * G + r * 128);
-#pragma unroll
-              for (int c = 0; c < 8; ++c) row[c] = make_uint4(0u, 0u, 0u, 0u);
-            }
-          }
+          // Masked V rows zeroed before either half's PV reads them.
+          zero_masked_v_rows(&sm.kv[s][0], lo_t, valid < BN ? valid : BN, wt);
           sm90::fence_proxy_async();
           // Every row zeroed before this warpgroup's PV: WG0's 128 threads arrive and wait on an
           // mbarrier whose phase flips at each use (the zeroing is warpgroup-uniform).
@@ -466,18 +443,11 @@ __global__ void __launch_bounds__(384, 1)
   if ((ptx::smem_addr(base) & 1023u) != 0) __trap();
   auto& sm = *reinterpret_cast<typename Tr::Shared*>(base);
 
-  const int tid = threadIdx.x;
-  const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);  // warpgroup (warp-uniform)
-  const int wt = tid & 127;
-  const int wwarp = wt >> 5;
-  const int lane = tid & 31;
-  const int hblk = blockIdx.x % p.head_blocks;
-  const int wcta = blockIdx.x / p.head_blocks;
-  const int row0 = hblk * Tr::HB;
+  const WgmmaThread th = wgmma_thread();
+  const int tid = th.tid, wg = th.wg, wt = th.wt, wwarp = th.wwarp, lane = th.lane;
+  const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
+  const int row0 = cta.row0, first = cta.first, last = cta.last;
   auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
-
-  int first, last;
-  cta_piece_range(p, wcta, &first, &last);
 
   // Shared-window addresses as one base plus constants, so that each warpgroup keeps one
   // register for all of them (WG0's 184 and the PV warpgroups' 160 are tight).
@@ -501,10 +471,6 @@ __global__ void __launch_bounds__(384, 1)
     sm90::mbar_init_fence();
   }
   __syncthreads();
-
-  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
-  constexpr uint64_t kDescV = sm90::make_smem_desc(0, G, 1024, sm90::kSwizzle128B);
-  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
 
   const int q4 = lane & 3;
   const int ra = wwarp * 16 + (lane >> 2);  // this thread's two rows in the accumulators
@@ -604,18 +570,8 @@ __global__ void __launch_bounds__(384, 1)
         const int valid = in.end - tile0;
         const int lo_t = t == 0 ? in.lo : 0;
         if (lo_t > 0 || valid < BN) {
-          // V rows of masked columns hold other positions' bytes (NaN allowed): zero them (groups
-          // 0..7) before the PV warpgroups read them; `pready` below orders it.
-          uint8_t* tile = &sm.kv[s][0];
-          const int vend = valid < BN ? valid : BN;
-          for (int i = wt; i < 8 * BN; i += 128) {
-            const int grp = i / BN, r = i % BN;
-            if (r < lo_t || r >= vend) {
-              uint4* row = reinterpret_cast<uint4*>(tile + grp * G + r * 128);
-#pragma unroll
-              for (int c = 0; c < 8; ++c) row[c] = make_uint4(0u, 0u, 0u, 0u);
-            }
-          }
+          // Masked V rows zeroed before the PV warpgroups read them; `pready` below orders it.
+          zero_masked_v_rows(&sm.kv[s][0], lo_t, valid < BN ? valid : BN, wt);
         }
         float al_a, al_b;
         uint32_t pr[8][2];

@@ -74,26 +74,15 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
   uint8_t* base = smem_raw + ((1024u - (ptx::smem_addr(smem_raw) & 1023u)) & 1023u);
   auto& sm = *reinterpret_cast<Tr::Shared*>(base);
 
-  const int tid = threadIdx.x;
-  const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);  // warpgroup (warp-uniform for wgmma)
-  const int wt = tid & 127;
-  const int wwarp = wt >> 5;
-  const int lane = tid & 31;
-  const int hblk = blockIdx.x % p.head_blocks;
-  const int wcta = blockIdx.x / p.head_blocks;
-  const int row0 = hblk * Tr::HB;
+  const WgmmaThread th = wgmma_thread();
+  const int tid = th.tid, wg = th.wg, wwarp = th.wwarp, lane = th.lane;
+  const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
+  const int row0 = cta.row0, first = cta.first, last = cta.last;
   auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
-
-  int first, last;
-  cta_piece_range(p, wcta, &first, &last);
 
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv = ptx::smem_addr(sm.kv);
   const uint32_t sraw0 = ptx::smem_addr(sm.raw[0]);
-  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
-  constexpr uint64_t kDescV = sm90::make_smem_desc(0, G, 1024, sm90::kSwizzle128B);
-  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
-
   const int q4 = lane & 3;
   const int ra = wwarp * 16 + (lane >> 2);  // this thread's two rows in the accumulators
   const int rb = ra + 8;

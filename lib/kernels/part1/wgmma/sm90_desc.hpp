@@ -32,6 +32,16 @@ SPLITMLA_HD_CONSTEXPR uint64_t make_smem_desc(uint32_t smem_addr, uint32_t lbo_b
          (static_cast<uint64_t>(layout & 3u) << 62);
 }
 
+// The descriptor templates (start address 0) of the planar 128B-swizzled 64-row tiles every
+// wgmma kernel uses: K-major (Q, K, P) and MN-major (V: 64-column groups of 64 x 128 bytes).
+inline constexpr uint64_t kDescKMajor = make_smem_desc(0, 16, 1024, kSwizzle128B);
+inline constexpr uint64_t kDescVMajor = make_smem_desc(0, 64 * 128, 1024, kSwizzle128B);
+
+// A template's descriptor for the operand at shared-window address addr.
+SPLITMLA_HD_CONSTEXPR uint64_t desc_at(uint64_t tmpl, uint32_t addr) {
+  return tmpl | ((addr >> 4) & 0x3FFFu);
+}
+
 // Byte offset of element (row r, column c) of a [rows, 576] tile in the planar 128B-swizzled
 // layout every part1 wgmma buffer uses: 9 groups of 64 columns, each group `rows` x 128 bytes,
 // 16-byte chunks XORed by (r & 7). rows must be a multiple of 8; buffers 1024-byte aligned.

@@ -7,12 +7,20 @@
 #include <cstdint>
 
 #include "core/merge.hpp"
+#include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
 #include "kernels/part1/wgmma/sm90_desc.hpp"
 
 namespace splitmla::kernels {
+
+// The descriptor templates of the wgmma kernels' planar 128B-swizzled 64-row tiles (K-major for
+// Q, K and P; MN-major for V; sm90_desc.hpp) and a template's descriptor at a shared address.
+inline constexpr uint64_t kDescK = sm90::kDescKMajor;
+inline constexpr uint64_t kDescV = sm90::kDescVMajor;
+__device__ __forceinline__ uint64_t desc(uint64_t tmpl, uint32_t addr) { return sm90::desc_at(tmpl, addr); }
+static_assert(kWgmmaKeyTile == 64, "kDescV's column groups are 64 rows of 128 bytes");
 
 // The default of qk_tile's group wait: nothing to wait for (the whole tile landed before it).
 struct NoGroupWait {
@@ -28,8 +36,6 @@ struct NoGroupWait {
 template <class T, bool kGroupWaits = false, class WaitGroup = NoGroupWait>
 __device__ __forceinline__ void qk_tile(float (&s)[32], uint32_t sq, uint32_t skv,
                                         uint32_t group_bytes, WaitGroup wait_group = {}) {
-  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
-  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
   sm90::wgmma_fence();
   sm90::qk_ss0<T>(s, desc(kDescK, sq), desc(kDescK, skv));
 #pragma unroll
@@ -44,6 +50,51 @@ __device__ __forceinline__ void qk_tile(float (&s)[32], uint32_t sq, uint32_t sk
     sm90::qk_ss<T>(s, desc(kDescK, sq + off), desc(kDescK, skv + off), 1);
   }
   sm90::wgmma_commit();
+}
+
+// Zeroes the V part (column groups 0..7) of the rows outside [lo, vend) of a planar 64-key tile:
+// they hold other positions' bytes (NaN allowed), where P is 0 and 0 x NaN would poison O.
+// The 128 threads of a warpgroup share the rows (wt: this thread's index among them).
+__device__ __forceinline__ void zero_masked_v_rows(uint8_t* tile, int lo, int vend, int wt) {
+  constexpr int BN = kWgmmaKeyTile;
+  for (int i = wt; i < 8 * BN; i += 128) {
+    const int grp = i / BN, r = i % BN;
+    if (r < lo || r >= vend) {
+      uint4* row = reinterpret_cast<uint4*>(tile + grp * BN * 128 + r * 128);
+#pragma unroll
+      for (int c = 0; c < 8; ++c) row[c] = make_uint4(0u, 0u, 0u, 0u);
+    }
+  }
+}
+
+// A thread's place in a wgmma part1 CTA: its warpgroup (through a shuffle, so the compiler knows
+// it is warp-uniform, as wgmma needs), thread and warp within the warpgroup, and lane.
+struct WgmmaThread {
+  int tid, wg, wt, wwarp, lane;
+};
+__device__ __forceinline__ WgmmaThread wgmma_thread() {
+  WgmmaThread t;
+  t.tid = threadIdx.x;
+  t.wg = __shfl_sync(0xffffffffu, t.tid >> 7, 0);
+  t.wt = t.tid & 127;
+  t.wwarp = t.wt >> 5;
+  t.lane = t.tid & 31;
+  return t;
+}
+
+// The CTA's place: its row block (hblk; first query row row0 = hblk x HB, row r = token x
+// num_heads + head), its work CTA, and that work CTA's pieces [first, last).
+struct WgmmaCta {
+  int hblk, wcta, row0, first, last;
+};
+template <int HB>
+__device__ __forceinline__ WgmmaCta wgmma_cta(const Part1Params& p) {
+  WgmmaCta c;
+  c.hblk = blockIdx.x % p.head_blocks;
+  c.wcta = blockIdx.x / p.head_blocks;
+  c.row0 = c.hblk * HB;
+  cta_piece_range(p, c.wcta, &c.first, &c.last);
+  return c;
 }
 
 // k16 steps of Q's latent part (of 32) that the v2 kernel holds as register fragments. The last
@@ -89,9 +140,7 @@ template <class T>
 __device__ __forceinline__ void qk_tile_rs(float (&s)[32], const uint32_t (&qa)[kQkRsSteps][4],
                                            uint32_t sqlast, uint32_t sqrope, uint32_t skv,
                                            uint32_t group_bytes) {
-  constexpr uint64_t kDescK = sm90::make_smem_desc(0, 16, 1024, sm90::kSwizzle128B);
   constexpr uint64_t kDescQ32 = sm90::make_smem_desc(0, 16, 256, sm90::kSwizzle32B);
-  auto desc = [](uint64_t tmpl, uint32_t addr) { return tmpl | ((addr >> 4) & 0x3FFFu); };
   auto koff = [&](int ks) { return (ks >> 2) * group_bytes + (ks & 3) * 32; };
   sm90::wgmma_fence();
   sm90::qk_rs0<T>(s, qa[0], desc(kDescK, skv));
