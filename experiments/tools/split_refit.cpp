@@ -58,7 +58,6 @@ namespace {
 
 namespace sr = splitmla::split_rule;
 
-
 struct Options {
   std::string overheads = "0,32,64,128,256,512";
   std::string min_per_cta = "32,64,128,256,512,1024,2048";
@@ -104,10 +103,11 @@ Plan plan_auto(const std::vector<long long>& n, int work_ctas, sr::AutoConstants
                int key_tile) {
   k.key_tile = key_tile;
   Plan plan;
-  plan.whole = sr::plan_auto_host(n, work_ctas, k, [&](size_t, long long, long long, int count, const sr::AutoPlanHost&) {
-                 plan.pieces += count;
-                 plan.splits_max = std::max(plan.splits_max, count);
-               }).whole;
+  auto count_pieces = [&](size_t, long long, long long, int count, const sr::AutoPlanHost&) {
+    plan.pieces += count;
+    plan.splits_max = std::max(plan.splits_max, count);
+  };
+  plan.whole = sr::plan_auto_host(n, work_ctas, k, count_pieces).whole;
   return plan;
 }
 

@@ -38,14 +38,6 @@ __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int s
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
                "r"(src_bytes));
 }
-// 2^x with subnormal results flushed to zero (ex2.approx.ftz: one MUFU.EX2; exp2f's ex2.approx
-// without ftz adds a compare and two multiplies around it to keep subnormal results).
-__device__ __forceinline__ float ex2_ftz(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
@@ -88,6 +80,14 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 SPLITMLA_MMA_16816(__nv_bfloat16, "bf16")
 SPLITMLA_MMA_16816(__half, "f16")
 #undef SPLITMLA_MMA_16816
+
+// 2^x with subnormal results flushed to zero (ex2.approx.ftz: one MUFU.EX2; exp2f's ex2.approx
+// without ftz adds a compare and two multiplies around it to keep subnormal results).
+__device__ __forceinline__ float ex2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 
 // Two floats to a packed pair of T (low half = first).
 template <class T>

@@ -9,8 +9,8 @@
 //
 // CTA: 256 threads = two warpgroups, one CTA per SM, 64-row KV tiles in a 2-stage ring.
 //   WG0 (math): S = Q K^T (36 x wgmma m64n64k16, both operands in shared memory), the softmax in
-//       registers (a head row lives in one lane quad; a lazy running max, softmax_tile<T>,
-//       so most tiles skip the O rescale in both warpgroups), P to shared memory, and the left half of
+//       registers (a head row lives in one lane quad; a lazy running max, softmax_tile<T>, so
+//       most tiles skip the O rescale in both warpgroups), P to shared memory, and the left half of
 //       the output O[:, 0:256] += P V (4 x m64n256k16 with P from registers).
 //   WG1 (loader): cp.async copies of Q; KV tiles by bulk tensor copies (TMA) when pages hold 8
 //       rows or more (lane k of its first warp looks up run k of the tile, R = min(page, 64) rows
@@ -323,8 +323,8 @@ __global__ void __launch_bounds__(256, 1)
         }
         float al_a, al_b;
         uint32_t pr[8][2];
-        softmax_tile<T>(sacc, q4, lo_t, valid_a, valid_b, p.scale_log2, p.scale_log2, m_a,
-                              m_b, lsum_a, lsum_b, al_a, al_b, pr);
+        softmax_tile<T>(sacc, q4, lo_t, valid_a, valid_b, p.scale_log2, p.scale_log2, m_a, m_b,
+                        lsum_a, lsum_b, al_a, al_b, pr);
         // P (bf16/fp16) into group 8 of this tile for WG1, and the rescale factors.
         store_p_tile(&sm.kv[s][0], ra, rb, q4, pr);
         if (q4 == 0) {

@@ -251,8 +251,8 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
         const float sc_a = fmaxf(scale_log2 * sm.qs[ra], FLT_MIN);
         const float sc_b = fmaxf(scale_log2 * sm.qs[rb], FLT_MIN);
         float al_a, al_b;
-        softmax_tile<__half>(sacc, q4, 0, valid_a, valid_b, sc_a, sc_b, m_a, m_b, lsum_a,
-                                   lsum_b, al_a, al_b, pr);
+        softmax_tile<__half>(sacc, q4, 0, valid_a, valid_b, sc_a, sc_b, m_a, m_b, lsum_a, lsum_b,
+                             al_a, al_b, pr);
         // P into group 8 of the tile (K's rope part: read by the products above, done) for WG1.
         store_p_tile(sm.kv, ra, rb, q4, pr);
         if (q4 == 0) {
