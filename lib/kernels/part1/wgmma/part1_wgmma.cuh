@@ -85,6 +85,7 @@ struct Part1WgmmaParams {
   CUtensorMap kv_map;  // 64-byte aligned by its type
   int32_t kv_tma;  // 1: tiles load through kv_map; 0: cp.async (pages of 1..4 rows, odd strides)
   int32_t l2_keep;  // v2: 1 loads tiles at L2's normal priority (several row blocks read each), 0 evict-first
+  int32_t defer_pv;  // v2: 1 starts tile t's PV after tile t + 1's S is done (beside its softmax)
 };
 
 
@@ -419,6 +420,7 @@ struct Part1Wgmma3Traits {
     uint64_t full[kStages];    // the producer's arrival and the tile's bytes
     uint64_t pready[kStages];  // WG0's 128 threads wrote P and the factors of the tile
     uint64_t empty[kStages];   // WG1's and WG2's 256 threads finished their PV of the tile
+    uint64_t sdone[kStages];   // WG0's 128 threads have the tile's S (its Q K^T completed)
     uint64_t qready;           // WG0's 128 threads stored Q's rope group (a phase per piece)
     uint64_t piece;            // all 384 threads: the per-piece barriers (A) and (B)
     int bad[2];                // a bad page id was seen, by piece parity
@@ -459,6 +461,7 @@ __global__ void __launch_bounds__(384, 1)
   const uint32_t full0 = skv0 + static_cast<uint32_t>(offsetof(Sh, full));
   const uint32_t pready0 = skv0 + static_cast<uint32_t>(offsetof(Sh, pready));
   const uint32_t empty0 = skv0 + static_cast<uint32_t>(offsetof(Sh, empty));
+  const uint32_t sdone0 = skv0 + static_cast<uint32_t>(offsetof(Sh, sdone));
   const uint32_t qready = skv0 + static_cast<uint32_t>(offsetof(Sh, qready));
   const uint32_t piece_bar = skv0 + static_cast<uint32_t>(offsetof(Sh, piece));
   if (tid == 0) {
@@ -466,6 +469,7 @@ __global__ void __launch_bounds__(384, 1)
       sm90::mbar_init(full0 + 8 * s, 1);
       sm90::mbar_init(pready0 + 8 * s, 128);
       sm90::mbar_init(empty0 + 8 * s, 256);
+      sm90::mbar_init(sdone0 + 8 * s, 128);
     }
     sm90::mbar_init(qready, 128);
     sm90::mbar_init(piece_bar, Tr::kThreads);
@@ -566,6 +570,7 @@ __global__ void __launch_bounds__(384, 1)
         sm90::wgmma_wait<0>();
 #pragma unroll
         for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
+        sm90::mbar_arrive(sdone0 + 8 * s);  // the PV warpgroups may now run tile t - 1's PV
 
         const int tile0 = in.w0 + t * BN;
         const int valid = in.end - tile0;
@@ -649,6 +654,10 @@ __global__ void __launch_bounds__(384, 1)
         const uint32_t skv = skv0 + s * kTile;
         const int next_page = producer && t + kStages < in.ntiles ? lookup(t + kStages) : 0;
         sm90::mbar_wait(pready0 + 8 * s, u & 1u);
+        // Deferred PV: tile t's PV waits until WG0 has tile t + 1's S, so it runs beside that
+        // tile's softmax (when the tensor pipe would idle) rather than beside its Q K^T.
+        if (wp.defer_pv != 0 && t + 1 < in.ntiles)
+          sm90::mbar_wait(sdone0 + 8 * ((g + 1) % kStages), ((g + 1) / kStages) & 1u);
         const float al_a = sm.alpha[s][ra], al_b = sm.alpha[s][rb];
         if (any_rescale(al_a, al_b)) rescale_rows(o, al_a, al_b);
         sm90::wgmma_fence();
@@ -734,6 +743,17 @@ inline bool wgmma_v2_l2_keep() {
   return on;
 }
 
+// SPLITMLA_WGMMA_V2_DEFER_PV=0 in the environment (read once): v2 starts a tile's PV as soon as its
+// P is ready (beside the next tile's Q K^T) instead of after the next tile's S (beside its softmax),
+// for comparing the two schedules in one build.
+inline bool wgmma_v2_defer_pv() {
+  static const bool on = [] {
+    const char* env = std::getenv("SPLITMLA_WGMMA_V2_DEFER_PV");
+    return !(env != nullptr && env[0] == '0');
+  }();
+  return on;
+}
+
 inline bool wgmma_v2_enabled() {
   static const bool on = [] {
     const char* env = std::getenv("SPLITMLA_WGMMA_V2");
@@ -748,6 +768,7 @@ cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStre
   wp.p = p;
   wp.kv_tma = encode_kv_map(p, sizeof(T), &wp.kv_map) ? 1 : 0;
   wp.l2_keep = wgmma_v2_l2_keep() && p.head_blocks > 1 ? 1 : 0;
+  wp.defer_pv = wgmma_v2_defer_pv() ? 1 : 0;
   // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
   const bool gf = SPLITMLA_WGMMA_GROUP_FULL_PAGES && wp.kv_tma != 0 && p.page_shift >= 3 &&
                   p.page_shift <= 5;
