@@ -656,6 +656,10 @@ __global__ void __launch_bounds__(384, 1)
         sm90::mbar_wait(pready0 + 8 * s, u & 1u);
         // Deferred PV: tile t's PV waits until WG0 has tile t + 1's S, so it runs beside that
         // tile's softmax (when the tensor pipe would idle) rather than beside its Q K^T.
+        // Every phase of sdone is waited for (compute-sanitizer's synccheck reports a barrier
+        // arrived at again after a phase nobody waited for): tile 0's, which completed before its
+        // pready, here; every later tile's by the PV of the tile before it.
+        if (wp.defer_pv != 0 && t == 0) sm90::mbar_wait(sdone0 + 8 * s, u & 1u);
         if (wp.defer_pv != 0 && t + 1 < in.ntiles)
           sm90::mbar_wait(sdone0 + 8 * ((g + 1) % kStages), ((g + 1) / kStages) & 1u);
         const float al_a = sm.alpha[s][ra], al_b = sm.alpha[s][rb];
