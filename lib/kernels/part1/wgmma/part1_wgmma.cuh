@@ -86,6 +86,7 @@ struct Part1WgmmaParams {
   int32_t kv_tma;  // 1: tiles load through kv_map; 0: cp.async (pages of 1..4 rows, odd strides)
   int32_t l2_keep;  // v2: 1 loads tiles at L2's normal priority (several row blocks read each), 0 evict-first
   int32_t defer_pv;  // v2: 1 starts tile t's PV after tile t + 1's S is done (beside its softmax)
+  int32_t piece_overlap;  // v2: 1 loads the next piece's first tiles while a piece ends
 };
 
 
@@ -522,8 +523,12 @@ __global__ void __launch_bounds__(384, 1)
     uint32_t q_phase = 0;
     for (int pi = first; pi < last; ++pi) {
       const PieceInfo in = piece_info(pi);
-      if (tid == 0) sm.bad[(pi - first) & 1] = 0;
+      if (tid == 0 && pi == first) sm.bad[0] = 0;
       piece_barrier();  // (A) the previous piece retired; the flag reset visible to the producer
+      // The next piece's flag (its slot last read by the previous piece's epilogue, before (A)):
+      // reset before this piece's first pready arrival, which orders it before the producer's
+      // loads of the next piece's first tiles, issued while this piece ends.
+      if (tid == 0) sm.bad[(pi + 1 - first) & 1] = 0;
 
       // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
       // and + 1; a[1]: row rb; a[2], a[3]: the same 8 columns on), the rope group into shared
@@ -609,50 +614,58 @@ __global__ void __launch_bounds__(384, 1)
     const int half = wg - 1;
     const bool producer = wg == 2 && wwarp == 0;  // lanes < runs issue boxes
     const uint64_t l2_policy = wp.l2_keep != 0 ? ptx::policy_evict_normal() : ptx::policy_evict_first();
+    // Page of run `lane` of tile t of a piece (the out-of-bounds page `num_pages`, zero-filled,
+    // past the end; 0 for lanes without a run).
+    auto lookup = [&](int b, int w0, int end, int t) {
+      if (lane >= runs) return 0;
+      const int pos = w0 + t * BN + (lane << run_shift);
+      return pos < end ? __ldg(p.block_table + static_cast<int64_t>(b) * p.bt_stride + (pos >> p.page_shift))
+                       : p.num_pages;
+    };
+    // Tile t of a piece (rows from w0, valid below end) into the stage of sequence number g; a
+    // bad page sets the piece's flag sm.bad[slot].
+    auto issue_tile = [&](uint32_t g, int w0, int end, int t, int page, int slot) {
+      const uint32_t s = g % kStages;
+      if (g >= kStages) sm90::mbar_wait(empty0 + 8 * s, ((g / kStages) - 1) & 1u);
+      const uint32_t bar = full0 + 8 * s;
+      // Lane 0 raises the byte count before its arrival; boxes of other lanes that complete
+      // first only drive the count negative for a while (as in the two-warpgroup kernel).
+      if (lane == 0) sm90::mbar_expect_tx(bar, kTile);
+      if (lane < runs) {
+        const int pos = w0 + t * BN + (lane << run_shift);
+        int pg = page;
+        if (static_cast<unsigned>(pg) >= static_cast<unsigned>(p.num_pages)) {
+          if (pos < end) atomicOr(&sm.bad[slot], 1);
+          pg = p.num_pages;
+        }
+        const uint32_t dst = skv0 + s * kTile + (lane << run_shift) * 128;
+#pragma unroll
+        for (int grp = 0; grp < 9; ++grp)
+          sm90::tma_load_3d(dst + grp * G, &wp.kv_map, bar, 64 * grp, pos & page_mask, pg,
+                            l2_policy);
+      }
+      if (lane == 0) sm90::mbar_arrive(bar);
+    };
+    // Of this piece's first kStages tiles, those the producer loaded while the previous piece
+    // ended (a bit each): as a stage frees up after a piece's last kStages - 1 tiles, the next
+    // piece's first tiles load into it, so its start does not wait for them (piece overlap).
+    uint32_t ahead = 0;
     for (int pi = first; pi < last; ++pi) {
-      int* const bad_flag = &sm.bad[(pi - first) & 1];
+      const int slot = (pi - first) & 1;  // this piece's bad-page flag; the next piece's: slot ^ 1
       const PieceInfo in = piece_info(pi);
       piece_barrier();  // (A)
-      const int32_t* bt = p.block_table + static_cast<int64_t>(in.b) * p.bt_stride;
-      // Page of run `lane` of tile t (the out-of-bounds page `num_pages`, zero-filled, past the
-      // end; 0 for lanes without a run).
-      auto lookup = [&](int t) {
-        if (lane >= runs) return 0;
-        const int pos = in.w0 + t * BN + (lane << run_shift);
-        return pos < in.end ? __ldg(bt + (pos >> p.page_shift)) : p.num_pages;
-      };
-      auto issue_tile = [&](int t, int page) {
-        const uint32_t g = tile_seq + t, s = g % kStages;
-        if (g >= kStages) sm90::mbar_wait(empty0 + 8 * s, ((g / kStages) - 1) & 1u);
-        const uint32_t bar = full0 + 8 * s;
-        // Lane 0 raises the byte count before its arrival; boxes of other lanes that complete
-        // first only drive the count negative for a while (as in the two-warpgroup kernel).
-        if (lane == 0) sm90::mbar_expect_tx(bar, kTile);
-        if (lane < runs) {
-          const int pos = in.w0 + t * BN + (lane << run_shift);
-          int pg = page;
-          if (static_cast<unsigned>(pg) >= static_cast<unsigned>(p.num_pages)) {
-            if (pos < in.end) atomicOr(bad_flag, 1);
-            pg = p.num_pages;
-          }
-          const uint32_t dst = skv0 + s * kTile + (lane << run_shift) * 128;
-#pragma unroll
-          for (int grp = 0; grp < 9; ++grp)
-            sm90::tma_load_3d(dst + grp * G, &wp.kv_map, bar, 64 * grp, pos & page_mask, pg,
-                              l2_policy);
-        }
-        if (lane == 0) sm90::mbar_arrive(bar);
-      };
       if (producer)
-        for (int t = 0; t < kStages && t < in.ntiles; ++t) issue_tile(t, lookup(t));
+        for (int t = 0; t < kStages && t < in.ntiles; ++t)
+          if (((ahead >> t) & 1u) == 0)
+            issue_tile(tile_seq + t, in.w0, in.end, t, lookup(in.b, in.w0, in.end, t), slot);
+      ahead = 0;
 
       float o[128];
 #pragma unroll
       for (int i = 0; i < 128; ++i) o[i] = 0.f;
-      for (int t = 0; t < in.ntiles; ++t) {
+      auto pv_tile = [&](int t) {
         const uint32_t g = tile_seq + t, s = g % kStages, u = g / kStages;
         const uint32_t skv = skv0 + s * kTile;
-        const int next_page = producer && t + kStages < in.ntiles ? lookup(t + kStages) : 0;
         sm90::mbar_wait(pready0 + 8 * s, u & 1u);
         // Deferred PV: tile t's PV waits until WG0 has tile t + 1's S, so it runs beside that
         // tile's softmax (when the tensor pipe would idle) rather than beside its Q K^T.
@@ -672,18 +685,47 @@ __global__ void __launch_bounds__(384, 1)
         sm90::wgmma_commit();
         sm90::wgmma_wait<0>();
         sm90::mbar_arrive(empty0 + 8 * s);
-        if (producer && t + kStages < in.ntiles) issue_tile(t + kStages, next_page);
+      };
+      // Tiles whose stage goes to this piece's tile t + kStages (its page looked up before the
+      // waits)...
+      const int main_tiles = in.ntiles - kStages;
+      for (int t = 0; t < main_tiles; ++t) {
+        const int next_page = producer ? lookup(in.b, in.w0, in.end, t + kStages) : 0;
+        pv_tile(t);
+        if (producer) issue_tile(tile_seq + t + kStages, in.w0, in.end, t + kStages, next_page, slot);
+      }
+      // ... and the last kStages, whose stages go to the next piece's tiles j = 0, 1, 2 (piece
+      // overlap; the producer is a whole warp, so the next piece is read warp-uniformly).
+      int nx_b = 0, nx_w0 = 0, nx_end = 0, nx_tiles = 0;
+      if (producer && wp.piece_overlap != 0 && pi + 1 < last) {
+        const PieceInfo nx = piece_info(pi + 1);
+        nx_b = nx.b;
+        nx_w0 = nx.w0;
+        nx_end = nx.end;
+        nx_tiles = nx.ntiles;
+      }
+      for (int t = main_tiles > 0 ? main_tiles : 0; t < in.ntiles; ++t) {
+        const int j = t + kStages - in.ntiles;
+        const int next_page = producer && j < nx_tiles ? lookup(nx_b, nx_w0, nx_end, j) : 0;
+        pv_tile(t);
+        if (producer && j < nx_tiles) {
+          issue_tile(tile_seq + t + kStages, nx_w0, nx_end, j, next_page, slot ^ 1);
+          ahead |= 1u << j;
+        }
       }
       tile_seq += in.ntiles;
       piece_barrier();  // (B)
 
-      const bool bad = *bad_flag != 0 || (p.req_error[in.b] & kErrBadSeqLen) != 0;
+      // The piece again from memory rather than kept in registers through the tile loop (the
+      // PV warpgroups' 160 registers hold O's 128 accumulators).
+      const Piece pc = p.pieces[static_cast<uint32_t>(pi)];
+      const bool bad = sm.bad[slot] != 0 || (p.req_error[pc.b] & kErrBadSeqLen) != 0;
       const int col0 = half * 256 + 2 * q4;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int r = h ? rb : ra;
         if (row0 + r < p.rows)
-          store_wgmma_row_out<T>(p, in.pc, in.b, row0 + r, o, h, col0, sm.fin.inv_l[r], bad);
+          store_wgmma_row_out<T>(p, pc, pc.b, row0 + r, o, h, col0, sm.fin.inv_l[r], bad);
       }
     }
   }
@@ -758,6 +800,16 @@ inline bool wgmma_v2_defer_pv() {
   return on;
 }
 
+// SPLITMLA_WGMMA_V2_PIECE_OVERLAP=0 in the environment (read once): v2's producer loads a piece's
+// first tiles only after the piece begins, not while the previous piece ends (for the A/B).
+inline bool wgmma_v2_piece_overlap() {
+  static const bool on = [] {
+    const char* env = std::getenv("SPLITMLA_WGMMA_V2_PIECE_OVERLAP");
+    return !(env != nullptr && env[0] == '0');
+  }();
+  return on;
+}
+
 inline bool wgmma_v2_enabled() {
   static const bool on = [] {
     const char* env = std::getenv("SPLITMLA_WGMMA_V2");
@@ -773,6 +825,7 @@ cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStre
   wp.kv_tma = encode_kv_map(p, sizeof(T), &wp.kv_map) ? 1 : 0;
   wp.l2_keep = wgmma_v2_l2_keep() && p.head_blocks > 1 ? 1 : 0;
   wp.defer_pv = wgmma_v2_defer_pv() ? 1 : 0;
+  wp.piece_overlap = wgmma_v2_piece_overlap() ? 1 : 0;
   // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
   const bool gf = SPLITMLA_WGMMA_GROUP_FULL_PAGES && wp.kv_tma != 0 && p.page_shift >= 3 &&
                   p.page_shift <= 5;
