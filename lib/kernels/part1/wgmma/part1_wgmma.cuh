@@ -483,37 +483,9 @@ __global__ void __launch_bounds__(384, 1)
   const int page_mask = (1 << p.page_shift) - 1;
   const float nan = merge::quiet_nan<float>();
 
-  // A piece's tiles cover [w0, w0 + 64 ntiles), w0 = begin rounded down to R = min(page, 64)
-  // rows, so each R-row run of a tile lies in one page and is one box a column group; rows before
-  // begin and from end on are masked in S and zeroed in V.
   const int run_shift = p.page_shift < 6 ? p.page_shift : 6;
   const int runs = BN >> run_shift;
-  struct PieceInfo {
-    Piece pc;
-    int b, begin, end, w0, lo, ntiles;
-  };
-  auto piece_info = [&](int pi) {
-    PieceInfo in;
-    in.pc = p.pieces[pi];
-    in.b = __shfl_sync(0xffffffffu, in.pc.b, 0);
-    in.begin = __shfl_sync(0xffffffffu, in.pc.begin, 0);
-    in.end = __shfl_sync(0xffffffffu, in.pc.end, 0);
-    in.w0 = in.begin & ~((1 << run_shift) - 1);
-    in.lo = in.begin - in.w0;
-    in.ntiles = in.end > in.begin ? (in.end - in.w0 + BN - 1) / BN : 0;
-    return in;
-  };
-
-  // The per-piece barriers (A) and (B) of all 384 threads, which WG0 and the PV warpgroups reach
-  // from their own code: an mbarrier (arrive with release, wait with acquire, CTA scope), not
-  // bar.sync. compute-sanitizer's synccheck reports __syncthreads, and bar.sync 1, 384 alike,
-  // reached from two code paths as divergent threads at a barrier (H200, CUDA 13.0).
-  uint32_t piece_phase = 0;
-  auto piece_barrier = [&] {
-    sm90::mbar_arrive(piece_bar);
-    sm90::mbar_wait(piece_bar, piece_phase);
-    piece_phase ^= 1u;
-  };
+  PieceBarrier pieces_done{piece_bar, 0u};  // the per-piece barriers (A) and (B)
 
   uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
   if (wg == 0) {
@@ -521,9 +493,9 @@ __global__ void __launch_bounds__(384, 1)
     sm90::setmaxnreg_inc<184>();
     uint32_t q_phase = 0;
     for (int pi = first; pi < last; ++pi) {
-      const PieceInfo in = piece_info(pi);
+      const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       if (tid == 0) sm.bad[(pi - first) & 1] = 0;
-      piece_barrier();  // (A) the previous piece retired; the flag reset visible to the producer
+      pieces_done.sync();  // (A) the previous piece retired; the flag reset visible to the producer
 
       // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
       // and + 1; a[1]: row rb; a[2], a[3]: the same 8 columns on), the rope group into shared
@@ -593,7 +565,7 @@ __global__ void __launch_bounds__(384, 1)
       }
       finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.fin.inv_l, sm.fin.lse);
       tile_seq += in.ntiles;
-      piece_barrier();  // (B) inv_l, lse and the flag visible; every tile retired
+      pieces_done.sync();  // (B) inv_l, lse and the flag visible; every tile retired
 
       // The piece again from memory rather than kept in registers through the tile loop.
       const Piece pc = p.pieces[pi];
@@ -611,8 +583,8 @@ __global__ void __launch_bounds__(384, 1)
     const uint64_t l2_policy = wp.l2_keep != 0 ? ptx::policy_evict_normal() : ptx::policy_evict_first();
     for (int pi = first; pi < last; ++pi) {
       int* const bad_flag = &sm.bad[(pi - first) & 1];
-      const PieceInfo in = piece_info(pi);
-      piece_barrier();  // (A)
+      const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
+      pieces_done.sync();  // (A)
       const int32_t* bt = p.block_table + static_cast<int64_t>(in.b) * p.bt_stride;
       // Page of run `lane` of tile t (the out-of-bounds page `num_pages`, zero-filled, past the
       // end; 0 for lanes without a run).
@@ -675,7 +647,7 @@ __global__ void __launch_bounds__(384, 1)
         if (producer && t + kStages < in.ntiles) issue_tile(t + kStages, next_page);
       }
       tile_seq += in.ntiles;
-      piece_barrier();  // (B)
+      pieces_done.sync();  // (B)
 
       const bool bad = *bad_flag != 0 || (p.req_error[in.b] & kErrBadSeqLen) != 0;
       const int col0 = half * 256 + 2 * q4;

@@ -438,26 +438,7 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
 
   const int run_shift = p.page_shift < 6 ? p.page_shift : 6;
   const int runs = BN >> run_shift;
-  struct PieceInfo {
-    int b, begin, end, w0, lo, ntiles;
-  };
-  auto piece_info = [&](int pi) {
-    const Piece pc = p.pieces[static_cast<uint32_t>(pi)];
-    PieceInfo in;
-    in.b = __shfl_sync(0xffffffffu, pc.b, 0);
-    in.begin = __shfl_sync(0xffffffffu, pc.begin, 0);
-    in.end = __shfl_sync(0xffffffffu, pc.end, 0);
-    in.w0 = in.begin & ~((1 << run_shift) - 1);
-    in.lo = in.begin - in.w0;
-    in.ntiles = in.end > in.begin ? (in.end - in.w0 + BN - 1) / BN : 0;
-    return in;
-  };
-  uint32_t piece_phase = 0;
-  auto piece_barrier = [&] {
-    sm90::mbar_arrive(piece_bar);
-    sm90::mbar_wait(piece_bar, piece_phase);
-    piece_phase ^= 1u;
-  };
+  PieceBarrier pieces_done{piece_bar, 0u};  // the per-piece barriers (A) and (B)
 
   uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
   if (wg == 0) {
@@ -465,9 +446,9 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
     sm90::setmaxnreg_inc<184>();
     uint32_t q_phase = 0;
     for (int pi = first; pi < last; ++pi) {
-      const PieceInfo in = piece_info(pi);
+      const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       if (tid == 0) sm.bad[(pi - first) & 1] = scale_bad ? 2 : 0;
-      piece_barrier();  // (A)
+      pieces_done.sync();  // (A)
 
       // Q rows ra and rb of this quad: the latent part as A fragments, the rope group's chunks
       // 2 q4 and 2 q4 + 1 of both rows, and chunk q4 & 1 of columns 496..511 of row ra (q4 < 2)
@@ -583,7 +564,7 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
       }
       finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.fin.inv_l, sm.fin.lse);
       tile_seq += in.ntiles;
-      piece_barrier();  // (B)
+      pieces_done.sync();  // (B)
 
       const Piece pc = p.pieces[static_cast<uint32_t>(pi)];
       const int sbad = sm.bad[(pi - first) & 1];
@@ -603,8 +584,8 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
     const uint8_t* __restrict__ kv8 = static_cast<const uint8_t*>(p.kv);
     for (int pi = first; pi < last; ++pi) {
       const int slot = (pi - first) & 1;
-      const PieceInfo in = piece_info(pi);
-      piece_barrier();  // (A)
+      const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
+      pieces_done.sync();  // (A)
       // Raw tile t (sequence g) into raw stage g & 1: lane k < runs copies run k's rows that lie
       // in the piece, [pos, min(pos + R, end)), as one bulk copy; a bad page copies nothing and
       // flags the piece (its rows stay stale: the piece's output is NaN).
@@ -694,7 +675,7 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
         }
       }
       tile_seq += in.ntiles;
-      piece_barrier();  // (B)
+      pieces_done.sync();  // (B)
 
       const Piece pc = p.pieces[static_cast<uint32_t>(pi)];
       const bool bad = sm.bad[slot] != 0 || (p.req_error[pc.b] & kErrBadSeqLen) != 0;
