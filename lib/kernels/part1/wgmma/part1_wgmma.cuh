@@ -484,37 +484,9 @@ __global__ void __launch_bounds__(384, 1)
   const int page_mask = (1 << p.page_shift) - 1;
   const float nan = merge::quiet_nan<float>();
 
-  // A piece's tiles cover [w0, w0 + 64 ntiles), w0 = begin rounded down to R = min(page, 64)
-  // rows, so each R-row run of a tile lies in one page and is one box a column group; rows before
-  // begin and from end on are masked in S and zeroed in V.
   const int run_shift = p.page_shift < 6 ? p.page_shift : 6;
   const int runs = BN >> run_shift;
-  struct PieceInfo {
-    Piece pc;
-    int b, begin, end, w0, lo, ntiles;
-  };
-  auto piece_info = [&](int pi) {
-    PieceInfo in;
-    in.pc = p.pieces[pi];
-    in.b = __shfl_sync(0xffffffffu, in.pc.b, 0);
-    in.begin = __shfl_sync(0xffffffffu, in.pc.begin, 0);
-    in.end = __shfl_sync(0xffffffffu, in.pc.end, 0);
-    in.w0 = in.begin & ~((1 << run_shift) - 1);
-    in.lo = in.begin - in.w0;
-    in.ntiles = in.end > in.begin ? (in.end - in.w0 + BN - 1) / BN : 0;
-    return in;
-  };
-
-  // The per-piece barriers (A) and (B) of all 384 threads, which WG0 and the PV warpgroups reach
-  // from their own code: an mbarrier (arrive with release, wait with acquire, CTA scope), not
-  // bar.sync. compute-sanitizer's synccheck reports __syncthreads, and bar.sync 1, 384 alike,
-  // reached from two code paths as divergent threads at a barrier (H200, CUDA 13.0).
-  uint32_t piece_phase = 0;
-  auto piece_barrier = [&] {
-    sm90::mbar_arrive(piece_bar);
-    sm90::mbar_wait(piece_bar, piece_phase);
-    piece_phase ^= 1u;
-  };
+  PieceBarrier pieces_done{piece_bar, 0u};  // the per-piece barriers (A) and (B)
 
   uint32_t tile_seq = 0;  // tiles this CTA finished before the current piece (barrier phases)
   if (wg == 0) {
@@ -522,9 +494,9 @@ __global__ void __launch_bounds__(384, 1)
     sm90::setmaxnreg_inc<184>();
     uint32_t q_phase = 0;
     for (int pi = first; pi < last; ++pi) {
-      const PieceInfo in = piece_info(pi);
+      const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       if (tid == 0 && pi == first) sm.bad[0] = 0;
-      piece_barrier();  // (A) the previous piece retired; the flag reset visible to the producer
+      pieces_done.sync();  // (A) the previous piece retired; the flag reset visible to the producer
       // The next piece's flag (its slot last read by the previous piece's epilogue, before (A)):
       // reset before this piece's first pready arrival, which orders it before the producer's
       // loads of the next piece's first tiles, issued while this piece ends.
@@ -598,7 +570,7 @@ __global__ void __launch_bounds__(384, 1)
       }
       finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.fin.inv_l, sm.fin.lse);
       tile_seq += in.ntiles;
-      piece_barrier();  // (B) inv_l, lse and the flag visible; every tile retired
+      pieces_done.sync();  // (B) inv_l, lse and the flag visible; every tile retired
 
       // The piece again from memory rather than kept in registers through the tile loop.
       const Piece pc = p.pieces[pi];
@@ -652,8 +624,8 @@ __global__ void __launch_bounds__(384, 1)
     uint32_t ahead = 0;
     for (int pi = first; pi < last; ++pi) {
       const int slot = (pi - first) & 1;  // this piece's bad-page flag; the next piece's: slot ^ 1
-      const PieceInfo in = piece_info(pi);
-      piece_barrier();  // (A)
+      const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
+      pieces_done.sync();  // (A)
       if (producer)
         for (int t = 0; t < kStages && t < in.ntiles; ++t)
           if (((ahead >> t) & 1u) == 0)
@@ -698,7 +670,7 @@ __global__ void __launch_bounds__(384, 1)
       // overlap; the producer is a whole warp, so the next piece is read warp-uniformly).
       int nx_b = 0, nx_w0 = 0, nx_end = 0, nx_tiles = 0;
       if (producer && wp.piece_overlap != 0 && pi + 1 < last) {
-        const PieceInfo nx = piece_info(pi + 1);
+        const WgmmaPiece nx = wgmma_piece(p, pi + 1, run_shift);
         nx_b = nx.b;
         nx_w0 = nx.w0;
         nx_end = nx.end;
@@ -714,7 +686,7 @@ __global__ void __launch_bounds__(384, 1)
         }
       }
       tile_seq += in.ntiles;
-      piece_barrier();  // (B)
+      pieces_done.sync();  // (B)
 
       // The piece again from memory rather than kept in registers through the tile loop (the
       // PV warpgroups' 160 registers hold O's 128 accumulators).

@@ -94,6 +94,17 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* tmap, uint
       : "memory");
 }
 
+// Bulk copy (TMA, no tensor map) of `bytes` contiguous global bytes (a multiple of 16, both
+// addresses 16-byte aligned) into shared memory; completion adds them to `bar`'s transaction count.
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar,
+                                          uint64_t policy) {
+  SPLITMLA_SM90_ASM(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1], %2, [%3], %4;\n" ::"r"(dst),
+      "l"(src), "r"(bytes), "r"(bar), "l"(policy)
+      : "memory");
+}
+
 // Register budget of the calling warpgroup (every warp of it executes the same call): dec gives
 // registers back to the CTA's pool, inc takes them (waiting until the pool holds enough).
 template <int N>

@@ -97,6 +97,41 @@ __device__ __forceinline__ WgmmaCta wgmma_cta(const Part1Params& p) {
   return c;
 }
 
+// A piece as the three-warpgroup kernels walk it (v2 and the fp8 kernel v1): its tiles cover
+// [w0, w0 + 64 ntiles), w0 = begin rounded down to a page run of 2^run_shift rows, so each run of
+// a tile lies in one page; rows before begin (lo of them) and from end on are masked in S and
+// zeros in V. The fields read warp-uniformly (lane 0's load, shuffled).
+struct WgmmaPiece {
+  Piece pc;
+  int b, begin, end, w0, lo, ntiles;
+};
+__device__ __forceinline__ WgmmaPiece wgmma_piece(const Part1Params& p, int pi, int run_shift) {
+  WgmmaPiece in;
+  in.pc = p.pieces[pi];
+  in.b = __shfl_sync(0xffffffffu, in.pc.b, 0);
+  in.begin = __shfl_sync(0xffffffffu, in.pc.begin, 0);
+  in.end = __shfl_sync(0xffffffffu, in.pc.end, 0);
+  in.w0 = in.begin & ~((1 << run_shift) - 1);
+  in.lo = in.begin - in.w0;
+  in.ntiles = in.end > in.begin ? (in.end - in.w0 + kWgmmaKeyTile - 1) / kWgmmaKeyTile : 0;
+  return in;
+}
+
+// The per-piece barriers (A) and (B) of all the threads of a three-warpgroup kernel, which WG0
+// and the PV warpgroups reach from their own code: an mbarrier (arrive with release, wait with
+// acquire, CTA scope), not bar.sync. compute-sanitizer's synccheck reports __syncthreads, and
+// bar.sync 1, 384 alike, reached from two code paths as divergent threads at a barrier (H200,
+// CUDA 13.0).
+struct PieceBarrier {
+  uint32_t bar;  // shared-window address of the mbarrier (initialized with all the threads)
+  uint32_t phase;
+  __device__ __forceinline__ void sync() {
+    sm90::mbar_arrive(bar);
+    sm90::mbar_wait(bar, phase);
+    phase ^= 1u;
+  }
+};
+
 // k16 steps of Q's latent part (of 32) that the v2 kernel holds as register fragments. The last
 // one, columns 496..511, is read from a 2-KB 32B-swizzled buffer (qlast, store_q_last): with all
 // 32 in registers WG0 needs more than the 184 registers the CTA's pool leaves it beside two
