@@ -22,6 +22,11 @@ trap '(cd "$OUT" && ls *.log > /dev/null 2>&1 && tar czf logs.tgz *.log && rm -f
 ( cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPLITMLA_PTXAS_VERBOSE=ON &&
   ninja -C $B test_gpu_fp8 test_gpu_faults splitmla_bench ) > "$OUT/build.log" 2>&1
 r=$?; say "$(el) build rc=$r"; [ $r -eq 0 ] || { tail -30 "$OUT/build.log"; exit 1; }
+# A hang shows here in 30 s rather than in every suite's timeout.
+timeout 30 $B/experiments/splitmla_bench --cases H128_B128_L4k_fp8 --dtype bf16 --part1 auto --reps 50 \
+  --out "$OUT/smoke.csv" > "$OUT/smoke.log" 2>&1
+r=$?; say "$(el) smoke bench rc=$r: $(grep -m1 -E 'wrote|error|mismatch' "$OUT/smoke.log")"
+[ $r -eq 0 ] || { tail -20 "$OUT/smoke.log" | tee -a "$S"; exit 1; }
 grep -A2 "part1_wgmma3_fp8_kernel" "$OUT/build.log" | grep -E "Used|spill" | sort | uniq -c | tee -a "$S"
 for t in test_gpu_fp8 test_gpu_faults; do
   timeout 200 $B/tests/gpu/$t --report_level=short > "$OUT/$t.log" 2>&1

@@ -26,6 +26,11 @@ trap '(cd "$OUT" && ls *.log > /dev/null 2>&1 && tar czf logs.tgz *.log && rm -f
   ninja -C $B test_gpu_sm90 test_gpu_decode test_gpu_multitoken test_gpu_graph test_gpu_faults splitmla_bench ) \
   > "$OUT/build.log" 2>&1
 r=$?; say "$(el) build rc=$r"; [ $r -eq 0 ] || { tail -30 "$OUT/build.log"; exit 1; }
+# A hang shows here in 30 s rather than in every suite's timeout.
+timeout 30 $B/experiments/splitmla_bench --cases H128_B128_L4k,H128_B32_L32k --dtype bf16 --part1 auto --reps 50 \
+  --out "$OUT/smoke.csv" > "$OUT/smoke.log" 2>&1
+r=$?; say "$(el) smoke bench rc=$r: $(grep -m1 -E 'wrote|error|mismatch' "$OUT/smoke.log")"
+[ $r -eq 0 ] || { tail -20 "$OUT/smoke.log" | tee -a "$S"; exit 1; }
 for t in test_gpu_sm90 test_gpu_decode test_gpu_multitoken test_gpu_graph test_gpu_faults; do
   timeout 150 $B/tests/gpu/$t --report_level=short > "$OUT/$t.log" 2>&1
   r=$?; say "$(el) $t rc=$r: $(grep -m1 -E 'test cases? out of|No errors' "$OUT/$t.log" | tr -s ' ')"
