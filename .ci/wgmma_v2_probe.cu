@@ -206,17 +206,17 @@ __global__ void __launch_bounds__(384, 1) v2(int tiles, float* sink, const uint8
     // and 2k + 1 stream the same 124 tiles, as a request's two row blocks do (604 MB a launch).
     auto issue = [&](int t) {
       const int s = t % kStages;
-      const uint8_t* g = kLoads == kL2 ? src + (static_cast<size_t>(blockIdx.x) * kStages + s) * kTile
-                                      : src + (static_cast<size_t>(blockIdx.x >> 1) * tiles + t) * kTile;
+      // The source tile: kL2 the CTA's own stage-s tile, the DRAM modes tile t of the pair's stream
+      // (a page of the tensor map).
+      const size_t tile = kLoads == kL2 ? static_cast<size_t>(blockIdx.x) * kStages + s
+                                        : static_cast<size_t>(blockIdx.x >> 1) * tiles + t;
       sm90::mbar_expect_tx(full(s), kTile);
-      if (kLoads == kDramTma) {  // the kernel's loads: nine 64-column boxes of the page, swizzled
-        const int page = (blockIdx.x >> 1) * tiles + t;
 #pragma unroll
-        for (int grp = 0; grp < 9; ++grp)
-          sm90::tma_load_3d(s0 + s * kTile + grp * G, &tmap, full(s), 64 * grp, 0, page, policy);
-      } else {
-#pragma unroll
-        for (int grp = 0; grp < 9; ++grp) bulk_g2s(s0 + s * kTile + grp * G, g + grp * G, G, full(s), policy);
+      for (int grp = 0; grp < 9; ++grp) {
+        if (kLoads == kDramTma)  // the kernel's loads: nine 64-column boxes of the page, swizzled
+          sm90::tma_load_3d(s0 + s * kTile + grp * G, &tmap, full(s), 64 * grp, 0, static_cast<int>(tile), policy);
+        else
+          bulk_g2s(s0 + s * kTile + grp * G, src + tile * kTile + grp * G, G, full(s), policy);
       }
       sm90::mbar_arrive(full(s));
     };
