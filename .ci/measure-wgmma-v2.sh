@@ -12,8 +12,7 @@
 # suites (SPLITMLA_REQUIRE_GPU=1); compute-sanitizer racecheck and memcheck on test_gpu_decode's
 # 64..128-head cases at pages 16 and 64 and its climbing-scores case, then synccheck and
 # initcheck on them, synccheck and racecheck on
-# test_gpu_multitoken; splitmla_bench on the wgmma rows, v2 off, on, and on with
-# SPLITMLA_WGMMA_V2_L2_KEEP=1, alternated twice.
+# test_gpu_multitoken; splitmla_bench on the wgmma rows, v2 off and on, alternated twice.
 # NCU=1 adds an ncu profile of the v2 kernel on H128_B128_L4k (about 60 s more).
 # Merge when every suite passes clean and no row is slower. Results in $OUT: summary.txt,
 # bench-*.csv, logs.tgz. Exit status 0 when all passed.
@@ -59,12 +58,10 @@ SPLITMLA_SANITIZE=1 timeout 150 compute-sanitizer --tool racecheck --error-exitc
 r=$?; say "$(el) racecheck multitoken rc=$r: $(grep -E 'RACECHECK SUMMARY' "$OUT/racecheck-multitoken.log" | tail -1)"
 [ $r -eq 0 ] || rc=1
 C=H128_B128_L4k,H128_B32_L32k,H128_B1_L128k,H128_B64_L8k_q2,H16_B128_L4k_q2,H64_B16_L16k_p16
-# v1.4 (v2_0), v2 (v2_1), v2 with the tiles kept at L2's normal priority (v2_1k: the second row
-# block's CTA may hit), alternated twice.
+# v1.4 (v2_0) and v2 (v2_1), alternated twice.
 for round in 1 2; do
-  for v in 0 1 1k; do
-    SPLITMLA_WGMMA_V2=${v%k} SPLITMLA_WGMMA_V2_L2_KEEP=$([ "$v" = 1k ] && echo 1 || echo 0) \
-      timeout 90 $B/experiments/splitmla_bench --cases $C --dtype bf16 --part1 auto \
+  for v in 0 1; do
+    SPLITMLA_WGMMA_V2=$v timeout 90 $B/experiments/splitmla_bench --cases $C --dtype bf16 --part1 auto \
       --out "$OUT/bench-v2_$v-$round.csv" > "$OUT/bench-v2_$v-$round.log" 2>&1
     r=$?; say "$(el) bench v2=$v round $round rc=$r"; [ $r -eq 0 ] || rc=1
   done

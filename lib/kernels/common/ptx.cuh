@@ -19,14 +19,6 @@ __device__ __forceinline__ uint64_t policy_evict_first() {
   return policy;
 }
 
-// L2 policy for data read twice close together (a KV tile both row-block CTAs of a request
-// stream at once): the default priority, so the second read can still hit.
-__device__ __forceinline__ uint64_t policy_evict_normal() {
-  uint64_t policy;
-  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(policy));
-  return policy;
-}
-
 // 16-byte global->shared copy that bypasses L1; src_bytes = 0 writes zeros and reads nothing.
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes,
                                             uint64_t policy) {

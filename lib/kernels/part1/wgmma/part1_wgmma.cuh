@@ -84,7 +84,6 @@ struct Part1WgmmaParams {
   // zero-filled.
   CUtensorMap kv_map;  // 64-byte aligned by its type
   int32_t kv_tma;  // 1: tiles load through kv_map; 0: cp.async (pages of 1..4 rows, odd strides)
-  int32_t l2_keep;  // v2: 1 loads tiles at L2's normal priority (several row blocks read each), 0 evict-first
   int32_t defer_pv;  // v2: 1 starts tile t's PV after tile t + 1's S is done (beside its softmax)
   int32_t piece_overlap;  // v2: 1 loads the next piece's first tiles while a piece ends
 };
@@ -387,8 +386,13 @@ __global__ void __launch_bounds__(256, 1)
 // for TMA tiles (pages of 8 rows or more).
 //   WG0 (setmaxnreg 184): Q's latent part in registers (the A operand of 31 RS k steps; the last
 //       k step and the rope group in shared memory, 1 + 4 SS k steps); S = Q K^T, the lazy softmax, P into the tile's
-//       rope group with the factors, then `pready`; straight on to the next tile's QK^T, so the
-//       softmax of tile t overlaps the PV of t - 1 and QK^T(t + 1) the PV of t.
+//       rope group with the factors, then `pready`; straight on to the next tile's QK^T. With the
+//       deferred PV (the default; SPLITMLA_WGMMA_V2_DEFER_PV=0 takes the first order) WG0 arrives
+//       on `sdone` when tile t's S is done and the PV of t - 1 waits for it, so that PV runs
+//       beside the softmax of t (when the tensor pipe would idle); in the first order the PV of
+//       t runs beside QK^T(t + 1). With the piece overlap (SPLITMLA_WGMMA_V2_PIECE_OVERLAP=0
+//       turns it off) the producer loads the next piece's first tiles into the stages that the
+//       current piece's last tiles free.
 //   WG1, WG2 (setmaxnreg 160): O[:, 0:256] and O[:, 256:512] += P V (4 x m64n256k16 SS each, P
 //       from the rope group, V MN-major), then `empty`; WG2's first warp refills the stage with
 //       the tile three ahead: lane k < 64 / R looks up run k of the tile (R = min(page, 64) rows
@@ -547,7 +551,9 @@ __global__ void __launch_bounds__(384, 1)
         sm90::wgmma_wait<0>();
 #pragma unroll
         for (int i = 0; i < 32; ++i) sm90::reg_fence(sacc[i]);
-        sm90::mbar_arrive(sdone0 + 8 * s);  // the PV warpgroups may now run tile t - 1's PV
+        // The PV warpgroups may now run tile t - 1's PV. Only the deferred order waits on sdone,
+        // so only it arrives (an arrival after a phase nobody waited for is synccheck's error).
+        if (wp.defer_pv != 0) sm90::mbar_arrive(sdone0 + 8 * s);
 
         const int tile0 = in.w0 + t * BN;
         const int valid = in.end - tile0;
@@ -585,7 +591,7 @@ __global__ void __launch_bounds__(384, 1)
     sm90::setmaxnreg_dec<160>();
     const int half = wg - 1;
     const bool producer = wg == 2 && wwarp == 0;  // lanes < runs issue boxes
-    const uint64_t l2_policy = wp.l2_keep != 0 ? ptx::policy_evict_normal() : ptx::policy_evict_first();
+    const uint64_t l2_policy = ptx::policy_evict_first();
     // Page of run `lane` of tile t of a piece (the out-of-bounds page `num_pages`, zero-filled,
     // past the end; 0 for lanes without a run).
     auto lookup = [&](int b, int w0, int end, int t) {
@@ -749,18 +755,6 @@ inline bool encode_kv_map(const Part1Params& p, int elem_bytes, CUtensorMap* map
 
 // The v2 kernel for TMA tiles (pages of 8 rows or more) of 64 rows or more, unless
 // SPLITMLA_WGMMA_V2=0 in the environment (read once; for comparing the two kernels in one build).
-// SPLITMLA_WGMMA_V2_L2_KEEP=1 in the environment (read once): v2 loads the tiles of requests with
-// several row blocks at L2's normal priority instead of evict-first, so the second row block's CTA
-// may find them in L2 (measured L2 hit rate 27.5% on H128_B128_L4k, of up to 50%). Off until
-// measured.
-inline bool wgmma_v2_l2_keep() {
-  static const bool on = [] {
-    const char* env = std::getenv("SPLITMLA_WGMMA_V2_L2_KEEP");
-    return env != nullptr && env[0] == '1';
-  }();
-  return on;
-}
-
 // SPLITMLA_WGMMA_V2_DEFER_PV=0 in the environment (read once): v2 starts a tile's PV as soon as its
 // P is ready (beside the next tile's Q K^T) instead of after the next tile's S (beside its softmax),
 // for comparing the two schedules in one build.
@@ -795,7 +789,6 @@ cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStre
   Part1WgmmaParams wp{};
   wp.p = p;
   wp.kv_tma = encode_kv_map(p, sizeof(T), &wp.kv_map) ? 1 : 0;
-  wp.l2_keep = wgmma_v2_l2_keep() && p.head_blocks > 1 ? 1 : 0;
   wp.defer_pv = wgmma_v2_defer_pv() ? 1 : 0;
   wp.piece_overlap = wgmma_v2_piece_overlap() ? 1 : 0;
   // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
