@@ -60,15 +60,6 @@ constexpr uint32_t kSmem = kBarOff + 4 * kStages * 8 + 1024;  // + sdone[3]
 // Loads of the modes with them: tile t of a CTA into stage t % 3 as nine 8-KB bulk copies (the
 // real kernel's nine boxes) by one producer thread in WG2, after the stage's `empty`, evict-first.
 enum Loads { kNone = 0, kL2 = 1, kDram = 2, kDramTma = 3 };
-__device__ __forceinline__ void bulk_g2s(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar,
-                                         uint64_t policy) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
-      " [%0], [%1], %2, [%3], %4;\n" ::"r"(dst),
-      "l"(src), "r"(bytes), "r"(bar), "l"(policy)
-      : "memory");
-}
-
 // S[64 x 64] (+)= A[64 x 16] * B[16 x 64], A in registers (the m16n8k16 A-fragment layout), B
 // K-major in shared memory.
 __device__ __forceinline__ void qk_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
@@ -216,7 +207,7 @@ __global__ void __launch_bounds__(384, 1) v2(int tiles, float* sink, const uint8
         if (kLoads == kDramTma)  // the kernel's loads: nine 64-column boxes of the page, swizzled
           sm90::tma_load_3d(s0 + s * kTile + grp * G, &tmap, full(s), 64 * grp, 0, static_cast<int>(tile), policy);
         else
-          bulk_g2s(s0 + s * kTile + grp * G, src + tile * kTile + grp * G, G, full(s), policy);
+          sm90::bulk_load(s0 + s * kTile + grp * G, src + tile * kTile + grp * G, G, full(s), policy);
       }
       sm90::mbar_arrive(full(s));
     };
