@@ -1,13 +1,16 @@
 // Bad device data (the contract, section 3): a page id outside [0, num_pages) at a visible
 // position, seq_len < 0 or beyond the table's capacity. The affected request's out and lse are
 // NaN, every other request is unaffected bit for bit, read_errors names exactly the bad
-// requests with the right bits, and the next clean run clears the record.
+// requests with the right bits, and the next clean run clears the record. At 16 heads (the
+// mma.sync kernel) under every policy; at 64 and 128 heads on each part1 kernel and its forms
+// (wgmma v2 / v1.4, fp8 v1 / v0, mma.sync), 16-bit and fp8_e4m3 caches.
 #include <boost/test/unit_test.hpp>
 
 #include <map>
 #include <set>
 
 #include "gpu/gpu_test_util.hpp"
+#include "splitmla/fp8.hpp"
 
 using namespace gputest;
 using splitmla::SplitPolicy;
@@ -20,13 +23,13 @@ constexpr int32_t kBatch = 12, kHeads = 16, kPage = 16, kMpps = 48;
 
 // Healthy batch: random lengths, request 3 empty (its table row is all out-of-range ids,
 // which is fine: nothing is visible).
-HostProblem healthy_problem(DType dtype, uint64_t seed) {
+HostProblem healthy_problem(DType dtype, uint64_t seed, int32_t heads = kHeads, int32_t page = kPage) {
   Rng rng(seed);
   GenSpec g;
   g.dtype = dtype;
-  g.num_heads = kHeads;
-  g.page_size = kPage;
-  g.max_pages_per_seq = kMpps;
+  g.num_heads = heads;
+  g.page_size = page;
+  g.max_pages_per_seq = kMpps * kPage / page;
   for (int32_t b = 0; b < kBatch; ++b) g.lens.push_back(b == 3 ? 0 : rng.between(40, 700));
   g.seed = rng.next();
   return make_problem(g);
@@ -222,4 +225,53 @@ BOOST_AUTO_TEST_CASE(fault_record_follows_graph_replays, *needs_gpu()) {
   }
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
+}
+
+// The same faults at the head counts where auto runs the wgmma kernel (64 and 128 heads: its
+// three-warpgroup forms at pages of 8 rows or more, its two-warpgroup forms at pages 1..4 and for
+// fp8 the lock-step form there), 16-bit and fp8_e4m3 caches, each also forced onto mma.sync: bad
+// requests NaN and flagged, healthy ones within the reference's tolerances and free of NaN.
+BOOST_AUTO_TEST_CASE(faults_on_every_kernel_form, *needs_gpu()) {
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  const bool wgmma = runnable_variants().size() > 1;
+  uint64_t seed = 300;
+  for (const bool fp8 : {false, true})
+    for (const int32_t heads : {64, 128})
+      for (const int32_t page : {16, 4}) {
+        if (sanitizing() && heads > 64) continue;
+        BOOST_TEST_CONTEXT((fp8 ? "fp8_e4m3" : "bf16") << " heads " << heads << " page " << page) {
+          HostProblem faulty = healthy_problem(DType::kBFloat16, ++seed, heads, page);
+          if (fp8) {
+            HostProblem q;
+            GPUTEST_REQUIRE_OK(splitmla::quantize_kv(faulty, splitmla::KvFormat::kFp8E4M3,
+                                                     splitmla::Fp8ScaleRule::kAmax, &q));
+            faulty = q;
+          }
+          const std::map<int32_t, uint32_t> bad = plant_faults(&faulty);
+          const HostOutputs ref = reference_of(faulty);
+          DeviceProblem df;
+          df.upload(faulty);
+          for (const auto part1 : {splitmla::Part1Variant::kAuto, splitmla::Part1Variant::kMmaSync})
+            for (const SplitPolicy pol : {SplitPolicy::automatic(), SplitPolicy::forced(5)}) {
+              BOOST_TEST_CONTEXT((part1 == splitmla::Part1Variant::kAuto ? "auto" : "mma_sync")
+                                 << " " << splitmla::policy_text(pol)) {
+                const splitmla::Plan plan = plan_for(faulty, pol, 0, part1);
+                if (part1 == splitmla::Part1Variant::kAuto)
+                  BOOST_TEST((plan.part1 == (wgmma ? splitmla::Part1Variant::kWgmma
+                                                   : splitmla::Part1Variant::kMmaSync)));
+                const RunResult r = run_decode(plan, pool, df, stream.s);
+                check_report(errors_of(plan, pool, stream.s), bad);
+                BOOST_TEST(r.pads_touched == 0);
+                const HostOutputs o = r.as_outputs(faulty.dtype);
+                for (int32_t b = 0; b < kBatch; ++b) {
+                  if (bad.count(b) != 0) BOOST_TEST(row_all_nan(faulty, o, b), "bad request " << b);
+                  else BOOST_TEST(!row_has_nan(faulty, o, b), "healthy request " << b << " has NaN");
+                }
+                check_matches(faulty, r, ref, "faulty batch vs reference");
+              }
+            }
+        }
+      }
 }

@@ -266,41 +266,44 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(fp8_faults)
 
 // fp8_e4m3: a NaN, infinite, zero or negative scale makes every request NaN (empty ones too) and
-// flags every request kErrBadScale; the next run with a good scale is clean again.
+// flags every request kErrBadScale; the next run with a good scale is clean again. 16 heads (the
+// mma.sync kernel under auto) and 64 (auto's wgmma fp8 kernel where it runs).
 BOOST_AUTO_TEST_CASE(a_bad_e4m3_scale_makes_every_request_nan_and_flags_it, *needs_gpu()) {
   Env env;
-  GenSpec g;
-  g.num_heads = 16;
-  g.page_size = 16;
-  g.lens = std::vector<int32_t>{0, 5, 100, 333};
-  g.seed = 5;
-  const HostProblem good = quantized(make_problem(g), KvFormat::kFp8E4M3);
-  const float inf = std::numeric_limits<float>::infinity();
-  for (const SplitPolicy& pol : {SplitPolicy::automatic(), SplitPolicy::forced(4)}) {
-    for (float bad : {std::numeric_limits<float>::quiet_NaN(), inf, -inf, 0.f, -0.f, -1.f}) {
-      HostProblem p = good;
-      p.kv_scale = bad;
-      DeviceProblem dp;
-      dp.upload(p);
-      const splitmla::Plan plan = plan_for(p, pol);
-      const RunResult r = run_decode(plan, env.pool, dp, env.stream.s);
-      const HostOutputs o = r.as_outputs(p.dtype);
-      splitmla::Workspace ws;
-      GPUTEST_REQUIRE_OK(env.pool.workspace_for(plan, &ws));
-      splitmla::ErrorReport rep;
-      GPUTEST_REQUIRE_OK(splitmla::read_errors(plan, ws, p.batch, env.stream.s, &rep));
-      for (int32_t b = 0; b < p.batch; ++b) {
-        BOOST_TEST(request_all_nan(p, o, b), "scale " << bad << ": request " << b << " not NaN");
-        BOOST_TEST(rep.request_flags[static_cast<size_t>(b)] == splitmla::kErrBadScale,
-                   "scale " << bad << ": request " << b << " flags " << rep.request_flags[static_cast<size_t>(b)]);
+  for (const int32_t heads : {16, 64}) {
+    GenSpec g;
+    g.num_heads = heads;
+    g.page_size = 16;
+    g.lens = std::vector<int32_t>{0, 5, 100, 333};
+    g.seed = 5;
+    const HostProblem good = quantized(make_problem(g), KvFormat::kFp8E4M3);
+    const float inf = std::numeric_limits<float>::infinity();
+    for (const SplitPolicy& pol : {SplitPolicy::automatic(), SplitPolicy::forced(4)}) {
+      for (float bad : {std::numeric_limits<float>::quiet_NaN(), inf, -inf, 0.f, -0.f, -1.f}) {
+        HostProblem p = good;
+        p.kv_scale = bad;
+        DeviceProblem dp;
+        dp.upload(p);
+        const splitmla::Plan plan = plan_for(p, pol);
+        const RunResult r = run_decode(plan, env.pool, dp, env.stream.s);
+        const HostOutputs o = r.as_outputs(p.dtype);
+        splitmla::Workspace ws;
+        GPUTEST_REQUIRE_OK(env.pool.workspace_for(plan, &ws));
+        splitmla::ErrorReport rep;
+        GPUTEST_REQUIRE_OK(splitmla::read_errors(plan, ws, p.batch, env.stream.s, &rep));
+        for (int32_t b = 0; b < p.batch; ++b) {
+          BOOST_TEST(request_all_nan(p, o, b), "scale " << bad << ": request " << b << " not NaN");
+          const uint32_t f = rep.request_flags[static_cast<size_t>(b)];
+          BOOST_TEST(f == splitmla::kErrBadScale, "scale " << bad << ": request " << b << " flags " << f);
+        }
+        check_matches(p, r, reference_of(p), "bad e4m3 scale (reference is NaN too)");
+        // A good scale afterwards: clean outputs and no flags.
+        dp.upload(good);
+        const RunResult r2 = run_decode(plan, env.pool, dp, env.stream.s);
+        check_matches(good, r2, reference_of(good), "good scale after a bad one");
+        GPUTEST_REQUIRE_OK(splitmla::read_errors(plan, ws, p.batch, env.stream.s, &rep));
+        BOOST_TEST(rep.any == 0u);
       }
-      check_matches(p, r, reference_of(p), "bad e4m3 scale (reference is NaN too)");
-      // A good scale afterwards: clean outputs and no flags.
-      dp.upload(good);
-      const RunResult r2 = run_decode(plan, env.pool, dp, env.stream.s);
-      check_matches(good, r2, reference_of(good), "good scale after a bad one");
-      GPUTEST_REQUIRE_OK(splitmla::read_errors(plan, ws, p.batch, env.stream.s, &rep));
-      BOOST_TEST(rep.any == 0u);
     }
   }
 }

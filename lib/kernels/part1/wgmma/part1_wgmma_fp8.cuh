@@ -326,7 +326,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
 //   raw rows: one bulk copy per page run (pages of 8 rows or more; rows past the piece are not
 //   read), two raw stages ahead.
 // Shared memory: two fp16 copies (72 KB each), two raw stages (36 KB each), Q's rope group and
-// last k step, factors, barriers: 232,304 of 232,448 bytes. Rows of a copy outside the piece
+// last k step, factors, barriers: 232,296 of 232,448 bytes. Rows of a copy outside the piece
 // are zeros (the converters write them so), so V never holds another position's bytes.
 struct Part1WgmmaFp8v1Traits {
   static constexpr int kThreads = 384;
@@ -484,8 +484,9 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
       load_q_fragments<T>(qra, qrb, q4, qa);
       if constexpr (std::is_same_v<T, __nv_bfloat16>) {
         // The fragments' largest magnitudes on the bf16 bits (|x| of a bf16 is its low 15 bits,
-        // ordered as the values; a NaN orders above infinity and gives e = 0, NaN stays NaN):
-        // two SIMD maxima a register, no float copies of the 124.
+        // ordered as the values; a NaN drops out at the float maximum below, as in v0's
+        // max_abs16, and the row's scores are NaN anyway): two SIMD maxima a register, no float
+        // copies of the 124.
         uint32_t xa = 0u, xb = 0u;
 #pragma unroll
         for (int ks = 0; ks < kQkRsSteps; ++ks) {
@@ -593,23 +594,26 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
         const uint32_t s = g & 1u;
         if (g >= 2) sm90::mbar_wait(rempty0 + 8 * s, ((g >> 1) - 1) & 1u);
         const uint32_t bar = rfull0 + 8 * s;
-        if (lane < runs) {
-          const int pos = in.w0 + t * BN + (lane << run_shift);
-          const int n = min(1 << run_shift, in.end - pos);
-          if (n > 0) {
-            const int page = __ldg(p.block_table + static_cast<int64_t>(in.b) * p.bt_stride + (pos >> p.page_shift));
-            if (static_cast<unsigned>(page) < static_cast<unsigned>(p.num_pages)) {
-              const uint32_t bytes = static_cast<uint32_t>(n) * Tr::kRawRowBytes;
-              sm90::mbar_expect_tx(bar, bytes);
-              sm90::bulk_load(sraw0 + s * kRaw + static_cast<uint32_t>(lane << run_shift) * Tr::kRawRowBytes,
-                              kv8 + static_cast<int64_t>(page) * p.kv_stride_page +
-                                  static_cast<int64_t>(pos & page_mask) * Tr::kRawRowBytes,
-                              bytes, bar, evict_first);
-            } else {
-              atomicOr(&sm.bad[slot], 1);
-            }
-          }
+        const int pos = in.w0 + t * BN + (lane << run_shift);
+        uint32_t bytes = 0;
+        int page = 0;
+        if (lane < runs && pos < in.end) {
+          page = __ldg(p.block_table + static_cast<int64_t>(in.b) * p.bt_stride + (pos >> p.page_shift));
+          if (static_cast<unsigned>(page) < static_cast<unsigned>(p.num_pages))
+            bytes = static_cast<uint32_t>(min(1 << run_shift, in.end - pos)) * Tr::kRawRowBytes;
+          else
+            atomicOr(&sm.bad[slot], 1);
         }
+        // The phase's whole byte count from lane 0 before any copy is issued (as v2 does), so
+        // no copy can complete the phase early whatever the order of the lanes' operations.
+        const uint32_t total = __reduce_add_sync(0xffffffffu, bytes);
+        if (lane == 0 && total != 0) sm90::mbar_expect_tx(bar, total);
+        __syncwarp();
+        if (bytes != 0)
+          sm90::bulk_load(sraw0 + s * kRaw + static_cast<uint32_t>(lane << run_shift) * Tr::kRawRowBytes,
+                          kv8 + static_cast<int64_t>(page) * p.kv_stride_page +
+                              static_cast<int64_t>(pos & page_mask) * Tr::kRawRowBytes,
+                          bytes, bar, evict_first);
         __syncwarp();
         if (lane == 0) sm90::mbar_arrive(bar);
       };
