@@ -34,6 +34,7 @@ time_left() {
   say "$(el) skipped (budget): $2"; rc=1; return 1
 }
 finish() {
+  [ -n "${smi:-}" ] && kill "$smi" 2> /dev/null
   (cd "$OUT/r" && ls *.csv > /dev/null 2>&1 && tar czf ../results.tgz *.csv)
   (cd "$OUT" && ls *.log > /dev/null 2>&1 && tar czf logs.tgz *.log && rm -f *.log)
   rm -rf "$OUT/r"
@@ -46,6 +47,10 @@ r=$?; say "$(el) build rc=$r"; [ $r -eq 0 ] || { grep -E "error" -A3 "$OUT/build
 for k in part1_wgmma3_kernel part1_wgmma3_fp8_kernel; do
   say "$k: $(grep -A4 "Compiling entry function.*$k" "$OUT/build.log" | grep -E -o 'Used [0-9]+ registers|[0-9]+ bytes spill stores' | sort | uniq -c | tr -s ' \n' ' ')"
 done
+# The SM clock and power every 500 ms for the rest of the call (clocks.log, in logs.tgz).
+nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu --format=csv,noheader -lms 500 \
+  > "$OUT/clocks.log" 2>&1 &
+smi=$!
 timeout 30 "$B"/experiments/splitmla_bench --cases H128_B128_L4k,H128_B128_L4k_fp8 --dtype bf16 --part1 auto \
   --reps 50 --out "$OUT/r/smoke.csv" > "$OUT/smoke.log" 2>&1
 r=$?; say "$(el) smoke bench rc=$r: $(grep -m1 -E 'wrote|error|mismatch' "$OUT/smoke.log")"
