@@ -40,6 +40,7 @@ finish() {
   rm -rf "$OUT/r"
 }
 trap finish EXIT
+say "start $(date +%T) (the [s] stamps below count from here; clocks.log has wall times)"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee -a "$S"
 ( cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPLITMLA_PTXAS_VERBOSE=ON &&
   ninja -C "$B" -j"$(nproc)" ) > "$OUT/build.log" 2>&1
