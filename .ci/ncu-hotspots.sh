@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# ncu stall sampling of one part1 kernel on one bench case, printed as the SASS lines with the most
+# samples and the stall reasons that dominate. From the repository root on the GPU machine, after a
+# build in BUILD_DIR (default build-v2):
+#
+#   bash .ci/ncu-hotspots.sh part1_wgmma3_fp8_kernel H128_B128_L4k_fp8 [N lines, default 25]
+#
+# ncu pins the SM clock to its base (about 1.3 GHz on the H200), so its durations are longer than the
+# bench's; compare shares and ratios, not times. Writes $OUT/hot-KERNEL.txt.
+set -u
+k=$1; case_=$2; n=${3:-25}; B=${BUILD_DIR:-build-v2}; OUT=${OUT:-$PWD/out}; mkdir -p "$OUT"
+export PATH=/usr/local/cuda/bin:$PATH
+rep=/tmp/hot-$k
+timeout 200 ncu -f -k regex:"$k" --launch-skip 3 --launch-count 1 --section WarpStateStats \
+  --section SourceCounters --section SpeedOfLight -o "$rep" "$B"/experiments/splitmla_bench \
+  --cases "$case_" --dtype bf16 --part1 wgmma --reps 50 --out /tmp/hot.csv > /tmp/hot.log 2>&1 \
+  || { tail -5 /tmp/hot.log; exit 1; }
+ncu -i "$rep.ncu-rep" --page details --csv > "$rep-details.csv"
+ncu -i "$rep.ncu-rep" --page source --csv --print-source sass > "$rep-src.csv"
+python3 - "$rep-details.csv" "$rep-src.csv" "$n" <<'PY' | tee "$OUT/hot-$k.txt"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+h = rows[0]; n, v, u = h.index('Metric Name'), h.index('Metric Value'), h.index('Metric Unit')
+for r in rows[1:]:
+    if r[n].startswith('Stall') or r[n] in ('Duration', 'Warp Cycles Per Issued Instruction'):
+        print('  %-44s %s %s' % (r[n], r[v], r[u]))
+src = list(csv.reader(open(sys.argv[2])))
+hi = next(i for i, r in enumerate(src) if 'Source' in r)
+h, data = src[hi], src[hi + 1:]
+s_col = h.index('Source')
+w_col = next(i for i, c in enumerate(h) if c.startswith('Warp Stall Sampling (All'))
+num = lambda x: float(x.replace(',', '') or 0)
+tot = sum(num(r[w_col]) for r in data if len(r) > w_col) or 1
+print('SASS lines by share of all stall samples (%d lines, %d samples)' % (len(data), tot))
+for i, r in sorted(enumerate(data), key=lambda p: -num(p[1][w_col]) if len(p[1]) > w_col else 0)[:int(sys.argv[3])]:
+    print('  %5.1f%%  #%-5d %s' % (100 * num(r[w_col]) / tot, i, r[s_col][:110]))
+PY
