@@ -75,7 +75,18 @@ for step in "$@"; do
         done
       done ;;
     bench)
-      "$BUILD/experiments/splitmla_bench" --part1 both --dtype both --out "$OUT/bench.csv" 2>&1 | tee "$OUT/bench.log" | tail -30 || rc=1 ;;
+      # The SM clock and power every 500 ms beside the bench, and the bench's lines with the time
+      # they were printed, so that a row slower than its twin (fp16 against bf16) can be checked
+      # against the clock it ran at (bench-clocks.log, bench.log).
+      nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu --format=csv,noheader \
+        -lms 500 > "$OUT/bench-clocks.log" 2>&1 &
+      smi=$!
+      "$BUILD/experiments/splitmla_bench" --part1 both --dtype both --out "$OUT/bench.csv" 2>&1 |
+        while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done | tee "$OUT/bench.log" | tail -30
+      [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+      kill "$smi" 2> /dev/null
+      cut -d, -f2 "$OUT/bench-clocks.log" | tr -dc '0-9\n' | grep . | sort -n |
+        awk '{ c[NR] = $1 } END { if (NR) printf "SM clock during the bench: min %d, median %d, max %d MHz (%d samples)\n", c[1], c[int((NR + 1) / 2)], c[NR], NR }' ;;
     study)
       "$BUILD/experiments/splitmla_study" --short --out "$OUT/study.csv" 2>&1 | tee "$OUT/study.log" | tail -5 || rc=1 ;;
     study-full)
