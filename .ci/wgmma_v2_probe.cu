@@ -25,6 +25,7 @@
 
 #include "kernels/common/epilogue.cuh"
 #include "kernels/common/ptx.cuh"
+#include "kernels/part1/wgmma/part1_wgmma.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
 #include "kernels/part1/wgmma/sm90_desc.hpp"
 #include "kernels/part1/wgmma/tile_math.cuh"
@@ -315,21 +316,16 @@ int main() {
   }
   fill<<<1024, 256>>>(reinterpret_cast<uint32_t*>(src), bytes / 4);
   cudaDeviceSynchronize();
-  // The source as the kernel's tensor map sees a page-64 cache: {576, 64, pages}, box {64, 64, 1},
-  // 128B swizzle.
+  // The source as the kernel's tensor map sees a page-64 cache ({576, 64, pages}, box {64, 64, 1},
+  // 128B swizzle): encoded by the kernel's own encode_kv_map.
   CUtensorMap tmap{};
   {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q);
-    const cuuint64_t dims[3] = {576, 64, static_cast<cuuint64_t>(66) * kTiles};
-    const cuuint64_t strides[2] = {1152, kTile};
-    const cuuint32_t box[3] = {64, 64, 1}, estride[3] = {1, 1, 1};
-    if (fn == nullptr ||
-        reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn)(
-            &tmap, CU_TENSOR_MAP_DATA_TYPE_UINT16, 3, src, dims, strides, box, estride,
-            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
+    k::Part1Params kp{};
+    kp.kv = src;
+    kp.kv_stride_page = 576 * 64;  // elements
+    kp.page_shift = 6;
+    kp.num_pages = 66 * kTiles;
+    if (!k::encode_kv_map(kp, 2, &tmap)) {
       std::printf("tensor map encoding failed\n");
       return 1;
     }
