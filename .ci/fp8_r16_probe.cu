@@ -223,6 +223,48 @@ constexpr uint64_t kDescB = sm90::kDescKMajor;
 
 // kv: the cache as [ctas * tiles] tiles of 64 x 576 bytes (CTA b owns tiles b*tiles ..); q:
 // [ctas][16][576] fp16; out: [ctas][16][512] float; lse: [ctas][16].
+// End of a two-warpgroup run (both chains): warpgroup 1 hands its running max, sum and O^T to
+// warpgroup 0 through mrg (m1[16], l1[16], o1[64][128] floats), which folds them into its own;
+// false for warpgroup 1, which is then done. Column ci of a thread: 8 (ci >> 1) + 2 c + (ci & 1).
+__device__ __forceinline__ bool merge_two_warpgroups(float* mrg, int wg, int w, int g, int c, int wt,
+                                                     float (&o)[8][8], float (&m_run)[4],
+                                                     float (&l_run)[4]) {
+  auto col = [&](int ci) { return 8 * (ci >> 1) + 2 * c + (ci & 1); };
+  if (wg == 1) {
+    if (w == 0 && g == 0) {
+#pragma unroll
+      for (int ci = 0; ci < 4; ++ci) {
+        mrg[col(ci)] = m_run[ci];
+        mrg[16 + col(ci)] = l_run[ci];
+      }
+    }
+#pragma unroll
+    for (int mb = 0; mb < 8; ++mb)
+#pragma unroll
+      for (int i = 0; i < 8; ++i) mrg[32 + (mb * 8 + i) * 128 + wt] = o[mb][i];
+  }
+  sm90::named_barrier_sync(3, 256);
+  if (wg == 1) return false;
+  float a0[4], a1[4];
+#pragma unroll
+  for (int ci = 0; ci < 4; ++ci) {
+    const float m1 = mrg[col(ci)], l1 = mrg[16 + col(ci)];
+    const float mm = fmaxf(m_run[ci], m1);
+    a0[ci] = ptx::ex2_ftz(m_run[ci] - mm);
+    a1[ci] = ptx::ex2_ftz(m1 - mm);
+    l_run[ci] = l_run[ci] * a0[ci] + l1 * a1[ci];
+    m_run[ci] = mm;
+  }
+#pragma unroll
+  for (int mb = 0; mb < 8; ++mb)
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int ci = 2 * (i >> 2) + (i & 1);
+      o[mb][i] = o[mb][i] * a0[ci] + mrg[32 + (mb * 8 + i) * 128 + wt] * a1[ci];
+    }
+  return true;
+}
+
 template <int NWG, int kLayout, bool kLoads>
 __global__ void __launch_bounds__(NWG * 128 + 32, 1)
     probe(int tiles, const uint8_t* __restrict__ kv, const __half* __restrict__ q, float sm_scale,
@@ -465,38 +507,7 @@ __global__ void __launch_bounds__(NWG * 128 + 32, 1)
 
   if constexpr (NWG == 2) {
     float* mrg = reinterpret_cast<float*>(base + C::kMrgOff);  // m1[16], l1[16], o1[64][128]
-    if (wg == 1) {
-      if (w == 0 && g == 0) {
-#pragma unroll
-        for (int ci = 0; ci < 4; ++ci) {
-          mrg[col(ci)] = m_run[ci];
-          mrg[16 + col(ci)] = l_run[ci];
-        }
-      }
-#pragma unroll
-      for (int mb = 0; mb < 8; ++mb)
-#pragma unroll
-        for (int i = 0; i < 8; ++i) mrg[32 + (mb * 8 + i) * 128 + wt] = o[mb][i];
-    }
-    sm90::named_barrier_sync(3, 256);
-    if (wg == 1) return;
-    float a0[4], a1[4];
-#pragma unroll
-    for (int ci = 0; ci < 4; ++ci) {
-      const float m1 = mrg[col(ci)], l1 = mrg[16 + col(ci)];
-      const float mm = fmaxf(m_run[ci], m1);
-      a0[ci] = ptx::ex2_ftz(m_run[ci] - mm);
-      a1[ci] = ptx::ex2_ftz(m1 - mm);
-      l_run[ci] = l_run[ci] * a0[ci] + l1 * a1[ci];
-      m_run[ci] = mm;
-    }
-#pragma unroll
-    for (int mb = 0; mb < 8; ++mb)
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const int ci = 2 * (i >> 2) + (i & 1);
-        o[mb][i] = o[mb][i] * a0[ci] + mrg[32 + (mb * 8 + i) * 128 + wt] * a1[ci];
-      }
+    if (!merge_two_warpgroups(mrg, wg, w, g, c, wt, o, m_run, l_run)) return;
   }
 
   // ---- epilogue: O[n][latent] = O^T / l * kv_scale, lse = ln 2 (m + log2 l) ----
@@ -1005,38 +1016,7 @@ __global__ void __launch_bounds__(NWG * 128 + 32, 1)
   if constexpr (NWG == 2) {
     float* mrg = reinterpret_cast<float*>(base);  // m1[16], l1[16], o1[64][128], over the ring
     sm90::named_barrier_sync(3, 256);             // both warpgroups done with the ring
-    if (wg == 1) {
-      if (w == 0 && g == 0) {
-#pragma unroll
-        for (int ci = 0; ci < 4; ++ci) {
-          mrg[col(ci)] = m_run[ci];
-          mrg[16 + col(ci)] = l_run[ci];
-        }
-      }
-#pragma unroll
-      for (int mb = 0; mb < 8; ++mb)
-#pragma unroll
-        for (int i = 0; i < 8; ++i) mrg[32 + (mb * 8 + i) * 128 + wt] = o[mb][i];
-    }
-    sm90::named_barrier_sync(3, 256);
-    if (wg == 1) return;
-    float a0[4], a1[4];
-#pragma unroll
-    for (int ci = 0; ci < 4; ++ci) {
-      const float m1 = mrg[col(ci)], l1 = mrg[16 + col(ci)];
-      const float mm = fmaxf(m_run[ci], m1);
-      a0[ci] = ptx::ex2_ftz(m_run[ci] - mm);
-      a1[ci] = ptx::ex2_ftz(m1 - mm);
-      l_run[ci] = l_run[ci] * a0[ci] + l1 * a1[ci];
-      m_run[ci] = mm;
-    }
-#pragma unroll
-    for (int mb = 0; mb < 8; ++mb)
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const int ci = 2 * (i >> 2) + (i & 1);
-        o[mb][i] = o[mb][i] * a0[ci] + mrg[32 + (mb * 8 + i) * 128 + wt] * a1[ci];
-      }
+    if (!merge_two_warpgroups(mrg, wg, w, g, c, wt, o, m_run, l_run)) return;
   }
 
   // ---- epilogue: O[n][latent] = O^T / l, lse = ln 2 (m + log2 l). o[mb][4 jb + 2 h + b] is
