@@ -35,9 +35,9 @@
 #include <cudaTypedefs.h>
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "core/merge.hpp"
+#include "kernels/common/env_switch.hpp"
 #include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
@@ -85,7 +85,6 @@ struct Part1WgmmaParams {
   CUtensorMap kv_map;  // 64-byte aligned by its type
   int32_t kv_tma;  // 1: tiles load through kv_map; 0: cp.async (pages of 1..4 rows, odd strides)
   int32_t defer_pv;  // v2: 1 starts tile t's PV after tile t + 1's S is done (beside its softmax)
-  int32_t piece_overlap;  // v2: 1 loads the next piece's first tiles while a piece ends
 };
 
 
@@ -111,7 +110,6 @@ __global__ void __launch_bounds__(256, 1)
   const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
   const int row0 = cta.row0, first = cta.first, last = cta.last;
   // Token and head of query row r (q_len = 1: the row is the head, no division).
-  auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
 
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
@@ -244,7 +242,7 @@ __global__ void __launch_bounds__(256, 1)
         const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(b) * p.q_stride_batch;
         const int r = row0 + lrow;
         const bool ok = r < p.rows;
-        const int qt = token_of(r), qh = r - qt * p.num_heads;
+        const int qt = query_token(p, r), qh = r - qt * p.num_heads;
         const T* qsrc = ok ? qb + static_cast<int64_t>(qt) * p.q_stride_token +
                                  static_cast<int64_t>(qh) * p.q_stride_head
                            : qb;
@@ -279,15 +277,8 @@ __global__ void __launch_bounds__(256, 1)
       }
     } else {
       // -------------------------------- math: QK, softmax, left half --------------------------------
-      // Each of this thread's two rows sees the piece up to its own token's limit (q_len = 1:
-      // the piece is already clipped to it). Rows past the last one keep the piece end: their
-      // Q is zero and they are never written.
-      int end_a = end, end_b = end;
-      if (p.q_len != 1) {
-        const int32_t* lim = p.token_limits + static_cast<int64_t>(b) * p.q_len;
-        if (row0 + ra < p.rows) end_a = min(end, __ldg(lim + token_of(row0 + ra)));
-        if (row0 + rb < p.rows) end_b = min(end, __ldg(lim + token_of(row0 + rb)));
-      }
+      // This thread's two rows, each up to its own token's limit (row_end).
+      const int end_a = row_end(p, b, row0 + ra, end), end_b = row_end(p, b, row0 + rb, end);
       float sacc[32];
       auto issue_qk = [&](int t) {
         const uint32_t g = tile_seq + t, s = g & 1;
@@ -390,9 +381,7 @@ __global__ void __launch_bounds__(256, 1)
 //       deferred PV (the default; SPLITMLA_WGMMA_V2_DEFER_PV=0 takes the first order) WG0 arrives
 //       on `sdone` when tile t's S is done and the PV of t - 1 waits for it, so that PV runs
 //       beside the softmax of t (when the tensor pipe would idle); in the first order the PV of
-//       t runs beside QK^T(t + 1). With the piece overlap (SPLITMLA_WGMMA_V2_PIECE_OVERLAP=0
-//       turns it off) the producer loads the next piece's first tiles into the stages that the
-//       current piece's last tiles free.
+//       t runs beside QK^T(t + 1).
 //   WG1, WG2 (setmaxnreg 160): O[:, 0:256] and O[:, 256:512] += P V (4 x m64n256k16 SS each, P
 //       from the rope group, V MN-major), then `empty`; WG2's first warp refills the stage with
 //       the tile three ahead: lane k < 64 / R looks up run k of the tile (R = min(page, 64) rows
@@ -455,7 +444,6 @@ __global__ void __launch_bounds__(384, 1)
   const int tid = th.tid, wg = th.wg, wt = th.wt, wwarp = th.wwarp, lane = th.lane;
   const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
   const int row0 = cta.row0, first = cta.first, last = cta.last;
-  auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
 
   // Shared-window addresses as one base plus constants, so that each warpgroup keeps one
   // register for all of them (WG0's 184 and the PV warpgroups' 160 are tight).
@@ -501,9 +489,9 @@ __global__ void __launch_bounds__(384, 1)
       const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       if (tid == 0 && pi == first) sm.bad[0] = 0;
       pieces_done.sync();  // (A) the previous piece retired; the flag reset visible to the producer
-      // The next piece's flag (its slot last read by the previous piece's epilogue, before (A)):
-      // reset before this piece's first pready arrival, which orders it before the producer's
-      // loads of the next piece's first tiles, issued while this piece ends.
+      // The next piece's flag: its slot was last read by the previous piece's epilogue (before
+      // this (A)), and the producer sets it only after the next (A), which this thread reaches
+      // after the reset.
       if (tid == 0) sm.bad[(pi + 1 - first) & 1] = 0;
 
       // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
@@ -512,7 +500,7 @@ __global__ void __launch_bounds__(384, 1)
       const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(in.b) * p.q_stride_batch;
       auto q_row = [&](int r) -> const T* {
         if (row0 + r >= p.rows) return nullptr;
-        const int qt = token_of(row0 + r), qh = row0 + r - qt * p.num_heads;
+        const int qt = query_token(p, row0 + r), qh = row0 + r - qt * p.num_heads;
         return qb + static_cast<int64_t>(qt) * p.q_stride_token + static_cast<int64_t>(qh) * p.q_stride_head;
       };
       {  // shared-memory parts first: their registers are free again before Q's 124 load
@@ -534,12 +522,7 @@ __global__ void __launch_bounds__(384, 1)
       sm90::mbar_wait(qready, q_phase);
       q_phase ^= 1u;
 
-      int end_a = in.end, end_b = in.end;
-      if (p.q_len != 1) {
-        const int32_t* lim = p.token_limits + static_cast<int64_t>(in.b) * p.q_len;
-        if (row0 + ra < p.rows) end_a = min(in.end, __ldg(lim + token_of(row0 + ra)));
-        if (row0 + rb < p.rows) end_b = min(in.end, __ldg(lim + token_of(row0 + rb)));
-      }
+      const int end_a = row_end(p, in.b, row0 + ra, in.end), end_b = row_end(p, in.b, row0 + rb, in.end);
       float lsum_a = 0.f, lsum_b = 0.f;
       float m_a = merge::neg_inf<float>(), m_b = merge::neg_inf<float>();
       for (int t = 0; t < in.ntiles; ++t) {
@@ -624,19 +607,13 @@ __global__ void __launch_bounds__(384, 1)
       }
       if (lane == 0) sm90::mbar_arrive(bar);
     };
-    // Of this piece's first kStages tiles, those the producer loaded while the previous piece
-    // ended (a bit each): as a stage frees up after a piece's last kStages - 1 tiles, the next
-    // piece's first tiles load into it, so its start does not wait for them (piece overlap).
-    uint32_t ahead = 0;
     for (int pi = first; pi < last; ++pi) {
-      const int slot = (pi - first) & 1;  // this piece's bad-page flag; the next piece's: slot ^ 1
+      const int slot = (pi - first) & 1;  // this piece's bad-page flag
       const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       pieces_done.sync();  // (A)
       if (producer)
         for (int t = 0; t < kStages && t < in.ntiles; ++t)
-          if (((ahead >> t) & 1u) == 0)
-            issue_tile(tile_seq + t, in.w0, in.end, t, lookup(in.b, in.w0, in.end, t), slot);
-      ahead = 0;
+          issue_tile(tile_seq + t, in.w0, in.end, t, lookup(in.b, in.w0, in.end, t), slot);
 
       float o[128];
 #pragma unroll
@@ -664,32 +641,12 @@ __global__ void __launch_bounds__(384, 1)
         sm90::wgmma_wait<0>();
         sm90::mbar_arrive(empty0 + 8 * s);
       };
-      // Tiles whose stage goes to this piece's tile t + kStages (its page looked up before the
-      // waits)...
-      const int main_tiles = in.ntiles - kStages;
-      for (int t = 0; t < main_tiles; ++t) {
-        const int next_page = producer ? lookup(in.b, in.w0, in.end, t + kStages) : 0;
+      for (int t = 0; t < in.ntiles; ++t) {
+        // The tile whose stage this PV frees: its page looked up before the waits.
+        const bool refill = producer && t + kStages < in.ntiles;
+        const int next_page = refill ? lookup(in.b, in.w0, in.end, t + kStages) : 0;
         pv_tile(t);
-        if (producer) issue_tile(tile_seq + t + kStages, in.w0, in.end, t + kStages, next_page, slot);
-      }
-      // ... and the last kStages, whose stages go to the next piece's tiles j = 0, 1, 2 (piece
-      // overlap; the producer is a whole warp, so the next piece is read warp-uniformly).
-      int nx_b = 0, nx_w0 = 0, nx_end = 0, nx_tiles = 0;
-      if (producer && wp.piece_overlap != 0 && pi + 1 < last) {
-        const WgmmaPiece nx = wgmma_piece(p, pi + 1, run_shift);
-        nx_b = nx.b;
-        nx_w0 = nx.w0;
-        nx_end = nx.end;
-        nx_tiles = nx.ntiles;
-      }
-      for (int t = main_tiles > 0 ? main_tiles : 0; t < in.ntiles; ++t) {
-        const int j = t + kStages - in.ntiles;
-        const int next_page = producer && j < nx_tiles ? lookup(nx_b, nx_w0, nx_end, j) : 0;
-        pv_tile(t);
-        if (producer && j < nx_tiles) {
-          issue_tile(tile_seq + t + kStages, nx_w0, nx_end, j, next_page, slot ^ 1);
-          ahead |= 1u << j;
-        }
+        if (refill) issue_tile(tile_seq + t + kStages, in.w0, in.end, t + kStages, next_page, slot);
       }
       tile_seq += in.ntiles;
       pieces_done.sync();  // (B)
@@ -717,8 +674,7 @@ __global__ void __launch_bounds__(384, 1)
 // SPLITMLA_WGMMA_TMA=0 in the environment (read once; for comparing the two loaders).
 inline bool encode_kv_map(const Part1Params& p, int elem_bytes, CUtensorMap* map) {
   static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-    const char* env = std::getenv("SPLITMLA_WGMMA_TMA");
-    if (env != nullptr && env[0] == '0') return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
+    if (!env_switch_on("SPLITMLA_WGMMA_TMA")) return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
     void* fn = nullptr;
     cudaDriverEntryPointQueryResult q{};
     if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
@@ -759,28 +715,12 @@ inline bool encode_kv_map(const Part1Params& p, int elem_bytes, CUtensorMap* map
 // P is ready (beside the next tile's Q K^T) instead of after the next tile's S (beside its softmax),
 // for comparing the two schedules in one build.
 inline bool wgmma_v2_defer_pv() {
-  static const bool on = [] {
-    const char* env = std::getenv("SPLITMLA_WGMMA_V2_DEFER_PV");
-    return !(env != nullptr && env[0] == '0');
-  }();
-  return on;
-}
-
-// SPLITMLA_WGMMA_V2_PIECE_OVERLAP=0 in the environment (read once): v2's producer loads a piece's
-// first tiles only after the piece begins, not while the previous piece ends (for the A/B).
-inline bool wgmma_v2_piece_overlap() {
-  static const bool on = [] {
-    const char* env = std::getenv("SPLITMLA_WGMMA_V2_PIECE_OVERLAP");
-    return !(env != nullptr && env[0] == '0');
-  }();
+  static const bool on = env_switch_on("SPLITMLA_WGMMA_V2_DEFER_PV");
   return on;
 }
 
 inline bool wgmma_v2_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("SPLITMLA_WGMMA_V2");
-    return !(env != nullptr && env[0] == '0');
-  }();
+  static const bool on = env_switch_on("SPLITMLA_WGMMA_V2");
   return on;
 }
 
@@ -790,7 +730,6 @@ cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStre
   wp.p = p;
   wp.kv_tma = encode_kv_map(p, sizeof(T), &wp.kv_map) ? 1 : 0;
   wp.defer_pv = wgmma_v2_defer_pv() ? 1 : 0;
-  wp.piece_overlap = wgmma_v2_piece_overlap() ? 1 : 0;
   // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
   const bool gf = SPLITMLA_WGMMA_GROUP_FULL_PAGES && wp.kv_tma != 0 && p.page_shift >= 3 &&
                   p.page_shift <= 5;

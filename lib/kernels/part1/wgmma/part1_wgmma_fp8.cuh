@@ -27,10 +27,10 @@
 
 #include <cfloat>
 #include <cstdint>
-#include <cstdlib>
 #include <type_traits>
 
 #include "core/merge.hpp"
+#include "kernels/common/env_switch.hpp"
 #include "kernels/common/epilogue.cuh"
 #include "kernels/common/fp8.cuh"
 #include "kernels/common/params.hpp"
@@ -79,7 +79,6 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
   const int tid = th.tid, wg = th.wg, wwarp = th.wwarp, lane = th.lane;
   const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
   const int row0 = cta.row0, first = cta.first, last = cta.last;
-  auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
 
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv = ptx::smem_addr(sm.kv);
@@ -118,7 +117,7 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
         const int row = c / 72, ch = c % 72;
         const int r = row0 + row;
         const bool ok = r < p.rows;
-        const int t = token_of(r), h = r - t * p.num_heads;
+        const int t = query_token(p, r), h = r - t * p.num_heads;
         const T* src = ok ? qb + static_cast<int64_t>(t) * p.q_stride_token +
                                 static_cast<int64_t>(h) * p.q_stride_head + ch * 8
                           : qb;
@@ -155,12 +154,8 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
     ptx::cp_async_commit();  // raw tile 1
 
     // WG0's two rows: their own ends (q_len > 1: each token's limit) and softmax state.
-    int end_a = end, end_b = end;
-    if (p.q_len != 1 && wg == 0) {
-      const int32_t* lim = p.token_limits + static_cast<int64_t>(b) * p.q_len;
-      if (row0 + ra < p.rows) end_a = min(end, __ldg(lim + token_of(row0 + ra)));
-      if (row0 + rb < p.rows) end_b = min(end, __ldg(lim + token_of(row0 + rb)));
-    }
+    const int end_a = wg == 0 ? row_end(p, b, row0 + ra, end) : end;
+    const int end_b = wg == 0 ? row_end(p, b, row0 + rb, end) : end;
     float lsum_a = 0.f, lsum_b = 0.f;
     float m_a = merge::neg_inf<float>(), m_b = merge::neg_inf<float>();
     float o[128];  // this warpgroup's 256 output columns of its 64 rows
@@ -397,7 +392,6 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
   const int tid = th.tid, wg = th.wg, wwarp = th.wwarp, lane = th.lane;
   const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
   const int row0 = cta.row0, first = cta.first, last = cta.last;
-  auto token_of = [&](int r) { return p.q_len == 1 ? 0 : r / p.num_heads; };
 
   using Sh = Tr::Shared;
   const uint32_t skv0 = ptx::smem_addr(base);
@@ -456,7 +450,7 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
       const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(in.b) * p.q_stride_batch;
       auto q_row = [&](int r) -> const T* {
         if (row0 + r >= p.rows) return nullptr;
-        const int qt = token_of(row0 + r), qh = row0 + r - qt * p.num_heads;
+        const int qt = query_token(p, row0 + r), qh = row0 + r - qt * p.num_heads;
         return qb + static_cast<int64_t>(qt) * p.q_stride_token + static_cast<int64_t>(qh) * p.q_stride_head;
       };
       auto chunk = [&](const T* row, int col) {
@@ -531,12 +525,7 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
       sm90::mbar_wait(qready, q_phase);
       q_phase ^= 1u;
 
-      int end_a = in.end, end_b = in.end;
-      if (p.q_len != 1) {
-        const int32_t* lim = p.token_limits + static_cast<int64_t>(in.b) * p.q_len;
-        if (row0 + ra < p.rows) end_a = min(in.end, __ldg(lim + token_of(row0 + ra)));
-        if (row0 + rb < p.rows) end_b = min(in.end, __ldg(lim + token_of(row0 + rb)));
-      }
+      const int end_a = row_end(p, in.b, row0 + ra, in.end), end_b = row_end(p, in.b, row0 + rb, in.end);
       float lsum_a = 0.f, lsum_b = 0.f;
       m_a = merge::neg_inf<float>();
       m_b = merge::neg_inf<float>();
@@ -701,10 +690,7 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
 // of a tile lies in one page), 16-byte aligned pages, unless SPLITMLA_WGMMA_FP8_V1=0 in the
 // environment (read once; for comparing with v0 in one build).
 inline bool wgmma_fp8_v1_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("SPLITMLA_WGMMA_FP8_V1");
-    return !(env != nullptr && env[0] == '0');
-  }();
+  static const bool on = env_switch_on("SPLITMLA_WGMMA_FP8_V1");
   return on;
 }
 

@@ -97,6 +97,19 @@ __device__ __forceinline__ WgmmaCta wgmma_cta(const Part1Params& p) {
   return c;
 }
 
+// The token of query row r (rows are token x num_heads + head; q_len 1: no division).
+__device__ __forceinline__ int query_token(const Part1Params& p, int r) {
+  return p.q_len == 1 ? 0 : r / p.num_heads;
+}
+
+// A row's own end in request b's piece ending at `end`: with q_len > 1 each token sees the cache up
+// to its limit (q_len 1: the piece is already clipped). Rows past the last keep `end`: their Q is
+// zero and they are never written.
+__device__ __forceinline__ int row_end(const Part1Params& p, int b, int row, int end) {
+  if (p.q_len == 1 || row >= p.rows) return end;
+  return min(end, __ldg(p.token_limits + static_cast<int64_t>(b) * p.q_len + query_token(p, row)));
+}
+
 // A piece as the three-warpgroup kernels walk it (v2 and the fp8 kernel v1): its tiles cover
 // [w0, w0 + 64 ntiles), w0 = begin rounded down to a page run of 2^run_shift rows, so each run of
 // a tile lies in one page; rows before begin (lo of them) and from end on are masked in S and
