@@ -8,9 +8,6 @@
 #
 #   timeout 590 bash .ci/measure-candidate.sh
 #
-# Kept as the record of the c450424 run. The piece overlap and its switch were removed after it
-# (NOTES, "Removed again"), so on later trees its A/B rounds compare the deferred PV alone.
-#
 # It configures the build exactly as .ci/device.sh does (same BUILD_DIR, default build-v2), so a
 # following `BUILD_DIR=build-v2 bash .ci/device.sh tests replay bench study-full python` on the
 # still-warm machine rebuilds nothing. Steps, the most telling first, each skipped once the

@@ -3,7 +3,6 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "api/plan_detail.hpp"
 #include "api/workspace.hpp"
@@ -135,17 +134,12 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   // takes the narrow one.
   const bool wide = pairs < 2LL * plan.num_sms &&
                     plan.config.policy.kind != SplitPolicyKind::kChunk;
-  // The kernel walks the pairs that exist with a grid stride: a grid of at most 16
+  // The kernel walks the pairs that exist with a grid stride: a grid of at most kPart2PairsPerSm
   // pairs per SM (a wave of 128-thread blocks) serves any count, and a call with few split
   // requests no longer launches a block per bound pair (16,384 for 128 requests x 128 heads:
   // part2 with nothing to merge took 8.4 us that way on an H200, 4.5 us with the stride).
-  // SPLITMLA_PART2_PAIRS_PER_SM=N (1..64, read once) overrides the 16 for an A/B in one build.
-  static const int64_t pairs_per_sm = [] {
-    const char* env = std::getenv("SPLITMLA_PART2_PAIRS_PER_SM");
-    const long v = env != nullptr ? std::strtol(env, nullptr, 10) : 0;
-    return v >= 1 && v <= 64 ? static_cast<int64_t>(v) : int64_t{16};
-  }();
-  const int64_t grid_pairs = std::min<int64_t>(pairs, pairs_per_sm * plan.num_sms);
+  constexpr int64_t kPart2PairsPerSm = 16;
+  const int64_t grid_pairs = std::min<int64_t>(pairs, kPart2PairsPerSm * plan.num_sms);
   return detail::cuda_status(
       kernels::launch_part2(plan.config.dtype, p, static_cast<int>(grid_pairs), wide, s),
       "part2 launch");

@@ -18,9 +18,6 @@ namespace {
 //          each merging splits g, g+8, ...; for few pairs with many splits (small batch).
 // Group partial sums meet in shared memory and are added in group order: deterministic, and
 // independent of the other requests.
-// Splits per request whose weights a block keeps in shared memory (more read their lse again).
-constexpr int kPart2CachedSplits = 256;
-
 template <bool kWide>
 struct Part2Layout {
   static constexpr int kGroups = kWide ? 8 : 1;
@@ -41,21 +38,12 @@ __device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int
   const float* lse = p.part_lse + static_cast<int64_t>(e.first_slot) * p.rows + row;
   const int tid = threadIdx.x, g = tid / L::kGroupThreads, lane = tid % L::kGroupThreads;
 
-  // The max over every split's lse (and whether any is NaN), shared by the block. The first
-  // kPart2CachedSplits lse values stay in shared memory, where they become the weights: the
-  // merge loop below then has no load in front of its output loads, which it issues unrolled
-  // (a weight read from global memory before each load made every split two dependent L2
-  // round trips).
+  // The max over every split's lse (and whether any is NaN), shared by the block.
   constexpr int kWarps = L::kThreads / 32;
   __shared__ float s_m[kWarps];
   __shared__ int s_nan[kWarps];
-  __shared__ float s_w[kPart2CachedSplits];
   merge::MergeState<float> st;
-  for (int s = tid; s < e.count; s += L::kThreads) {
-    const float l = lse[static_cast<int64_t>(s) * p.rows];
-    st.see_lse(l);
-    if (s < kPart2CachedSplits) s_w[s] = l;
-  }
+  for (int s = tid; s < e.count; s += L::kThreads) st.see_lse(lse[static_cast<int64_t>(s) * p.rows]);
   float m = st.m;
   int nan = st.nan;
 #pragma unroll
@@ -75,9 +63,6 @@ __device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int
     st.m = fmaxf(st.m, s_m[k]);
     st.nan = st.nan || s_nan[k] != 0;
   }
-  // Each thread turns the lse values it stored into weights (same indices: no other thread's).
-  for (int s = tid; s < e.count && s < kPart2CachedSplits; s += L::kThreads) s_w[s] = st.weight(s_w[s]);
-  __syncthreads();
 
   const int col = quarter * kColsPerBlock + lane * 4;
   const float* po =
@@ -85,52 +70,27 @@ __device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int
   const int64_t slot_stride = static_cast<int64_t>(p.rows) * kHeadDimV;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
   float wsum = 0.f;
-  // Splits in order (the sums stay those of a plain loop): batches of 8 whose output loads are
-  // all issued before the first is used, then the rest one by one. An empty split's o may hold
-  // anything (or was never written): not read, and not added.
-  auto add = [&](float w, const float4& o) {
+#pragma unroll 4
+  for (int s = g; s < e.count; s += kGroups) {
+    const float w = st.weight(lse[static_cast<int64_t>(s) * p.rows]);
     wsum += w;
+    if (w == 0.f) continue;  // empty split: its o may hold anything
+    const float4 o = *reinterpret_cast<const float4*>(po + s * slot_stride);
     acc.x = merge::MergeState<float>::accumulate(acc.x, w, o.x);
     acc.y = merge::MergeState<float>::accumulate(acc.y, w, o.y);
     acc.z = merge::MergeState<float>::accumulate(acc.z, w, o.z);
     acc.w = merge::MergeState<float>::accumulate(acc.w, w, o.w);
-  };
-  // Splits in order (the sums stay those of a plain loop): batches of 8 whose output loads are
-  // issued before the first is used, then the rest one by one. An empty split's o may hold
-  // anything (or was never written): not read, and not added.
-  auto load = [](const float* at, float w) {
-    return w != 0.f ? __ldg(reinterpret_cast<const float4*>(at)) : make_float4(0.f, 0.f, 0.f, 0.f);
-  };
-  constexpr int kBatch = 8;
-  const int cached = min(e.count, kPart2CachedSplits);
-  const int64_t group_stride = kGroups * slot_stride;
-  int s = g;
-  const float* src = po + s * slot_stride;
-  for (; s + (kBatch - 1) * kGroups < cached; s += kBatch * kGroups) {
-    float w[kBatch];
-    float4 o[kBatch];
-#pragma unroll
-    for (int k = 0; k < kBatch; ++k) w[k] = s_w[s + k * kGroups];
-#pragma unroll
-    for (int k = 0; k < kBatch; ++k) o[k] = load(src + k * group_stride, w[k]);
-    src += kBatch * group_stride;
-#pragma unroll
-    for (int k = 0; k < kBatch; ++k) add(w[k], o[k]);
-  }
-  for (; s < e.count; s += kGroups, src += group_stride) {
-    const float w = s < cached ? s_w[s] : st.weight(lse[static_cast<int64_t>(s) * p.rows]);
-    add(w, load(src, w));
   }
 
   if constexpr (kGroups > 1) {
     __shared__ float4 s_acc[kGroups][L::kGroupThreads];
-    __shared__ float s_gw[kGroups];
+    __shared__ float s_w[kGroups];
     s_acc[g][lane] = acc;
-    if (lane == 0) s_gw[g] = wsum;
+    if (lane == 0) s_w[g] = wsum;
     __syncthreads();
     if (g != 0) return;
     acc = s_acc[0][lane];
-    st.add_weight(s_gw[0]);
+    st.add_weight(s_w[0]);
 #pragma unroll
     for (int k = 1; k < kGroups; ++k) {
       const float4 o = s_acc[k][lane];
@@ -138,7 +98,7 @@ __device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int
       acc.y += o.y;
       acc.z += o.z;
       acc.w += o.w;
-      st.add_weight(s_gw[k]);
+      st.add_weight(s_w[k]);
     }
   } else {
     st.add_weight(wsum);
@@ -166,10 +126,8 @@ __device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int
 // The grid is sized from static bounds, capped near one wave (launch_part2); the pairs that
 // exist this call (num_multi x rows, device data) are walked with a grid stride, so a run with
 // few or no split requests launches a few hundred blocks, not one per bound pair.
-// 1,024 threads a SM at least, so 64 registers a thread: room for the merge loop's batch of 8
-// float4 loads (at the 32 registers that full occupancy leaves, the scheduler kept 2 in flight).
 template <class T, bool kWide>
-__global__ void __launch_bounds__(Part2Layout<kWide>::kThreads, 1024 / Part2Layout<kWide>::kThreads)
+__global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
     part2_kernel(const __grid_constant__ Part2Params p) {
   using L = Part2Layout<kWide>;
   const int quarter = blockIdx.x % L::kQuarters;

@@ -85,6 +85,7 @@ struct Part1WgmmaParams {
   CUtensorMap kv_map;  // 64-byte aligned by its type
   int32_t kv_tma;  // 1: tiles load through kv_map; 0: cp.async (pages of 1..4 rows, odd strides)
   int32_t defer_pv;  // v2: 1 starts tile t's PV after tile t + 1's S is done (beside its softmax)
+  int32_t piece_overlap;  // v2: 1 loads the next piece's first tiles while a piece ends
 };
 
 
@@ -109,7 +110,6 @@ __global__ void __launch_bounds__(256, 1)
   const int tid = th.tid, wg = th.wg, wt = th.wt, wwarp = th.wwarp, lane = th.lane;
   const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
   const int row0 = cta.row0, first = cta.first, last = cta.last;
-  // Token and head of query row r (q_len = 1: the row is the head, no division).
 
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
@@ -381,7 +381,9 @@ __global__ void __launch_bounds__(256, 1)
 //       deferred PV (the default; SPLITMLA_WGMMA_V2_DEFER_PV=0 takes the first order) WG0 arrives
 //       on `sdone` when tile t's S is done and the PV of t - 1 waits for it, so that PV runs
 //       beside the softmax of t (when the tensor pipe would idle); in the first order the PV of
-//       t runs beside QK^T(t + 1).
+//       t runs beside QK^T(t + 1). With the piece overlap (SPLITMLA_WGMMA_V2_PIECE_OVERLAP=0
+//       turns it off) the producer loads the next piece's first tiles into the stages that the
+//       current piece's last tiles free.
 //   WG1, WG2 (setmaxnreg 160): O[:, 0:256] and O[:, 256:512] += P V (4 x m64n256k16 SS each, P
 //       from the rope group, V MN-major), then `empty`; WG2's first warp refills the stage with
 //       the tile three ahead: lane k < 64 / R looks up run k of the tile (R = min(page, 64) rows
@@ -489,9 +491,9 @@ __global__ void __launch_bounds__(384, 1)
       const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       if (tid == 0 && pi == first) sm.bad[0] = 0;
       pieces_done.sync();  // (A) the previous piece retired; the flag reset visible to the producer
-      // The next piece's flag: its slot was last read by the previous piece's epilogue (before
-      // this (A)), and the producer sets it only after the next (A), which this thread reaches
-      // after the reset.
+      // The next piece's flag (its slot last read by the previous piece's epilogue, before (A)):
+      // reset before this piece's first pready arrival, which orders it before the producer's
+      // loads of the next piece's first tiles, issued while this piece ends.
       if (tid == 0) sm.bad[(pi + 1 - first) & 1] = 0;
 
       // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
@@ -607,13 +609,19 @@ __global__ void __launch_bounds__(384, 1)
       }
       if (lane == 0) sm90::mbar_arrive(bar);
     };
+    // Of this piece's first kStages tiles, those the producer loaded while the previous piece
+    // ended (a bit each): as a stage frees up after a piece's last kStages - 1 tiles, the next
+    // piece's first tiles load into it, so its start does not wait for them (piece overlap).
+    uint32_t ahead = 0;
     for (int pi = first; pi < last; ++pi) {
-      const int slot = (pi - first) & 1;  // this piece's bad-page flag
+      const int slot = (pi - first) & 1;  // this piece's bad-page flag; the next piece's: slot ^ 1
       const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       pieces_done.sync();  // (A)
       if (producer)
         for (int t = 0; t < kStages && t < in.ntiles; ++t)
-          issue_tile(tile_seq + t, in.w0, in.end, t, lookup(in.b, in.w0, in.end, t), slot);
+          if (((ahead >> t) & 1u) == 0)
+            issue_tile(tile_seq + t, in.w0, in.end, t, lookup(in.b, in.w0, in.end, t), slot);
+      ahead = 0;
 
       float o[128];
 #pragma unroll
@@ -641,12 +649,32 @@ __global__ void __launch_bounds__(384, 1)
         sm90::wgmma_wait<0>();
         sm90::mbar_arrive(empty0 + 8 * s);
       };
-      for (int t = 0; t < in.ntiles; ++t) {
-        // The tile whose stage this PV frees: its page looked up before the waits.
-        const bool refill = producer && t + kStages < in.ntiles;
-        const int next_page = refill ? lookup(in.b, in.w0, in.end, t + kStages) : 0;
+      // Tiles whose stage goes to this piece's tile t + kStages (its page looked up before the
+      // waits)...
+      const int main_tiles = in.ntiles - kStages;
+      for (int t = 0; t < main_tiles; ++t) {
+        const int next_page = producer ? lookup(in.b, in.w0, in.end, t + kStages) : 0;
         pv_tile(t);
-        if (refill) issue_tile(tile_seq + t + kStages, in.w0, in.end, t + kStages, next_page, slot);
+        if (producer) issue_tile(tile_seq + t + kStages, in.w0, in.end, t + kStages, next_page, slot);
+      }
+      // ... and the last kStages, whose stages go to the next piece's tiles j = 0, 1, 2 (piece
+      // overlap; the producer is a whole warp, so the next piece is read warp-uniformly).
+      int nx_b = 0, nx_w0 = 0, nx_end = 0, nx_tiles = 0;
+      if (producer && wp.piece_overlap != 0 && pi + 1 < last) {
+        const WgmmaPiece nx = wgmma_piece(p, pi + 1, run_shift);
+        nx_b = nx.b;
+        nx_w0 = nx.w0;
+        nx_end = nx.end;
+        nx_tiles = nx.ntiles;
+      }
+      for (int t = main_tiles > 0 ? main_tiles : 0; t < in.ntiles; ++t) {
+        const int j = t + kStages - in.ntiles;
+        const int next_page = producer && j < nx_tiles ? lookup(nx_b, nx_w0, nx_end, j) : 0;
+        pv_tile(t);
+        if (producer && j < nx_tiles) {
+          issue_tile(tile_seq + t + kStages, nx_w0, nx_end, j, next_page, slot ^ 1);
+          ahead |= 1u << j;
+        }
       }
       tile_seq += in.ntiles;
       pieces_done.sync();  // (B)
@@ -719,6 +747,13 @@ inline bool wgmma_v2_defer_pv() {
   return on;
 }
 
+// SPLITMLA_WGMMA_V2_PIECE_OVERLAP=0 in the environment (read once): v2's producer loads a piece's
+// first tiles only after the piece begins, not while the previous piece ends (for the A/B).
+inline bool wgmma_v2_piece_overlap() {
+  static const bool on = env_switch_on("SPLITMLA_WGMMA_V2_PIECE_OVERLAP");
+  return on;
+}
+
 inline bool wgmma_v2_enabled() {
   static const bool on = env_switch_on("SPLITMLA_WGMMA_V2");
   return on;
@@ -730,6 +765,7 @@ cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStre
   wp.p = p;
   wp.kv_tma = encode_kv_map(p, sizeof(T), &wp.kv_map) ? 1 : 0;
   wp.defer_pv = wgmma_v2_defer_pv() ? 1 : 0;
+  wp.piece_overlap = wgmma_v2_piece_overlap() ? 1 : 0;
   // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
   const bool gf = SPLITMLA_WGMMA_GROUP_FULL_PAGES && wp.kv_tma != 0 && p.page_shift >= 3 &&
                   p.page_shift <= 5;

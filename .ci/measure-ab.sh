@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A/B of one environment switch in one build, rounds alternating so that the GPU's clock drift
+# falls on both sides. From the repository root on the GPU machine (device tool):
+#
+#   AB_VAR=SPLITMLA_WGMMA_V2_PIECE_OVERLAP AB_CASES=H128_B128_L4k,H128_B32_L32k ROUNDS=3 \
+#     timeout 590 bash .ci/measure-ab.sh
+#
+# Each round benches the cases (bf16, auto) with AB_VAR=1, then with AB_VAR=0 (the order flips
+# every other round). Same build directory and options as .ci/device.sh (BUILD_DIR, default
+# build-v2). Results in $OUT: summary.txt (time and ratio per case, side and round, then the
+# median over the rounds), results.tgz (the CSVs), logs.tgz.
+set -u
+OUT=${OUT:-$PWD/out}
+mkdir -p "$OUT/r"
+export PATH=/usr/local/cuda/bin:$PATH
+t0=$(date +%s); B=${BUILD_DIR:-build-v2}; S="$OUT/summary.txt"; rc=0
+el() { echo "[$(( $(date +%s) - t0 )) s]"; }
+say() { echo "$*" | tee -a "$S"; }
+finish() {
+  (cd "$OUT/r" && ls *.csv > /dev/null 2>&1 && tar czf ../results.tgz *.csv)
+  (cd "$OUT" && ls *.log > /dev/null 2>&1 && tar czf logs.tgz *.log && rm -f *.log)
+  rm -rf "$OUT/r"
+}
+trap finish EXIT
+: "${AB_VAR:?name the switch}" "${AB_CASES:?name the cases}"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$S"
+( cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPLITMLA_PTXAS_VERBOSE=ON &&
+  ninja -C "$B" -j"$(nproc)" splitmla_bench ) > "$OUT/build.log" 2>&1
+r=$?; say "$(el) build rc=$r"; [ $r -eq 0 ] || { grep -E "error" -A3 "$OUT/build.log" | head -40 | tee -a "$S"; exit 1; }
+for i in $(seq 1 "${ROUNDS:-3}"); do
+  sides="1 0"; [ $((i % 2)) -eq 0 ] && sides="0 1"
+  for v in $sides; do
+    env "$AB_VAR=$v" timeout 150 "$B"/experiments/splitmla_bench --cases "$AB_CASES" --dtype bf16 \
+      --part1 auto --out "$OUT/r/ab-$v-$i.csv" > "$OUT/ab-$v-$i.log" 2>&1
+    r=$?; say "$(el) $AB_VAR=$v round $i rc=$r"; [ $r -eq 0 ] || rc=1
+  done
+done
+cd "$OUT/r" && awk -F, 'FNR == 1 { for (i = 1; i <= NF; ++i) c[$i] = i; split(FILENAME, f, "[-.]"); next }
+  { k = $c["case"] " " f[2]; t[k] = t[k] " " $c["time_us"]; printf "%-18s %s=%s round %s time %8.1f ratio %.4f\n", $c["case"], v, f[2], f[3], $c["time_us"], $c["ratio"] }
+  END { for (k in t) { n = split(t[k], a, " "); asort(a); printf "median %-20s %8.1f us (%d rounds)\n", k, a[int((n + 1) / 2)], n } }' \
+  v="$AB_VAR" ab-*.csv | sort | tee -a "$S"
+exit $rc
