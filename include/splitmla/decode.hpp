@@ -31,6 +31,9 @@ struct Plan {
   int32_t row_blocks = 0;        // ceil(rows / rows_per_cta)
   int32_t work_ctas = 0;         // part1 grid = work_ctas * row_blocks
   int32_t key_tile = 0;          // KV rows per part1 tile; auto cuts requests at its multiples
+  // part2 launches with programmatic dependent launch (sm_90 and newer): its grid may start as
+  // part1's CTAs retire, and waits for part1 to finish before reading anything.
+  bool pdl = false;
   int32_t pieces_bound = 0;      // most (request, split) pieces a run can produce
   int32_t slots_bound = 0;       // most partial-output slots (pieces of multi-split requests)
   int32_t multi_bound = 0;       // most requests that need part2

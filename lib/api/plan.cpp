@@ -11,6 +11,7 @@
 #include "api/workspace.hpp"
 #include "core/error.hpp"
 #include "core/split_rule.hpp"
+#include "kernels/common/env_switch.hpp"
 #include "kernels/common/params.hpp"
 #include "kernels/part1/variants.hpp"
 #include "splitmla/decode.hpp"
@@ -156,6 +157,10 @@ Status size_plan(const DecodeConfig& config, const DeviceFacts& d, Plan* out) {
   p.part1 = row->family;
   p.rows_per_cta = row->rows_per_cta;
   p.key_tile = row->key_tile;
+  // Programmatic dependent launch of part2 where the device has it (sm_90+); SPLITMLA_PDL=0 in the
+  // environment (read once) turns it off, to compare the two in one binary.
+  static const bool pdl_allowed = kernels::env_switch_on("SPLITMLA_PDL");
+  p.pdl = pdl_allowed && d.cc >= 90;
   // Query rows (q_len x heads, token-major) are the M dimension of a part1 CTA.
   const int rows = config.q_len * config.num_heads;
   p.rows = rows;

@@ -126,6 +126,7 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.num_heads = plan.config.num_heads;
   p.rows = plan.rows;
   p.out_f32 = plan.out_f32 ? 1 : 0;
+  p.pdl = plan.pdl ? 1 : 0;
   const int64_t multi = std::min<int64_t>(plan.multi_bound, a.batch);
   const int64_t pairs = multi * plan.rows;
   // Few (request, row) pairs (small batch): spread each pair's merge over 4 blocks of 8 split

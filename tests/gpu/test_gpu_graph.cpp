@@ -4,6 +4,9 @@
 // replays allocate no device memory; the pool refuses to grow while its stream is captured.
 #include <boost/test/unit_test.hpp>
 
+#include <cstdlib>
+#include <vector>
+
 #include "gpu/gpu_test_util.hpp"
 
 using namespace gputest;
@@ -78,6 +81,25 @@ void graph_case(DType dtype, int32_t heads, int32_t page, int32_t batch, int32_t
   const cudaError_t end = cudaStreamEndCapture(stream.s, &g.graph);
   BOOST_REQUIRE_MESSAGE(cap == Status::kSuccess, "decode under capture: " << splitmla::status_message(cap));
   BOOST_REQUIRE_MESSAGE(end == cudaSuccess, "cudaStreamEndCapture: " << cudaGetErrorString(end));
+  // part2 launches with programmatic serialization on sm_90 and newer (unless SPLITMLA_PDL=0),
+  // and the capture keeps that as a programmatic edge into it; no such edge otherwise.
+  {
+    int major = 0;
+    GPUTEST_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, plan.device));
+    const char* env = std::getenv("SPLITMLA_PDL");
+    const bool want_pdl = major >= 9 && !(env != nullptr && env[0] == '0');
+    BOOST_TEST(plan.pdl == want_pdl);
+    size_t n = 0;
+    GPUTEST_CUDA(cudaGraphGetEdges(g.graph, nullptr, nullptr, nullptr, &n));
+    std::vector<cudaGraphNode_t> from(n), to(n);
+    std::vector<cudaGraphEdgeData> edge(n);
+    GPUTEST_CUDA(cudaGraphGetEdges(g.graph, from.data(), to.data(), edge.data(), &n));
+    size_t programmatic = 0;
+    for (const cudaGraphEdgeData& e : edge) programmatic += e.type == cudaGraphDependencyTypeProgrammatic;
+    const size_t want = plan.pdl && plan.multi_bound > 0 ? 1 : 0;
+    BOOST_TEST(programmatic == want, "programmatic edges in the captured graph: " << programmatic
+                                                                                 << ", expected " << want);
+  }
   GPUTEST_CUDA(cudaGraphInstantiate(&g.exec, g.graph, 0));
   GPUTEST_CUDA(cudaGraphUpload(g.exec, stream.s));
   GPUTEST_CUDA(cudaStreamSynchronize(stream.s));

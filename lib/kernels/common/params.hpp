@@ -122,6 +122,9 @@ struct Part2Params {
   int32_t num_heads;
   int32_t rows;              // q_len * num_heads
   int32_t out_f32;           // 1: out is float32 (context-parallel partials), else dtype
+  // 1: launched with programmatic stream serialization (Plan::pdl): the kernel waits on part1 with
+  // griddepcontrol.wait first thing; 0: a plain launch.
+  int32_t pdl;
 };
 
 // Launchers of the planner and part2 (planner/planner.cu, part2/part2.cu); part1's launch,

@@ -8,6 +8,16 @@
 
 namespace splitmla::kernels::ptx {
 
+// Programmatic dependent launch (sm_90 and newer; a no-op below). A grid launched with the
+// programmatic-serialization attribute may start before the grid ahead of it in the stream has
+// finished: grid_dependency_wait() blocks until that grid has completed and its memory is visible,
+// so it must come before every read of anything a preceding kernel may write.
+__device__ __forceinline__ void grid_dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }

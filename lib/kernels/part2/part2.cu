@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include "core/merge.hpp"
+#include "kernels/common/launch.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
 
@@ -130,6 +131,8 @@ template <class T, bool kWide>
 __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
     part2_kernel(const __grid_constant__ Part2Params p) {
   using L = Part2Layout<kWide>;
+  // Programmatic serialization (Plan::pdl): part1's header and partials are read after it ends.
+  ptx::grid_dependency_wait();
   const int quarter = blockIdx.x % L::kQuarters;
   const int64_t pairs = static_cast<int64_t>(p.header->num_multi) * p.rows;
   const int64_t stride = gridDim.x / L::kQuarters;
@@ -143,9 +146,10 @@ __global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
 
 namespace {
 template <class T, bool kWide>
-void launch(const Part2Params& p, int pairs, cudaStream_t stream) {
+cudaError_t launch(const Part2Params& p, int pairs, cudaStream_t stream) {
   using L = Part2Layout<kWide>;
-  part2_kernel<T, kWide><<<pairs * L::kQuarters, L::kThreads, 0, stream>>>(p);
+  return launch_with_pdl(part2_kernel<T, kWide>, dim3(pairs * L::kQuarters), dim3(L::kThreads), 0,
+                         stream, p.pdl != 0, p);
 }
 }  // namespace
 
@@ -164,10 +168,9 @@ cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide
                          cudaStream_t stream) {
   if (pairs <= 0) return cudaSuccess;
   if (dtype == DType::kBFloat16)
-    wide ? launch<__nv_bfloat16, true>(p, pairs, stream) : launch<__nv_bfloat16, false>(p, pairs, stream);
-  else
-    wide ? launch<__half, true>(p, pairs, stream) : launch<__half, false>(p, pairs, stream);
-  return cudaGetLastError();
+    return wide ? launch<__nv_bfloat16, true>(p, pairs, stream)
+                : launch<__nv_bfloat16, false>(p, pairs, stream);
+  return wide ? launch<__half, true>(p, pairs, stream) : launch<__half, false>(p, pairs, stream);
 }
 
 }  // namespace splitmla::kernels
