@@ -35,8 +35,16 @@ for i in $(seq 1 "${ROUNDS:-3}"); do
     r=$?; say "$(el) $AB_VAR=$v round $i rc=$r"; [ $r -eq 0 ] || rc=1
   done
 done
-cd "$OUT/r" && awk -F, 'FNR == 1 { for (i = 1; i <= NF; ++i) c[$i] = i; split(FILENAME, f, "[-.]"); next }
-  { k = $c["case"] " " f[2]; t[k] = t[k] " " $c["time_us"]; printf "%-18s %s=%s round %s time %8.1f ratio %.4f\n", $c["case"], v, f[2], f[3], $c["time_us"], $c["ratio"] }
-  END { for (k in t) { n = split(t[k], a, " "); asort(a); printf "median %-20s %8.1f us (%d rounds)\n", k, a[int((n + 1) / 2)], n } }' \
-  v="$AB_VAR" ab-*.csv | sort | tee -a "$S"
+cd "$OUT/r" && python3 - "$AB_VAR" ab-*.csv << 'PY' | tee -a "$S"
+import csv, statistics, sys
+var, rows = sys.argv[1], {}
+for name in sys.argv[2:]:
+    _, side, rnd = name[:-4].split("-")
+    for r in csv.DictReader(open(name)):
+        rows.setdefault(r["case"], {}).setdefault(side, []).append(float(r["time_us"]))
+        print(f"{r['case']:18s} {var}={side} round {rnd} time {float(r['time_us']):8.1f} ratio {r['ratio']}")
+for case, by in rows.items():
+    on, off = statistics.median(by.get("1", [0])), statistics.median(by.get("0", [0]))
+    print(f"median {case:18s} {var}=1 {on:8.1f} us  {var}=0 {off:8.1f} us  0/1 {off / on if on else 0:.4f}")
+PY
 exit $rc

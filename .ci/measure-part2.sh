@@ -8,6 +8,9 @@
 #
 #   timeout 590 bash .ci/measure-part2.sh
 #
+# The record of a run at 6b0928d: the merge loop and SPLITMLA_PART2_PAIRS_PER_SM it measured were
+# not kept (NOTES, "part2's merge loop"), so on later trees its two bench sides are the same.
+#
 # Same build directory and options as .ci/device.sh (BUILD_DIR, default build-v2), so a following
 # `BUILD_DIR=build-v2 bash .ci/device.sh ...` on the still-warm machine rebuilds nothing. Each step
 # is skipped once the budget (BUDGET_S, default 560 s) is spent. Results in $OUT: summary.txt,
