@@ -86,6 +86,10 @@ struct Part1Traits {
   static constexpr int TPR = kThreads / HB;     // softmax threads per query row
   static constexpr int CPT = BN / TPR;          // softmax columns per thread
   static constexpr int P_STRIDE = BN + 8;       // sP row stride in elements (conflict-free)
+  // Score row stride in floats: BN + 8 puts the 8 rows of a warp's (m16, n8) accumulator pairs
+  // 8 banks apart, so each half-warp's 8-byte stores cover the 32 banks once (at BN, every row
+  // started on bank 0: 8-way conflicts, ncu's 5.5-way average on H16_B128_L4k).
+  static constexpr int S_STRIDE = BN + 8;
   static_assert(BN % 32 == 0 && kThreads == 256, "tile copy: one thread per (row, 8-chunk lane) of 32 rows");
   // 16 rows: the warp's Q fragments (KSTEPS x 4 registers) stay in registers across tiles.
   static constexpr bool kQInRegs = MT == 1;
@@ -96,7 +100,7 @@ struct Part1Traits {
   struct Shared {
     alignas(128) uint8_t q[HB * kRowBytes];
     alignas(128) uint8_t kv[STAGES][BN * kStageRowBytes];
-    float s[KSPLIT][HB][BN];
+    alignas(16) float s[KSPLIT][HB][S_STRIDE];  // columns BN.. unused (padding)
     alignas(16) PT p[(kFp8 ? 4 : 1) * HB * P_STRIDE];  // fp8_ds_mla: one copy per value block
     float alpha[HB];
     float inv_l[HB];
@@ -111,6 +115,7 @@ struct Part1Traits {
   static_assert(PAIRS % kWarps == 0 || kWarps % PAIRS == 0, "score tiles must tile the warps");
   static_assert(36 % KSPLIT == 0, "k split must divide the 36 k16 steps");
   static_assert(CPT >= 1 && TPR <= 32, "softmax row group must fit in a warp");
+  static_assert(CPT % 2 == 0, "the softmax reads its scores in pairs");
   static_assert(sizeof(Shared) <= 227 * 1024, "part1 shared memory exceeds the 227 KB limit");
 };
 
@@ -545,10 +550,8 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         for (int n = 0; n < Tr::NT_PER_WARP; ++n) {
           const int col = ((pair0 + n) % (BN / 8)) * 8 + 2 * (lane & 3);
           const int r = mt * 16 + (lane >> 2);
-          sm.s[ks][r][col] = sacc[n][0];
-          sm.s[ks][r][col + 1] = sacc[n][1];
-          sm.s[ks][r + 8][col] = sacc[n][2];
-          sm.s[ks][r + 8][col + 1] = sacc[n][3];
+          *reinterpret_cast<float2*>(&sm.s[ks][r][col]) = make_float2(sacc[n][0], sacc[n][1]);
+          *reinterpret_cast<float2*>(&sm.s[ks][r + 8][col]) = make_float2(sacc[n][2], sacc[n][3]);
         }
       }
       __syncthreads();
@@ -560,13 +563,35 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
         const float row_scale = Tr::kFp8 ? scale_log2 * sm.qs[srow] : scale_log2;
         float sv[Tr::CPT];
         float mx = merge::neg_inf<float>();
+        // This thread's CPT scores, summed over the k split in order, read 16 or 8 bytes at a time.
+        float raw[Tr::CPT];
+#pragma unroll
+        for (int c = 0; c < Tr::CPT; ++c) raw[c] = 0.f;
+#pragma unroll
+        for (int k = 0; k < Tr::KSPLIT; ++k) {
+          const float* row = &sm.s[k][srow][ssub * Tr::CPT];
+          if constexpr (Tr::CPT % 4 == 0) {
+#pragma unroll
+            for (int c = 0; c < Tr::CPT; c += 4) {
+              const float4 v = *reinterpret_cast<const float4*>(row + c);
+              raw[c] += v.x;
+              raw[c + 1] += v.y;
+              raw[c + 2] += v.z;
+              raw[c + 3] += v.w;
+            }
+          } else {
+#pragma unroll
+            for (int c = 0; c < Tr::CPT; c += 2) {
+              const float2 v = *reinterpret_cast<const float2*>(row + c);
+              raw[c] += v.x;
+              raw[c + 1] += v.y;
+            }
+          }
+        }
 #pragma unroll
         for (int c = 0; c < Tr::CPT; ++c) {
           const int col = ssub * Tr::CPT + c;
-          float s = 0.f;
-#pragma unroll
-          for (int k = 0; k < Tr::KSPLIT; ++k) s += sm.s[k][srow][col];
-          s = (pos0 + col < row_end) ? s * row_scale : merge::neg_inf<float>();
+          const float s = (pos0 + col < row_end) ? raw[c] * row_scale : merge::neg_inf<float>();
           sv[c] = s;
           mx = fmaxf(mx, s);
         }
