@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A/B of the mma.sync kernel's score-row stride (branch next-score-stride: BN + 8 floats instead of
-# BN) on the rows that run it. The A side is main's part1.cuh, carried as .ci/part1_main.cuh.ab (an
-# untracked copy); the script swaps it in and out of the same build directory, so each side is an
-# incremental rebuild of the 12 mma.sync files. Order: A bench, B build + GPU tests + two benches,
+# BN) on the rows that run it. The A side is the file before the change, carried as
+# .ci/part1_main.cuh.ab, an untracked copy made first with
+# `git show 428d06f:lib/kernels/part1/mma_sync/part1.cuh > .ci/part1_main.cuh.ab`; the script
+# swaps it in and out of the same build directory, so each side is an incremental rebuild of the
+# 12 mma.sync files. Order: A bench, B build + GPU tests + two benches,
 # A again. From the repository root on the GPU machine (device tool, kind nvidia-h200):
 #
 #   timeout 590 bash .ci/measure-score-stride.sh
