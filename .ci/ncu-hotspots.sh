@@ -4,6 +4,7 @@
 # build in BUILD_DIR (default build-v2):
 #
 #   bash .ci/ncu-hotspots.sh part1_wgmma3_fp8_kernel H128_B128_L4k_fp8 [N lines, default 25]
+#   PART1=mma_sync bash .ci/ncu-hotspots.sh part1_kernel H16_B128_L4k   (the mma.sync kernel)
 #
 # ncu pins the SM clock to its base (about 1.3 GHz on the H200), so its durations are longer than the
 # bench's; compare shares and ratios, not times. Writes $OUT/hot-KERNEL.txt.
@@ -13,8 +14,12 @@ export PATH=/usr/local/cuda/bin:$PATH
 rep=/tmp/hot-$k
 timeout 200 ncu -f -k regex:"$k" --launch-skip 3 --launch-count 1 --section WarpStateStats \
   --section SourceCounters --section SpeedOfLight -o "$rep" "$B"/experiments/splitmla_bench \
-  --cases "$case_" --dtype bf16 --part1 wgmma --reps 50 --out /tmp/hot.csv > /tmp/hot.log 2>&1 \
+  --cases "$case_" --dtype bf16 --part1 "${PART1:-wgmma}" --reps 50 --out /tmp/hot.csv > /tmp/hot.log 2>&1 \
   || { tail -5 /tmp/hot.log; exit 1; }
+# No launch of the kernel in the run (e.g. part1_kernel, the mma.sync kernel, under --part1 wgmma):
+# say so instead of failing on an empty report.
+grep -q "Metric Name" <(ncu -i "$rep.ncu-rep" --page details --csv 2> /dev/null | head -1) ||
+  { echo "ncu-hotspots: no launch of '$k' profiled (PART1=${PART1:-wgmma}; the mma.sync kernel needs PART1=mma_sync)"; exit 1; }
 ncu -i "$rep.ncu-rep" --page details --csv > "$rep-details.csv"
 ncu -i "$rep.ncu-rep" --page source --csv --print-source sass > "$rep-src.csv"
 python3 - "$rep-details.csv" "$rep-src.csv" "$n" <<'PY' | tee "$OUT/hot-$k.txt"
