@@ -9,19 +9,7 @@
 # every other round). Same build directory and options as .ci/device.sh (BUILD_DIR, default
 # build-v2). Results in $OUT: summary.txt (time and ratio per case, side and round, then the
 # median over the rounds), results.tgz (the CSVs), logs.tgz.
-set -u
-OUT=${OUT:-$PWD/out}
-mkdir -p "$OUT/r"
-export PATH=/usr/local/cuda/bin:$PATH
-t0=$(date +%s); B=${BUILD_DIR:-build-v2}; S="$OUT/summary.txt"; rc=0
-el() { echo "[$(( $(date +%s) - t0 )) s]"; }
-say() { echo "$*" | tee -a "$S"; }
-finish() {
-  (cd "$OUT/r" && ls *.csv > /dev/null 2>&1 && tar czf ../results.tgz *.csv)
-  (cd "$OUT" && ls *.log > /dev/null 2>&1 && tar czf logs.tgz *.log && rm -f *.log)
-  rm -rf "$OUT/r"
-}
-trap finish EXIT
+. "$(dirname "$0")/measure-lib.sh"
 : "${AB_VAR:?name the switch}" "${AB_CASES:?name the cases}"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$S"
 ( cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPLITMLA_PTXAS_VERBOSE=ON &&

@@ -15,23 +15,7 @@
 # `BUILD_DIR=build-v2 bash .ci/device.sh ...` on the still-warm machine rebuilds nothing. Each step
 # is skipped once the budget (BUDGET_S, default 560 s) is spent. Results in $OUT: summary.txt,
 # results.tgz (the CSVs), logs.tgz. Exit status 0 when everything ran and passed.
-set -u
-OUT=${OUT:-$PWD/out}
-mkdir -p "$OUT/r"
-export PATH=/usr/local/cuda/bin:$PATH SPLITMLA_REQUIRE_GPU=1
-t0=$(date +%s); B=${BUILD_DIR:-build-v2}; S="$OUT/summary.txt"; rc=0; budget=${BUDGET_S:-560}
-el() { echo "[$(( $(date +%s) - t0 )) s]"; }
-say() { echo "$*" | tee -a "$S"; }
-time_left() {
-  [ $(( $(date +%s) - t0 + $1 )) -le "$budget" ] && return 0
-  say "$(el) skipped (budget): $2"; rc=1; return 1
-}
-finish() {
-  (cd "$OUT/r" && ls *.csv > /dev/null 2>&1 && tar czf ../results.tgz *.csv)
-  (cd "$OUT" && ls *.log > /dev/null 2>&1 && tar czf logs.tgz *.log && rm -f *.log)
-  rm -rf "$OUT/r"
-}
-trap finish EXIT
+. "$(dirname "$0")/measure-lib.sh"
 say "start $(date +%T)"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee -a "$S"
 ( cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPLITMLA_PTXAS_VERBOSE=ON &&
@@ -43,27 +27,12 @@ done
 timeout 30 "$B"/experiments/splitmla_bench --cases H128_B1_L128k --dtype bf16 --part1 auto --reps 50 \
   --out "$OUT/r/smoke.csv" > "$OUT/smoke.log" 2>&1
 r=$?; say "$(el) smoke bench rc=$r"; [ $r -eq 0 ] || { tail -20 "$OUT/smoke.log" | tee -a "$S"; exit 1; }
-for t in test_gpu_sm90 test_gpu_decode test_gpu_multitoken test_gpu_graph test_gpu_faults test_gpu_fp8; do
-  time_left 60 "$t" || continue
-  timeout 200 "$B"/tests/gpu/$t --report_level=short > "$OUT/$t.log" 2>&1
-  r=$?; say "$(el) $t rc=$r: $(grep -m1 -E 'test cases? out of|No errors' "$OUT/$t.log" | tr -s ' ')"
-  [ $r -eq 0 ] || { rc=1; grep -E "error" "$OUT/$t.log" | head -10 | tee -a "$S"; }
-done
+run_gpu_suites
 bench() {  # name pairs-per-SM
   time_left 60 "bench $1" || return 0
   SPLITMLA_PART2_PAIRS_PER_SM=$2 timeout 120 "$B"/experiments/splitmla_bench --dtype bf16 --part1 auto \
     --out "$OUT/r/bench-$1.csv" > "$OUT/bench-$1.log" 2>&1
   r=$?; say "$(el) bench $1 rc=$r"; [ $r -eq 0 ] || rc=1
-}
-M=matches_reference
-DEC=--run_test=$M/heads_64_all_pages_and_policies:$M/heads_127_all_pages_and_policies:$M/heads_128_all_pages_and_policies:$M/scores_that_climb_and_fall_across_tiles
-FP8=--run_test=fp8_decode/the_wgmma_kernel_matches_the_reference:fp8_faults
-san() {  # tool suite selection
-  time_left 90 "$1 $2" || return 0
-  SPLITMLA_SANITIZE=1 SPLITMLA_SANITIZE_PAGES=16,64 timeout 200 compute-sanitizer --tool "$1" --error-exitcode 9 \
-    "$B"/tests/gpu/"$2" ${3:-} > "$OUT/$1-$2.log" 2>&1
-  r=$?; say "$(el) $1 $2 rc=$r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$1-$2.log" | tail -1)"
-  [ $r -eq 0 ] || { rc=1; grep -m3 -E '^=+ +(Barrier|Race|Invalid|Uninit|Missing|Divergent)' -A4 "$OUT/$1-$2.log" | tee -a "$S"; }
 }
 bench p16-1 16
 bench p4-1 4

@@ -8,21 +8,9 @@
 # A again. From the repository root on the GPU machine (device tool, kind nvidia-h200):
 #
 #   timeout 590 bash .ci/measure-score-stride.sh
-set -u
-OUT=${OUT:-$PWD/out}
-mkdir -p "$OUT/r"
-export PATH=/usr/local/cuda/bin:$PATH SPLITMLA_REQUIRE_GPU=1
-t0=$(date +%s); B=${BUILD_DIR:-build-v2}; S="$OUT/summary.txt"; rc=0
+. "$(dirname "$0")/measure-lib.sh"
 F=lib/kernels/part1/mma_sync/part1.cuh
-el() { echo "[$(( $(date +%s) - t0 )) s]"; }
-say() { echo "$*" | tee -a "$S"; }
-finish() {
-  cp /tmp/part1_b.cuh "$F" 2> /dev/null
-  (cd "$OUT/r" && ls *.csv > /dev/null 2>&1 && tar czf ../results.tgz *.csv)
-  (cd "$OUT" && ls *.log > /dev/null 2>&1 && tar czf logs.tgz *.log && rm -f *.log)
-  rm -rf "$OUT/r"
-}
-trap finish EXIT
+measure_cleanup() { cp /tmp/part1_b.cuh "$F" 2> /dev/null; }
 cp "$F" /tmp/part1_b.cuh
 C=H16_B128_L4k,H16_B4_L128k,H16_B64_var32k,H16_B128_L4k_p1,H16_B128_L4k_fp8,H16_B4_L128k_ds
 build() {
