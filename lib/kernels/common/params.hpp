@@ -71,8 +71,8 @@ inline constexpr int kKvFp8 = 1;     // fp8_e4m3 or fp8_ds_mla rows (Part1Params
 
 // KV rows (keys) per tile of each part1 family's main loop, read by the kernels' traits and by
 // the variant table (Part1Row::key_tile, which the auto policy aligns its pieces to). mma.sync:
-// 64 for fp8 caches at 16 rows per CTA, else 32; wgmma: 64.
-constexpr int mma_sync_key_tile(int mt, int kv) { return (kv == kKvFp8 && mt == 1) ? 64 : 32; }
+// 64 at 16 rows per CTA (16-bit and fp8 caches), else 32; wgmma: 64.
+constexpr int mma_sync_key_tile(int mt, int /*kv*/) { return mt == 1 ? 64 : 32; }
 inline constexpr int kWgmmaKeyTile = 64;
 
 // Query rows: a request's q_len x num_heads (token, head) pairs packed token-major, row

@@ -8,9 +8,11 @@
 // own token's visible length (token_limits[b][t], written by the planner): a piece past a row's
 // limit leaves that row empty (o = 0, lse = -inf through the merge algebra's guards).
 //
-// CTA: 8 warps, HB = 16*MT query rows, KV tiles of BN = 32 rows (64 for fp8 caches with 16 rows)
-// in a STAGES-deep cp.async ring
-// (16-byte copies, L2 evict-first hint). Each KV row lands in shared memory once and serves both
+// CTA: 8 warps, HB = 16*MT query rows, KV tiles of BN rows (64 with 16 rows, else 32) from a
+// cp.async ring of SLOTS slots (16-byte copies, L2 evict-first hint). A slot is 32 rows for
+// 16-bit caches, so a 64-key tile of 16 rows is two slots and the ring keeps loading 32 rows at a
+// time (five 36-KB slots fit where two 72-KB tiles and Q would leave no third); an fp8 slot is a
+// whole tile. Each KV row lands in shared memory once and serves both
 // products (K = all 576 columns, V = the first 512). Shared rows are 1152 bytes; 16-byte chunks
 // are XOR-swizzled by (row & 7) so ldmatrix reads are conflict-free.
 //
@@ -70,14 +72,17 @@ struct Part1Traits {
   // KV rows per tile: 64 for fp8 with 16 rows (half the barriers and softmax passes per key,
   // two independent n tiles per warp in QK^T), else 32.
   static constexpr int BN = mma_sync_key_tile(MT, KV);
-  static constexpr int kRowsPerThread = BN / 32;  // tile copy: rows lrow + 32 i
   static constexpr int kChunks = kRowChunks16;  // 16-byte chunks per 576-element row (72)
   static constexpr int kRowBytes = kRowBytes16;  // 1152
   static constexpr bool kFp8 = KV == kKvFp8;
   // One staged row: the 16-bit row, or a slot as wide as the widest fp8 row (656 = 41 x 16).
   static constexpr int kStageRowBytes = kFp8 ? kFp8DsMlaRowBytes : kRowBytes;
-  static constexpr int STAGES = kFp8 ? (MT == 1 ? 4 : (MT == 2 ? 6 : 4))
-                                     : (MT == 1 ? 5 : (MT == 2 ? 4 : 3));
+  // The ring: SLOTS slots of kSlotRows rows, U slots a tile (16-bit: 32-row slots; fp8: tiles).
+  static constexpr int kSlotRows = kFp8 ? BN : 32;
+  static constexpr int U = BN / kSlotRows;
+  static constexpr int SLOTS = kFp8 ? (MT == 1 ? 4 : (MT == 2 ? 6 : 4))
+                                    : (MT == 1 ? 5 : (MT == 2 ? 4 : 3));
+  static constexpr int kSlotRowsPerThread = kSlotRows / 32;  // slot copy: rows lrow + 32 i
   static constexpr int PAIRS = MT * (BN / 8);   // (m16, n8) score tiles
   // 16 rows: the 576-long reduction in two halves (the warp's Q half stays in registers).
   static constexpr int KSPLIT = MT == 1 ? 2 : (PAIRS >= kWarps ? 1 : kWarps / PAIRS);
@@ -99,7 +104,7 @@ struct Part1Traits {
 
   struct Shared {
     alignas(128) uint8_t q[HB * kRowBytes];
-    alignas(128) uint8_t kv[STAGES][BN * kStageRowBytes];
+    alignas(128) uint8_t kv[SLOTS][kSlotRows * kStageRowBytes];
     alignas(16) float s[KSPLIT][HB][S_STRIDE];  // columns BN.. unused (padding)
     alignas(16) PT p[(kFp8 ? 4 : 1) * HB * P_STRIDE];  // fp8_ds_mla: one copy per value block
     float alpha[HB];
@@ -113,6 +118,9 @@ struct Part1Traits {
   };
 
   static_assert(PAIRS % kWarps == 0 || kWarps % PAIRS == 0, "score tiles must tile the warps");
+  static_assert(SLOTS >= 2 * U, "the ring must hold the tile computed and the next one");
+  static_assert(U == 1 || U == 2, "a tile is one or two slots");
+  static_assert(!kQInRegs || kFp8 || NT_PER_WARP == 2, "16 rows: two n tiles a warp (64-key tiles)");
   static_assert(36 % KSPLIT == 0, "k split must divide the 36 k16 steps");
   static_assert(CPT >= 1 && TPR <= 32, "softmax row group must fit in a warp");
   static_assert(CPT % 2 == 0, "the softmax reads its scores in pairs");
@@ -126,7 +134,7 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
 template <class T, int MT, int KV>
 __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ Part1Params p) {
   using Tr = Part1Traits<T, MT, KV>;
-  constexpr int HB = Tr::HB, BN = Tr::BN, STAGES = Tr::STAGES;
+  constexpr int HB = Tr::HB, BN = Tr::BN, SLOTS = Tr::SLOTS, U = Tr::U;
   extern __shared__ __align__(128) uint8_t smem_raw[];
   auto& sm = *reinterpret_cast<typename Tr::Shared*>(smem_raw);
 
@@ -144,7 +152,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
   const uint8_t* __restrict__ kv8 = static_cast<const uint8_t*>(p.kv);
   const uint32_t sq = ptx::smem_addr(sm.q);
   const uint32_t skv0 = ptx::smem_addr(sm.kv[0]);
-  constexpr uint32_t kStageBytes = BN * Tr::kStageRowBytes;
+  constexpr uint32_t kSlotBytes = Tr::kSlotRows * Tr::kStageRowBytes;
   const int page_mask = (1 << p.page_shift) - 1;
 
   // fp8: which layout, its row bytes, and fp8_e4m3's per-call scale (folded into the log2 score
@@ -190,34 +198,40 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     }
     __syncthreads();  // sm.bad reset visible before any loader may set it
 
-    // Tile copies run STAGES-1 tiles ahead; the block-table entry they need is fetched one more
-    // tile ahead into a register, so the lookup latency stays out of the copy-issue path.
-    // Thread -> (row lrow, chunks lsub + 8j): one lookup and one base address per tile; the
+    // The ring streams slots j = 0, 1, ... (rows [begin + j kSlotRows, + kSlotRows), tile j / U)
+    // into ring slot j % SLOTS. Slot j is refilled once tile (j - SLOTS) / U is done, so at the
+    // top of tile t (after its barrier) slots up to U (t - 1) + SLOTS + U - 1 are issued, one
+    // cp.async group each: SLOTS - U groups before the loop, U a tile. The block-table entries a
+    // slot needs are fetched one round (U slots) ahead into registers, so the lookup latency
+    // stays out of the copy-issue path.
+    // Thread -> (row lrow, chunks lsub + 8j): one lookup and one base address per row; the
     // swizzle commutes with the +8-chunk stride, so the 9 copies use immediate offsets.
     // Rows past `end` are zero-filled and neither their table entry nor their KV row is read.
     const int lrow = tid >> 3, lsub = tid & 7;
     const uint32_t ldst = swz(lrow, lsub);
-    constexpr int R = Tr::kRowsPerThread;
-    int next_page[R];
-    auto fetch_page = [&](int t) {
-#pragma unroll
-      for (int i = 0; i < R; ++i) {
-        const int pos = begin + t * BN + lrow + 32 * i;
-        next_page[i] = (t < ntiles && pos < end) ? __ldg(bt + (pos >> p.page_shift)) : 0;
-      }
+    constexpr int R = Tr::kSlotRowsPerThread;
+    const int nslots = ntiles * U;
+    int next_page[U][R];
+    auto page_of = [&](int j, int i) {
+      const int pos = begin + j * Tr::kSlotRows + lrow + 32 * i;
+      return (j < nslots && pos < end) ? __ldg(bt + (pos >> p.page_shift)) : 0;
     };
-    auto load_row = [&](int t, int i) {
-      const int pos = begin + t * BN + lrow + 32 * i;
+    auto fetch_slot = [&](int j, int u) {
+#pragma unroll
+      for (int i = 0; i < R; ++i) next_page[u][i] = page_of(j, i);
+    };
+    auto load_row = [&](int j, int u, int i) {
+      const int pos = begin + j * Tr::kSlotRows + lrow + 32 * i;
+      const uint32_t slot = skv0 + static_cast<uint32_t>(j % SLOTS) * kSlotBytes;
       if constexpr (Tr::kFp8) {
         // Raw row bytes into the row's 656-byte slot, unswizzled: lane lsub copies chunks
         // lsub, lsub + 8, ... of the row's 36 (e4m3) or 41 (ds_mla) 16-byte chunks.
-        const uint32_t dst = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes +
-                             static_cast<uint32_t>((lrow + 32 * i) * Tr::kStageRowBytes + lsub * 16);
+        const uint32_t dst = slot + static_cast<uint32_t>((lrow + 32 * i) * Tr::kStageRowBytes + lsub * 16);
         const uint8_t* src = kv8;
         int bytes = 0;
         if (pos < end) {
-          if (static_cast<unsigned>(next_page[i]) < static_cast<unsigned>(p.num_pages)) {
-            src = kv8 + static_cast<int64_t>(next_page[i]) * p.kv_stride_page +
+          if (static_cast<unsigned>(next_page[u][i]) < static_cast<unsigned>(p.num_pages)) {
+            src = kv8 + static_cast<int64_t>(next_page[u][i]) * p.kv_stride_page +
                   static_cast<int64_t>(pos & page_mask) * fp8_row_bytes + lsub * 16;
             bytes = 16;
           } else {
@@ -231,13 +245,13 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             ptx::cp_async_16(dst + 128 * j, src + (bytes ? 128 * j : 0), bytes, evict_first);
         return;
       }
-      static_assert(Tr::kFp8 || R == 1, "16-bit tiles are 32 rows");
-      const uint32_t dst = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes + ldst;
+      static_assert(Tr::kFp8 || R == 1, "16-bit slots are 32 rows");
+      const uint32_t dst = slot + ldst;
       const T* src = kv;
       int bytes = 0;
       if (pos < end) {
-        if (static_cast<unsigned>(next_page[0]) < static_cast<unsigned>(p.num_pages)) {
-          src = kv + static_cast<int64_t>(next_page[0]) * p.kv_stride_page +
+        if (static_cast<unsigned>(next_page[u][0]) < static_cast<unsigned>(p.num_pages)) {
+          src = kv + static_cast<int64_t>(next_page[u][0]) * p.kv_stride_page +
                 static_cast<int64_t>(pos & page_mask) * kHeadDimQK + lsub * 8;
           bytes = 16;
         } else {
@@ -248,20 +262,25 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       for (int j = 0; j < Tr::kChunks / 8; ++j)
         ptx::cp_async_16(dst + 128 * j, src + (bytes ? 64 * j : 0), bytes, evict_first);
     };
-    auto load_tile = [&](int t) {
+    auto load_slot = [&](int j, int u) {
+      if (j < nslots) {
 #pragma unroll
-      for (int i = 0; i < R; ++i) load_row(t, i);
+        for (int i = 0; i < R; ++i) load_row(j, u, i);
+      }
+      ptx::cp_async_commit();
     };
 
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < ntiles) {
-        fetch_page(s);
-        load_tile(s);
+    for (int j = 0; j < SLOTS - U; ++j) {
+      if (j < nslots) {
+        fetch_slot(j, 0);
+#pragma unroll
+        for (int i = 0; i < R; ++i) load_row(j, 0, i);
       }
       ptx::cp_async_commit();
     }
-    fetch_page(STAGES - 1);
+#pragma unroll
+    for (int u = 0; u < U; ++u) fetch_slot(SLOTS - U + u, u);
 
     // Softmax state of this thread's query row (identical across the row's TPR threads), and
     // the row's own end: its token sees positions [begin, row_end) of the piece.
@@ -289,13 +308,18 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 
     uint32_t qf[Tr::kQInRegs ? Tr::KSTEPS : 1][4];
     for (int t = 0; t < ntiles; ++t) {
-      ptx::cp_async_wait<STAGES - 2>();
+      ptx::cp_async_wait<SLOTS - 2 * U>();  // tile t's U slots (and Q) have landed
       __syncthreads();
-      if (t + STAGES - 1 < ntiles) load_tile(t + STAGES - 1);
-      ptx::cp_async_commit();
-      fetch_page(t + STAGES);
+#pragma unroll
+      for (int u = 0; u < U; ++u) load_slot(U * t + SLOTS - U + u, u);
+#pragma unroll
+      for (int u = 0; u < U; ++u) fetch_slot(U * t + SLOTS + u, u);
 
-      uint32_t skv = skv0 + static_cast<uint32_t>(t % STAGES) * kStageBytes;
+      // Tile t's slots: a 16-bit tile's rows 32 u .. 32 u + 31 lie in tslot[u].
+      uint32_t tslot[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) tslot[u] = skv0 + static_cast<uint32_t>((U * t + u) % SLOTS) * kSlotBytes;
+      const uint32_t skv = tslot[0];
       if constexpr (Tr::kFp8) {
         if (t == 0) {
           // ---- Q (landed with tile 0) to fp16, scaled by 2^e per row and k-permuted ----
@@ -395,7 +419,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
           constexpr uint32_t kTileRows8 = 8 * Tr::kStageRowBytes;
           // Key row r's 4 block scales: floats at r * kStageRowBytes + 512 of the staged tile.
           const float* sc_rows =
-              reinterpret_cast<const float*>(sm.kv[t % STAGES] + kFp8DsMlaScaleOffset);
+              reinterpret_cast<const float*>(sm.kv[t % SLOTS] + kFp8DsMlaScaleOffset);
 #pragma unroll
           for (int lb = 0; lb < LB; ++lb) {
             float be[NT][4], bo[NT][4];  // two independent MMA chains: even and odd k steps
@@ -506,20 +530,27 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
               ptx::ldmatrix_x4(sq + swz(arow, (ks * Tr::KSTEPS + kk) * 2 + (lane >> 4)), qf[kk][0],
                                qf[kk][1], qf[kk][2], qf[kk][3]);
           }
-          const int brow = (pair0 % (BN / 8)) * 8 + (lane & 7);
-          const uint32_t bbase = skv + static_cast<uint32_t>(brow * Tr::kRowBytes);
+          // The warp's two n tiles (keys 8 nt0 .. 8 nt0 + 15) lie in one 32-row slot; one
+          // ldmatrix_x4 a k step gives both B fragments (lanes 16..31 address the second tile),
+          // and even and odd k steps sum in separate accumulators: four independent chains.
+          const int nt0 = pair0 % (BN / 8);
+          const int brow = (nt0 * 8) % Tr::kSlotRows + (lane >> 4) * 8 + (lane & 7);
+          const uint32_t bbase = (nt0 * 8 < Tr::kSlotRows ? tslot[0] : tslot[U - 1]) + static_cast<uint32_t>(brow * Tr::kRowBytes);
           const int bsw = brow & 7;
+          float sodd1[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
           for (int kk = 0; kk < Tr::KSTEPS; ++kk) {
             const int chunk = (ks * Tr::KSTEPS + kk) * 2 + ((lane >> 3) & 1);
-            uint32_t b0, b1;
-            ptx::ldmatrix_x2(bbase + ((chunk ^ bsw) << 4), b0, b1);
+            uint32_t b0, b1, b2, b3;
+            ptx::ldmatrix_x4(bbase + ((chunk ^ bsw) << 4), b0, b1, b2, b3);
             ptx::mma_16816<T>((kk & 1) ? sodd : sacc[0], qf[kk], b0, b1);
+            ptx::mma_16816<T>((kk & 1) ? sodd1 : sacc[1], qf[kk], b2, b3);
           }
-          sacc[0][0] += sodd[0];
-          sacc[0][1] += sodd[1];
-          sacc[0][2] += sodd[2];
-          sacc[0][3] += sodd[3];
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            sacc[0][e] += sodd[e];
+            sacc[1][e] += sodd1[e];
+          }
         } else {
 #pragma unroll 6
         for (int kk = 0; kk < Tr::KSTEPS; ++kk) {
@@ -611,7 +642,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             // fp8_ds_mla: P times (each key row's scale of value block v / S_v), one copy per
             // block; the PV warps of block v read copy v (the denominator keeps the plain P).
             const int col = ssub * Tr::CPT + c;
-            const uint8_t* row0 = sm.kv[t % STAGES] + col * Tr::kStageRowBytes + kFp8DsMlaScaleOffset;
+            const uint8_t* row0 = sm.kv[t % SLOTS] + col * Tr::kStageRowBytes + kFp8DsMlaScaleOffset;
             const float* sc0 = reinterpret_cast<const float*>(row0);
             const float* sc1 = reinterpret_cast<const float*>(row0 + Tr::kStageRowBytes);
 #pragma unroll
@@ -702,7 +733,8 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             for (int jp = 0; jp < 4; ++jp) {
               const int chunk = warp * 8 + jp * 2 + (lane >> 4);
               uint32_t b0, b1, b2, b3;
-              ptx::ldmatrix_x4_trans(skv + swz(vrow, chunk), b0, b1, b2, b3);
+              ptx::ldmatrix_x4_trans(tslot[kk * 16 / Tr::kSlotRows] + swz(vrow % Tr::kSlotRows, chunk), b0, b1,
+                                     b2, b3);
 #pragma unroll
               for (int mt = 0; mt < MT; ++mt) {
                 ptx::mma_16816<T>(acc[mt][2 * jp], a[mt], b0, b1);
