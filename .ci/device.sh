@@ -36,6 +36,11 @@ echo "build: $(( $(date +%s) - t0 )) s"
 grep -E "registers|spill" "$OUT/build.log" | sort | uniq -c | head -20
 
 rc=0
+# ptxas 13.0 once emitted LDGSTS with a memory descriptor in an odd, never-written uniform
+# register (an illegal instruction on the GPU, lib/kernels/NOTES.md): check every build's SASS.
+if [ -f "$BUILD/lib/libsplitmla.so" ]; then
+  cuobjdump -sass "$BUILD/lib/libsplitmla.so" | python3 .ci/sass_desc_check.py || rc=1
+fi
 for step in "$@"; do
   echo "=== $step"
   case "$step" in

@@ -69,8 +69,8 @@ struct Part1Traits {
   static constexpr int kThreads = 256;
   static constexpr int kWarps = 8;
   static constexpr int HB = 16 * MT;            // query rows per CTA
-  // KV rows per tile: 64 for fp8 with 16 rows (half the barriers and softmax passes per key,
-  // two independent n tiles per warp in QK^T), else 32.
+  // KV rows per tile: 64 with 16 rows (half the barriers and softmax passes per key, two
+  // independent n tiles per warp in QK^T; H200: fp8 195 -> 150 us, 16-bit 1-5.5% faster), else 32.
   static constexpr int BN = mma_sync_key_tile(MT, KV);
   static constexpr int kChunks = kRowChunks16;  // 16-byte chunks per 576-element row (72)
   static constexpr int kRowBytes = kRowBytes16;  // 1152
