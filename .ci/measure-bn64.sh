@@ -34,18 +34,7 @@ bench() {  # bench SIDE ROUND
   r=$?; say "$(el) bench $1 round $2 rc=$r"; [ $r -eq 0 ] || rc=1
 }
 bench A 1; bench B 1; bench A 2; bench B 2
-(cd "$OUT/r" && python3 - bn64-*.csv << 'PY' | tee -a "$S"
-import csv, statistics, sys
-rows = {}
-for name in sys.argv[1:]:
-    side = name.split("-")[1]
-    for r in csv.DictReader(open(name)):
-        rows.setdefault(r["case"], {}).setdefault(side, []).append((float(r["time_us"]), r["ratio"]))
-for case, by in rows.items():
-    a = statistics.median(t for t, _ in by["A"]); b = statistics.median(t for t, _ in by["B"])
-    print(f"{case:18s} A {[t for t, _ in by['A']]} {[x for _, x in by['A']]}  B {[t for t, _ in by['B']]} {[x for _, x in by['B']]}  B/A {b / a:.4f}")
-PY
-)
+(cd "$OUT/r" && ab_summary bn64-*.csv) | tee -a "$S"
 SEL=--run_test=$M/heads_16_all_pages_and_policies:$M/heads_1_all_pages_and_policies:$M/scores_that_climb_and_fall_across_tiles:$M/strided_layouts_match_and_pads_stay_untouched
 for tool in racecheck synccheck memcheck; do san $tool test_gpu_decode "$SEL"; done
 san memcheck test_gpu_multitoken

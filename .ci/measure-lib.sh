@@ -46,3 +46,24 @@ san() {
 M=matches_reference
 DEC=--run_test=$M/heads_64_all_pages_and_policies:$M/heads_127_all_pages_and_policies:$M/heads_128_all_pages_and_policies:$M/scores_that_climb_and_fall_across_tiles
 FP8=--run_test=fp8_decode/the_wgmma_kernel_matches_the_reference:fp8_faults
+# ab_summary FILE...: the CSVs' time_us by case and side (the second '-'-separated field of each
+# file name: stride-A-1.csv is side A), each side's times and median, and the median of the side
+# named last over the side named first.
+ab_summary() {
+  python3 - "$@" << 'PY'
+import csv, os, statistics, sys
+rows, order = {}, []
+for name in sys.argv[1:]:
+    side = os.path.basename(name)[:-4].split("-")[1]
+    if side not in order:
+        order.append(side)
+    for r in csv.DictReader(open(name)):
+        rows.setdefault(r["case"], {}).setdefault(side, []).append(float(r["time_us"]))
+first, last = order[0], order[-1]
+for case, by in rows.items():
+    med = {s: statistics.median(v) for s, v in by.items()}
+    parts = "  ".join(f"{s} {by[s]} median {med[s]:.1f}" for s in order if s in by)
+    ratio = med[last] / med[first] if first in med and last in med and med[first] else 0.0
+    print(f"{case:18s} {parts}  {last}/{first} {ratio:.4f}")
+PY
+}

@@ -26,17 +26,6 @@ for i in 1 2 3; do
     r=$?; say "$(el) dtype $d round $i rc=$r"; [ $r -eq 0 ] || rc=1
   done
 done
-(cd "$OUT/r" && python3 - dtype-*.csv << 'PY' | tee -a "$S"
-import csv, statistics, sys
-rows = {}
-for name in sys.argv[1:]:
-    d = name.split("-")[1]
-    for r in csv.DictReader(open(name)):
-        rows.setdefault(r["case"], {}).setdefault(d, []).append(float(r["time_us"]))
-for case, by in rows.items():
-    b, f = statistics.median(by.get("bf16", [0])), statistics.median(by.get("fp16", [0]))
-    print(f"{case:18s} bf16 {by.get('bf16')} fp16 {by.get('fp16')}  fp16/bf16 {f / b if b else 0:.4f}")
-PY
-)
+(cd "$OUT/r" && ab_summary dtype-*.csv) | tee -a "$S"
 say "$(el) done rc=$rc"
 exit $rc

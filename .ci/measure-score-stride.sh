@@ -36,16 +36,6 @@ r=$?; say "$(el) test_gpu_fp8 (mma.sync cases, faults) rc=$r: $(grep -m1 -E 'tes
 bench B-1; bench B-2
 cp .ci/part1_main.cuh.ab "$F"; build A2; bench A-2
 cp /tmp/part1_b.cuh "$F"
-cd "$OUT/r" && python3 - stride-*.csv << 'PY' | tee -a "$S"
-import csv, statistics, sys
-rows = {}
-for name in sys.argv[1:]:
-    side = name.split("-")[1]
-    for r in csv.DictReader(open(name)):
-        rows.setdefault(r["case"], {}).setdefault(side, []).append(float(r["time_us"]))
-for case, by in rows.items():
-    a, b = statistics.median(by["A"]), statistics.median(by["B"])
-    print(f"{case:18s} A {by['A']} B {by['B']}  B/A {b / a:.4f}")
-PY
+(cd "$OUT/r" && ab_summary stride-*.csv) | tee -a "$S"
 say "$(el) done rc=$rc"
 exit $rc
