@@ -40,6 +40,12 @@ template <class T>
 SPLITMLA_HD T prob_exp2(T s, T m) {
   return m == neg_inf<T>() ? T(0) : hd_exp2(s - m);
 }
+// The GPU kernels' lazy running max: a row's reference max m moves only when a tile's max
+// exceeds it by more than this (base 2), so exp2(s - m) <= 2^8 (exact range in bf16 and fp16 P)
+// and most tiles leave the old state's factor at exactly 1. m is only the exponent's reference:
+// lse = m + log2(sum) is the same up to rounding.
+constexpr float kLazyMaxStep = 8.f;
+
 // Closing a split: 1/sum for the accumulator (0 when the split is empty: o = 0) and its
 // natural-log lse from the base-2 max and the sum (-inf when empty).
 template <class T>

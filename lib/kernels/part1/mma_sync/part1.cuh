@@ -282,7 +282,8 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 #pragma unroll
     for (int u = 0; u < U; ++u) fetch_slot(SLOTS - U + u, u);
 
-    // Softmax state of this thread's query row (identical across the row's TPR threads), and
+    // Softmax state of this thread's query row (m_run identical across the row's TPR threads,
+    // l_run this thread's share of the row sum until the epilogue adds the TPR shares), and
     // the row's own end: its token sees positions [begin, row_end) of the piece.
     float m_run = merge::neg_inf<float>(), l_run = 0.f;
     float s_cur = 1.f;  // fp8_ds_mla: the S of this warp's value block the accumulators are in
@@ -622,15 +623,32 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 #pragma unroll
         for (int c = 0; c < Tr::CPT; ++c) {
           const int col = ssub * Tr::CPT + c;
-          const float s = (pos0 + col < row_end) ? raw[c] * row_scale : merge::neg_inf<float>();
-          sv[c] = s;
-          mx = fmaxf(mx, s);
+          sv[c] = (pos0 + col < row_end) ? raw[c] * row_scale : merge::neg_inf<float>();
         }
+        // This thread's max as a tree (log2 CPT dependent steps, not CPT).
+        float tm[Tr::CPT];
 #pragma unroll
-        for (int off = Tr::TPR / 2; off >= 1; off >>= 1)
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-        const float m_new = fmaxf(m_run, mx);
-        const float alpha = merge::rescale_exp2(m_run, m_new);
+        for (int c = 0; c < Tr::CPT; ++c) tm[c] = sv[c];
+#pragma unroll
+        for (int w = Tr::CPT / 2; w >= 1; w >>= 1)
+#pragma unroll
+          for (int c = 0; c < w; ++c) tm[c] = fmaxf(tm[c], tm[c + w]);
+        mx = tm[0];
+        // Lazy max (merge::kLazyMaxStep): the row's reference max moves only when a score passes
+        // it by more than the step. One warp vote finds whether any row of the warp must move;
+        // only then is the row max reduced over its TPR threads (most tiles skip the shuffles and
+        // keep alpha = 1 exactly). Uniform over a row's threads: m_run and the reduced mx are.
+        float alpha = 1.f;
+        if (__any_sync(0xffffffffu, mx > m_run + merge::kLazyMaxStep)) {
+#pragma unroll
+          for (int off = Tr::TPR / 2; off >= 1; off >>= 1)
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+          if (mx > m_run + merge::kLazyMaxStep) {
+            alpha = merge::rescale_exp2(m_run, mx);
+            m_run = mx;
+          }
+        }
+        const float m_new = m_run;
         float sum = 0.f;
 #pragma unroll
         for (int c = 0; c < Tr::CPT; c += 2) {
@@ -655,11 +673,8 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
             *reinterpret_cast<uint32_t*>(&sm.p[pc]) = ptx::pack2<typename Tr::PT>(p0, p1);
           }
         }
-#pragma unroll
-        for (int off = Tr::TPR / 2; off >= 1; off >>= 1)
-          sum += __shfl_xor_sync(0xffffffffu, sum, off);
+        // This thread's share of the row sum (added over the row's threads once, at the end).
         l_run = l_run * alpha + sum;
-        m_run = m_new;
         if (ssub == 0) sm.alpha[srow] = alpha;
       }
       __syncthreads();
@@ -748,6 +763,8 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     ptx::cp_async_wait<0>();
 
     // ---- epilogue ----
+#pragma unroll
+    for (int off = Tr::TPR / 2; off >= 1; off >>= 1) l_run += __shfl_xor_sync(0xffffffffu, l_run, off);
     if (ssub == 0) {
       sm.inv_l[srow] = merge::inv_sum(l_run);
       sm.lse[srow] = merge::split_lse_from_exp2(m_run, l_run);

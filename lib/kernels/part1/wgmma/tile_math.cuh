@@ -203,10 +203,8 @@ __device__ __forceinline__ void qk_tile_rs(float (&s)[32], const uint32_t (&qa)[
   sm90::wgmma_commit();
 }
 
-// Lazy maximum of softmax_tile: the running max of a row moves only when a tile's max exceeds it
-// by more than this (base 2), so P = exp2(s sc - m) stays <= 2^8 (exact in bf16 and fp16 alike)
-// and most tiles leave every factor at exactly 1.
-constexpr float kLazyMaxStep = 8.f;
+// softmax_tile's lazy maximum: merge::kLazyMaxStep.
+using merge::kLazyMaxStep;
 
 // Online softmax (base 2) of one tile for this thread's rows a and b of the m64n64 accumulator
 // s (s[4j + e]: row a, column 8j + 2 q4 + e; s[4j + 2 + e]: row b). Columns in [lo, valid_a) of
