@@ -8,6 +8,9 @@
 #   bench     the canonical benchmark, both part1 kernels and both dtypes (experiments/splitmla_bench)
 #   python    the Python package's tests (GPU ones included) in the image's torch venv
 #             (.ci/python.sh with SPLITMLA_VENV=/opt/torch/.venv; nothing is downloaded)
+#   dtype     fp16 against bf16 on the wgmma rows (DTYPE_CASES), 3 rounds of bf16, fp16 and fp16
+#             drawn with bf16's significand (SPLITMLA_BENCH_COARSE_FP16=1) alternated, each with
+#             the SM clock, power and throttle reasons sampled every 100 ms (dtype.tgz)
 #   study     the split-count study, short grid (experiments/splitmla_study --short)
 #   study-full the whole grid (experiments/splitmla_study --full)
 #   multigpu  two GPUs (device kind nvidia-h200-x2): the NCCL context-parallel test
@@ -92,6 +95,48 @@ for step in "$@"; do
       kill "$smi" 2> /dev/null
       cut -d, -f2 "$OUT/bench-clocks.log" | tr -dc '0-9\n' | grep . | sort -n |
         awk '{ c[NR] = $1 } END { if (NR) printf "SM clock during the bench: min %d, median %d, max %d MHz (%d samples)\n", c[1], c[int((NR + 1) / 2)], c[NR], NR }' ;;
+    dtype)
+      mkdir -p "$OUT/dtype"
+      for i in 1 2 3; do
+        for d in bf16 fp16 fp16c; do
+          nvidia-smi --query-gpu=clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv,noheader,nounits \
+            -lms 100 > "$OUT/dtype/smi-$d-$i.txt" 2>&1 &
+          smi=$!
+          co=0; [ "$d" = fp16c ] && co=1
+          SPLITMLA_BENCH_COARSE_FP16=$co "$BUILD/experiments/splitmla_bench" \
+            --cases "${DTYPE_CASES:-H128_B32_L32k,H128_B64_L8k_q2,H128_B128_L4k}" --dtype "${d%c}" \
+            --part1 auto --out "$OUT/dtype/dtype-$d-$i.csv" > "$OUT/dtype/dtype-$d-$i.log" 2>&1 || rc=1
+          kill "$smi" 2> /dev/null; wait "$smi" 2> /dev/null
+        done
+      done
+      python3 - "$OUT/dtype" << 'PY'
+import csv, glob, os, statistics, sys
+d = sys.argv[1]
+t, clk, pw, thr = {}, {}, {}, {}
+for f in sorted(glob.glob(os.path.join(d, "dtype-*.csv"))):
+    side = os.path.basename(f)[:-4].split("-")[1]
+    for r in csv.DictReader(open(f)):
+        t.setdefault(r["case"], {}).setdefault(side, []).append(float(r["time_us"]))
+for f in sorted(glob.glob(os.path.join(d, "smi-*.txt"))):
+    side = os.path.basename(f)[:-4].split("-")[1]
+    for line in open(f):
+        v = [x.strip() for x in line.split(",")]
+        try:
+            clk.setdefault(side, []).append(float(v[0])); pw.setdefault(side, []).append(float(v[1]))
+            thr.setdefault(side, set()).add(v[2])
+        except (ValueError, IndexError):
+            pass
+for case, by in t.items():
+    med = {s: statistics.median(x) for s, x in by.items()}
+    print(f"{case:18s} " + "  ".join(f"{s} {med[s]:.1f}" for s in ("bf16", "fp16", "fp16c") if s in med) +
+          f"  fp16/bf16 {med.get('fp16', 0) / med.get('bf16', 1):.4f}  fp16c/bf16 {med.get('fp16c', 0) / med.get('bf16', 1):.4f}")
+for s in ("bf16", "fp16", "fp16c"):
+    if s in clk:
+        c = sorted(clk[s]); p = sorted(pw[s])
+        print(f"{s:6s} SM clock min {c[0]:.0f} median {c[len(c) // 2]:.0f} MHz; power median {p[len(p) // 2]:.0f} max {p[-1]:.0f} W; "
+              f"throttle reasons {sorted(thr[s])} ({len(c)} samples)")
+PY
+      (cd "$OUT" && tar czf dtype.tgz dtype && rm -rf dtype) ;;
     study)
       "$BUILD/experiments/splitmla_study" --short --out "$OUT/study.csv" 2>&1 | tee "$OUT/study.log" | tail -5 || rc=1 ;;
     study-full)

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "common.hpp"
@@ -18,12 +19,14 @@ namespace splitmla::experiments {
 namespace {
 
 // Uniform values in [-scale, scale) rounded to the 16-bit dtype, a pure function of (seed, index).
-__global__ void fill_uniform(uint16_t* p, size_t n, uint64_t seed, float scale, int is_bf16) {
+__global__ void fill_uniform(uint16_t* p, size_t n, uint64_t seed, float scale, int is_bf16,
+                             int coarse) {
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const uint64_t x = hash64(seed ^ hash64(i));
     const float u = float(x >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-    const float v = (2.0f * u - 1.0f) * scale;
+    float v = (2.0f * u - 1.0f) * scale;
+    if (coarse) v = __bfloat162float(__float2bfloat16_rn(v));  // bf16's 8-bit significand
     p[i] = is_bf16 ? __bfloat16_as_ushort(__float2bfloat16_rn(v))
                    : __half_as_ushort(__float2half_rn(v));
   }
@@ -63,8 +66,15 @@ int grid_for(size_t n, int threads) {
 }
 
 void fill_random(void* p, size_t n, uint64_t seed, DType d, float scale, cudaStream_t s) {
+  // SPLITMLA_BENCH_COARSE_FP16=1: fp16 values rounded to bf16's significand first, the same
+  // numbers a bf16 run draws (a diagnostic: does an fp16 row's time depend on its values?).
+  static const bool coarse = [] {
+    const char* e = std::getenv("SPLITMLA_BENCH_COARSE_FP16");
+    return e != nullptr && e[0] == '1';
+  }();
   fill_uniform<<<grid_for(n, 256), 256, 0, s>>>(static_cast<uint16_t*>(p), n, seed, scale,
-                                                d == DType::kBFloat16 ? 1 : 0);
+                                                d == DType::kBFloat16 ? 1 : 0,
+                                                coarse && d == DType::kFloat16 ? 1 : 0);
   check_cuda(cudaGetLastError(), "fill_uniform launch");
 }
 

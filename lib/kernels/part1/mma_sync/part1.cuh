@@ -247,12 +247,14 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       }
       static_assert(Tr::kFp8 || R == 1, "16-bit slots are 32 rows");
       const uint32_t dst = slot + ldst;
-      const T* src = kv;
+      // A zero-filled row (past `end`, or a bad page) copies 0 bytes from the cache's first row,
+      // so all 9 copies share one base address and take immediate offsets.
+      const T* src = kv + lsub * 8;
       int bytes = 0;
       if (pos < end) {
         if (static_cast<unsigned>(next_page[u][0]) < static_cast<unsigned>(p.num_pages)) {
-          src = kv + static_cast<int64_t>(next_page[u][0]) * p.kv_stride_page +
-                static_cast<int64_t>(pos & page_mask) * kHeadDimQK + lsub * 8;
+          src += static_cast<int64_t>(next_page[u][0]) * p.kv_stride_page +
+                 static_cast<int64_t>(pos & page_mask) * kHeadDimQK;
           bytes = 16;
         } else {
           atomicOr(&sm.bad, 1);
@@ -260,7 +262,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       }
 #pragma unroll
       for (int j = 0; j < Tr::kChunks / 8; ++j)
-        ptx::cp_async_16(dst + 128 * j, src + (bytes ? 64 * j : 0), bytes, evict_first);
+        ptx::cp_async_16(dst + 128 * j, src + 64 * j, bytes, evict_first);
     };
     auto load_slot = [&](int j, int u) {
       if (j < nslots) {
