@@ -11,7 +11,8 @@
 // ptxas (sm_90a, CUDA 13.0): 168 registers at launch, 0 spills, no wgmma serialization. With
 // 208 / 152 / 152 ptxas ignores setmaxnreg (C7507), serializes the wgmmas (C7512) and spills 128 B:
 // the PV warpgroups need more than 152 (O's 128 accumulators and their loop), WG0 fits in 192.
-// Modes: softmax (as above), nosoftmax (WG0 writes its raw S as P: the chain and the hand-offs).
+// Modes: softmax (as above), nosoftmax (WG0 writes its raw S as P: the chain and the hand-offs),
+// and, on the deferred-PV schedule, the softmax's exponentials partly on the FMA pipe (below).
 // Build and run (repository root, GPU machine):
 //   nvcc -std=c++17 -O3 -arch=sm_90a --expt-relaxed-constexpr -DSPLITMLA_HAVE_SM90A -Iinclude \
 //     -Ilib -Xptxas -v .ci/wgmma_v2_probe.cu -o /tmp/wgmma_v2_probe && /tmp/wgmma_v2_probe
@@ -22,6 +23,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 
 #include "kernels/common/epilogue.cuh"
 #include "kernels/common/ptx.cuh"
@@ -98,7 +100,78 @@ __device__ __forceinline__ uint64_t desc(uint64_t tmpl, uint32_t addr) {
   return tmpl | ((addr >> 4) & 0x3FFFu);
 }
 
-template <bool kSoftmax, int kLoads, bool kDefer = false>
+// WG0's softmax in the modes: none (raw S as P), the kernel's softmax_tile, and the same with
+// its exponentials changed: half or a quarter of them (columns of odd j, of j = 3 and 7) as a
+// polynomial on the FMA pipe instead of MUFU.EX2 (exp2_poly), or none at all (an FMA in place of
+// each: wrong values, the bound of what moving work off MUFU can give).
+constexpr int kSmNone = 0, kSmKernel = 1, kSmPolyHalf = 2, kSmPolyQuarter = 3, kSmNoExp = 4;
+
+// 2^x for x <= 8 on the FMA pipe: x = n + f with n = round(x) (the 1.5 x 2^23 trick: n in the low
+// bits of x + 12582912), f in [-0.5, 0.5], 2^f by a degree-3 polynomial (relative error ~1e-4),
+// 2^n added to the exponent field. x <= -127 gives 0 (the kernel's ex2.ftz flushes below 2^-126).
+__device__ __forceinline__ float exp2_poly(float x) {
+  x = fmaxf(x, -127.f);
+  const float t = x + 12582912.f;
+  const float f = x - (t - 12582912.f);
+  float p = fmaf(0.0555041086648216f, f, 0.2402264923172690f);
+  p = fmaf(p, f, 0.6931471805599453f);
+  p = fmaf(p, f, 1.f);
+  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+}
+
+template <int kMode>
+__device__ __forceinline__ float exp2_mode(float x, int j) {
+  if constexpr (kMode == kSmNoExp) return fmaf(x, 0.5f, 1.f);
+  if constexpr (kMode == kSmPolyHalf) {
+    if (j & 1) return exp2_poly(x);
+  }
+  if constexpr (kMode == kSmPolyQuarter) {
+    if ((j & 3) == 3) return exp2_poly(x);
+  }
+  return ptx::ex2_ftz(x);
+}
+
+// k::softmax_tile for full tiles (no masks) with exp2_mode<kMode> for its exponentials.
+template <int kMode>
+__device__ __forceinline__ void softmax_exp_mode(const float (&s)[32], int q4, float sc_a, float sc_b,
+                                                 float& m_a, float& m_b, float& l_a, float& l_b,
+                                                 float& al_a, float& al_b, uint32_t (&pr)[8][2]) {
+  (void)q4;
+  float mx_a = -INFINITY, mx_b = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    mx_a = fmaxf(mx_a, fmaxf(s[4 * j + 0], s[4 * j + 1]));
+    mx_b = fmaxf(mx_b, fmaxf(s[4 * j + 2], s[4 * j + 3]));
+  }
+  mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
+  mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
+  mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
+  mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+  const float t_a = mx_a * sc_a, t_b = mx_b * sc_b;
+  const bool up_a = t_a > m_a + k::kLazyMaxStep, up_b = t_b > m_b + k::kLazyMaxStep;
+  al_a = up_a ? splitmla::merge::rescale_exp2(m_a, t_a) : 1.f;
+  al_b = up_b ? splitmla::merge::rescale_exp2(m_b, t_b) : 1.f;
+  if (up_a) m_a = t_a;
+  if (up_b) m_b = t_b;
+  const float nm_a = m_a == -INFINITY ? 0.f : -m_a;
+  const float nm_b = m_b == -INFINITY ? 0.f : -m_b;
+  float su_a = 0.f, su_b = 0.f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float p0 = exp2_mode<kMode>(fmaf(s[4 * j + 0], sc_a, nm_a), j);
+    const float p1 = exp2_mode<kMode>(fmaf(s[4 * j + 1], sc_a, nm_a), j);
+    const float p2 = exp2_mode<kMode>(fmaf(s[4 * j + 2], sc_b, nm_b), j);
+    const float p3 = exp2_mode<kMode>(fmaf(s[4 * j + 3], sc_b, nm_b), j);
+    su_a += p0 + p1;
+    su_b += p2 + p3;
+    pr[j][0] = ptx::pack2<__nv_bfloat16>(p0, p1);
+    pr[j][1] = ptx::pack2<__nv_bfloat16>(p2, p3);
+  }
+  l_a = l_a * al_a + su_a;
+  l_b = l_b * al_b + su_b;
+}
+
+template <int kSoftmax, int kLoads, bool kDefer = false>
 __global__ void __launch_bounds__(384, 1) v2(int tiles, float* sink, const uint8_t* src,
                                              const __grid_constant__ CUtensorMap tmap) {
   extern __shared__ uint8_t raw[];
@@ -170,9 +243,11 @@ __global__ void __launch_bounds__(384, 1) v2(int tiles, float* sink, const uint8
       if (kDefer) sm90::mbar_arrive(sdone(s));
       float al_a = 1.f, al_b = 1.f;
       uint32_t pr[8][2];
-      if constexpr (kSoftmax) {
+      if constexpr (kSoftmax == kSmKernel) {
         k::softmax_tile<__nv_bfloat16>(sacc, q4, 0, 64, 64, 0.125f, 0.125f, m_a, m_b, l_a, l_b,
                                              al_a, al_b, pr);
+      } else if constexpr (kSoftmax != kSmNone) {
+        softmax_exp_mode<kSoftmax>(sacc, q4, 0.125f, 0.125f, m_a, m_b, l_a, l_b, al_a, al_b, pr);
       } else {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
@@ -246,7 +321,7 @@ __global__ void __launch_bounds__(384, 1) v2(int tiles, float* sink, const uint8
   if (acc == 12345.f) sink[threadIdx.x] = acc;  // keeps the results live
 }
 
-template <bool kSoftmax, int kLoads, bool kDefer = false>
+template <int kSoftmax, int kLoads, bool kDefer = false>
 float run(const char* name, float* sink, const uint8_t* src, const CUtensorMap& tmap) {
   cudaFuncSetAttribute(v2<kSoftmax, kLoads, kDefer>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   cudaEvent_t a, b;
@@ -321,17 +396,27 @@ int main() {
       return 1;
     }
   }
-  const float x = run<true, kNone>("softmax", sink, src, tmap);
-  const float y = run<false, kNone>("nosoftmax", sink, src, tmap);
-  const float z = run<true, kL2>("softmax+loads from L2", sink, src, tmap);
-  const float w = run<true, kDram>("softmax+loads from DRAM", sink, src, tmap);
-  const float v = run<false, kDram>("nosoftmax+loads from DRAM", sink, src, tmap);
-  const float u = run<true, kDramTma>("softmax+DRAM, tensor map", sink, src, tmap);
-  const float r = run<false, kDramTma>("nosoftmax+DRAM, tensor map", sink, src, tmap);
-  const float d0 = run<true, kNone, true>("deferred PV, softmax", sink, src, tmap);
-  const float d1 = run<true, kDramTma, true>("deferred PV, +DRAM tmap", sink, src, tmap);
-  if (d0 < 0.f || d1 < 0.f) return 1;
+  // PROBE_EXP_ONLY=1: only the deferred-PV schedule (the kernel's) under the softmax's exp modes.
+  const char* exp_only = std::getenv("PROBE_EXP_ONLY");
+  if (exp_only == nullptr || exp_only[0] != '1') {
+    const float x = run<kSmKernel, kNone>("softmax", sink, src, tmap);
+    const float y = run<kSmNone, kNone>("nosoftmax", sink, src, tmap);
+    const float z = run<kSmKernel, kL2>("softmax+loads from L2", sink, src, tmap);
+    const float w = run<kSmKernel, kDram>("softmax+loads from DRAM", sink, src, tmap);
+    const float v = run<kSmNone, kDram>("nosoftmax+loads from DRAM", sink, src, tmap);
+    const float u = run<kSmKernel, kDramTma>("softmax+DRAM, tensor map", sink, src, tmap);
+    const float r = run<kSmNone, kDramTma>("nosoftmax+DRAM, tensor map", sink, src, tmap);
+    if (!(x > 0.f && y > 0.f && z > 0.f && w > 0.f && v > 0.f && u > 0.f && r > 0.f)) return 1;
+  }
+  const float d0 = run<kSmKernel, kNone, true>("deferred PV, softmax", sink, src, tmap);
+  const float d1 = run<kSmKernel, kDramTma, true>("deferred PV, +DRAM tmap", sink, src, tmap);
+  const float e0 = run<kSmNone, kNone, true>("deferred PV, nosoftmax", sink, src, tmap);
+  const float e1 = run<kSmPolyHalf, kNone, true>("deferred PV, 1/2 exp poly", sink, src, tmap);
+  const float e2 = run<kSmPolyQuarter, kNone, true>("deferred PV, 1/4 exp poly", sink, src, tmap);
+  const float e3 = run<kSmNoExp, kNone, true>("deferred PV, no exp", sink, src, tmap);
+  const float e4 = run<kSmPolyHalf, kDramTma, true>("deferred, 1/2 poly, DRAM", sink, src, tmap);
+  if (d0 < 0.f || d1 < 0.f || e0 < 0.f || e1 < 0.f || e2 < 0.f || e3 < 0.f || e4 < 0.f) return 1;
   cudaFree(src);
   cudaFree(sink);
-  return x > 0.f && y > 0.f && z > 0.f && w > 0.f && v > 0.f && u > 0.f && r > 0.f ? 0 : 1;
+  return 0;
 }
