@@ -68,9 +68,6 @@ struct PlannerParams {
 // part1 instance families by cache format (template parameter KV of the mma.sync part1 kernel).
 inline constexpr int kKvNative = 0;  // 16-bit rows of the q dtype
 inline constexpr int kKvFp8 = 1;     // fp8_e4m3 or fp8_ds_mla rows (Part1Params::kv_format picks)
-// 16-bit rows as kKvNative, in a CTA of 16 warps instead of 8 (16 rows per CTA only; built with
-// the CMake option SPLITMLA_R16_W16, lib/kernels/NOTES.md, "Fourteenth session").
-inline constexpr int kKvNativeW16 = 2;
 
 // KV rows (keys) per tile of each part1 family's main loop, read by the kernels' traits and by
 // the variant table (Part1Row::key_tile, which the auto policy aligns its pieces to). mma.sync:

@@ -9,7 +9,6 @@
 #include <climits>
 
 #include "core/error.hpp"
-#include "kernels/common/env_switch.hpp"
 
 namespace splitmla::kernels {
 
@@ -78,11 +77,6 @@ const Part1Row kRows[] = {
     SPLITMLA_WGMMA_FP8_ROW("wgmma.bf16.e4m3.r64", __nv_bfloat16, kBf16),
     SPLITMLA_WGMMA_FP8_ROW("wgmma.fp16.e4m3.r64", __half, kFp16),
 #endif
-    // The 16-warp candidate (SPLITMLA_R16_W16): ahead of the 8-warp 16-row rows, after wgmma.
-#if defined(SPLITMLA_R16_W16)
-    SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r16.w16", __nv_bfloat16, kBf16, 1, kKvNativeW16),
-    SPLITMLA_MMA_ROW("mma_sync.fp16.kv16.r16.w16", __half, kFp16, 1, kKvNativeW16),
-#endif
     SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r16", __nv_bfloat16, kBf16, 1, kKvNative),
     SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r32", __nv_bfloat16, kBf16, 2, kKvNative),
     SPLITMLA_MMA_ROW("mma_sync.bf16.kv16.r64", __nv_bfloat16, kBf16, 4, kKvNative),
@@ -111,24 +105,11 @@ bool arch_fits(const Part1Row& r, int32_t cc) {
   return cc == 0 || (cc >= r.sm_min && cc <= r.sm_max);
 }
 
-#if defined(SPLITMLA_R16_W16)
-// The 16-warp rows (a candidate), which SPLITMLA_R16_W16=0 in the environment leaves out: the
-// 8-warp rows of the same shape serve instead.
-bool switched_off(const Part1Row& r) {
-  static const bool on = env_switch_on("SPLITMLA_R16_W16");
-  return !on && (r.prepare == &prepare_part1_instance<__nv_bfloat16, 1, kKvNativeW16> ||
-                 r.prepare == &prepare_part1_instance<__half, 1, kKvNativeW16>);
-}
-#else
-bool switched_off(const Part1Row&) { return false; }
-#endif
-
 // Rows of `family` that serve the configuration (rows_per_cta aside); `for_auto` adds the
 // shapes auto may pick the row for.
 bool serves(const Part1Row& r, const DecodeConfig& c, int32_t cc, bool for_auto) {
   const int32_t rows = c.q_len * c.num_heads;
-  return !switched_off(r) && r.q_dtype == c.dtype && kv_rows_serve(r.kv, c.kv_format) &&
-         arch_fits(r, cc) &&
+  return r.q_dtype == c.dtype && kv_rows_serve(r.kv, c.kv_format) && arch_fits(r, cc) &&
          c.q_len <= r.max_q_len &&
          (c.rows_per_cta == 0 || c.rows_per_cta == r.rows_per_cta) &&
          (!for_auto || (rows >= r.auto_min_rows && c.q_len <= r.auto_max_q_len));
@@ -226,7 +207,7 @@ Status choose_part1(const DecodeConfig& c, Part1Device device, Part1Table t,
 
 const Part1Row* find_part1(Part1Variant family, DType dtype, KvFormat kv, int32_t rows_per_cta) {
   for (const Part1Row& r : kRows)
-    if (!switched_off(r) && r.family == family && r.q_dtype == dtype && kv_rows_serve(r.kv, kv) &&
+    if (r.family == family && r.q_dtype == dtype && kv_rows_serve(r.kv, kv) &&
         r.rows_per_cta == rows_per_cta)
       return &r;
   return nullptr;

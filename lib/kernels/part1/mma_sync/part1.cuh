@@ -8,7 +8,7 @@
 // own token's visible length (token_limits[b][t], written by the planner): a piece past a row's
 // limit leaves that row empty (o = 0, lse = -inf through the merge algebra's guards).
 //
-// CTA: 8 warps (16 for kKvNativeW16, 16-bit rows at 16 rows), HB = 16*MT query rows, KV tiles of BN rows (64 with 16 rows, else 32) from a
+// CTA: 8 warps, HB = 16*MT query rows, KV tiles of BN rows (64 with 16 rows, else 32) from a
 // cp.async ring of SLOTS slots (16-byte copies, L2 evict-first hint). A slot is 32 rows for
 // 16-bit caches, so a 64-key tile of 16 rows is two slots and the ring keeps loading 32 rows at a
 // time (five 36-KB slots fit where two 72-KB tiles and Q would leave no third); an fp8 slot is a
@@ -18,8 +18,8 @@
 //
 // QK^T: the MT*4 (m16 x n8) score tiles are spread over the 8 warps; when there are fewer tiles
 // than warps, the 576-long reduction is split in KSPLIT parts whose sums meet in shared memory.
-// Softmax: kThreads/HB threads per query row. PV: warp w owns output columns [64w, 64w+64) for all
-// HB rows (MT*32 fp32 accumulators per thread); with 16 warps, [32w, 32w+32) (16 accumulators).
+// Softmax: 256/HB threads per query row. PV: warp w owns output columns [64w, 64w+64) for all HB
+// rows (MT*32 fp32 accumulators per thread).
 //
 // fp8 caches (KV = kKvFp8; fp8_e4m3 or fp8_ds_mla chosen at run time by p.kv_format): the ring
 // stages the raw row bytes (656-byte slots, unswizzled: 656 bytes = 164 words, so 8 consecutive
@@ -66,10 +66,8 @@ namespace splitmla::kernels {
 
 template <class T, int MT, int KV = kKvNative>
 struct Part1Traits {
-  // 8 warps; 16 for kKvNativeW16 (16-bit rows at 16 rows per CTA: half the work a warp, four
-  // warps a scheduler to cover each other's waits).
-  static constexpr int kWarps = KV == kKvNativeW16 ? 16 : 8;
-  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kThreads = 256;
+  static constexpr int kWarps = 8;
   static constexpr int HB = 16 * MT;            // query rows per CTA
   // KV rows per tile: 64 with 16 rows (half the barriers and softmax passes per key, two
   // independent n tiles per warp in QK^T; H200: fp8 195 -> 150 us, 16-bit 1-5.5% faster), else 32.
@@ -87,8 +85,7 @@ struct Part1Traits {
   static constexpr int kSlotRowsPerThread = kSlotRows / 32;  // slot copy: rows lrow + 32 i
   static constexpr int PAIRS = MT * (BN / 8);   // (m16, n8) score tiles
   // 16 rows: the 576-long reduction in two halves (the warp's Q half stays in registers).
-  // 16 warps at 16 rows: in quarters (9 k steps a warp, so its Q share is 36 registers).
-  static constexpr int KSPLIT = MT == 1 ? (kWarps == 16 ? 4 : 2) : (PAIRS >= kWarps ? 1 : kWarps / PAIRS);
+  static constexpr int KSPLIT = MT == 1 ? 2 : (PAIRS >= kWarps ? 1 : kWarps / PAIRS);
   static constexpr int NT_PER_WARP = PAIRS * KSPLIT / kWarps;
   static constexpr int KSTEPS = 36 / KSPLIT;    // k16 steps per warp in QK^T
   static constexpr int TPR = kThreads / HB;     // softmax threads per query row
@@ -98,16 +95,7 @@ struct Part1Traits {
   // 8 banks apart, so each half-warp's 8-byte stores cover the 32 banks once (at BN, every row
   // started on bank 0: 8-way conflicts, ncu's 5.5-way average on H16_B128_L4k).
   static constexpr int S_STRIDE = BN + 8;
-  // Slot copy: kCopyLanes threads a row of 32, thread (lrow, lsub) copying chunks lsub +
-  // kCopyLanes j (9 of them with 8 lanes; 4 or 5 with 16).
-  static constexpr int kCopyLanes = kThreads / 32;
-  static constexpr int kCopyShift = kCopyLanes == 16 ? 4 : 3;
-  static constexpr int kCopyChunks = (kRowChunks16 + kCopyLanes - 1) / kCopyLanes;
-  // P V: warp w owns output columns [kColsPerWarp w, + kColsPerWarp), NJ n tiles of 8.
-  static constexpr int kColsPerWarp = kHeadDimV / kWarps;
-  static constexpr int NJ = kColsPerWarp / 8;
-  static_assert(BN % 32 == 0 && (kThreads == 256 || kThreads == 512), "tile copy: 32 rows a round");
-  static_assert(kWarps == 8 || (MT == 1 && !kFp8), "16 warps: 16-bit rows at 16 rows per CTA");
+  static_assert(BN % 32 == 0 && kThreads == 256, "tile copy: one thread per (row, 8-chunk lane) of 32 rows");
   // 16 rows: the warp's Q fragments (KSTEPS x 4 registers) stay in registers across tiles.
   static constexpr bool kQInRegs = MT == 1;
 
@@ -144,8 +132,7 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
 }
 
 template <class T, int MT, int KV>
-__global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
-    part1_kernel(const __grid_constant__ Part1Params p) {
+__global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ Part1Params p) {
   using Tr = Part1Traits<T, MT, KV>;
   constexpr int HB = Tr::HB, BN = Tr::BN, SLOTS = Tr::SLOTS, U = Tr::U;
   extern __shared__ __align__(128) uint8_t smem_raw[];
@@ -217,10 +204,10 @@ __global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
     // cp.async group each: SLOTS - U groups before the loop, U a tile. The block-table entries a
     // slot needs are fetched one round (U slots) ahead into registers, so the lookup latency
     // stays out of the copy-issue path.
-    // Thread -> (row lrow, chunks lsub + kCopyLanes j): one lookup and one base address per row;
-    // the swizzle commutes with the +8- or +16-chunk stride, so the copies use immediate offsets.
+    // Thread -> (row lrow, chunks lsub + 8j): one lookup and one base address per row; the
+    // swizzle commutes with the +8-chunk stride, so the 9 copies use immediate offsets.
     // Rows past `end` are zero-filled and neither their table entry nor their KV row is read.
-    const int lrow = tid >> Tr::kCopyShift, lsub = tid & (Tr::kCopyLanes - 1);
+    const int lrow = tid >> 3, lsub = tid & 7;
     const uint32_t ldst = swz(lrow, lsub);
     constexpr int R = Tr::kSlotRowsPerThread;
     const int nslots = ntiles * U;
@@ -274,10 +261,8 @@ __global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
         }
       }
 #pragma unroll
-      for (int j = 0; j < Tr::kCopyChunks; ++j) {
-        if (Tr::kCopyLanes * Tr::kCopyChunks == Tr::kChunks || lsub + Tr::kCopyLanes * j < Tr::kChunks)
-          ptx::cp_async_16(dst + 16 * Tr::kCopyLanes * j, src + 8 * Tr::kCopyLanes * j, bytes, evict_first);
-      }
+      for (int j = 0; j < Tr::kChunks / 8; ++j)
+        ptx::cp_async_16(dst + 128 * j, src + 64 * j, bytes, evict_first);
     };
     auto load_slot = [&](int j, int u) {
       if (j < nslots) {
@@ -316,11 +301,11 @@ __global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
       }
     }
 
-    float acc[MT][Tr::NJ][4];
+    float acc[MT][8][4];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int j = 0; j < Tr::NJ; ++j)
+      for (int j = 0; j < 8; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[mt][j][e] = 0.f;
 
@@ -713,7 +698,7 @@ __global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
           const float a0 = sm.alpha[mt * 16 + (lane >> 2)] * f;
           const float a1 = sm.alpha[mt * 16 + (lane >> 2) + 8] * f;
 #pragma unroll
-          for (int j = 0; j < Tr::NJ; ++j) {
+          for (int j = 0; j < 8; ++j) {
             acc[mt][j][0] *= a0;
             acc[mt][j][1] *= a0;
             acc[mt][j][2] *= a1;
@@ -762,8 +747,8 @@ __global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
             }
           } else {
 #pragma unroll
-            for (int jp = 0; jp < Tr::NJ / 2; ++jp) {
-              const int chunk = warp * Tr::NJ + jp * 2 + (lane >> 4);
+            for (int jp = 0; jp < 4; ++jp) {
+              const int chunk = warp * 8 + jp * 2 + (lane >> 4);
               uint32_t b0, b1, b2, b3;
               ptx::ldmatrix_x4_trans(tslot[kk * 16 / Tr::kSlotRows] + swz(vrow % Tr::kSlotRows, chunk), b0, b1,
                                      b2, b3);
@@ -830,8 +815,8 @@ __global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
                  static_cast<int64_t>(t) * p.out_stride_token +
                  static_cast<int64_t>(h) * p.out_stride_head;
 #pragma unroll
-          for (int j = 0; j < Tr::NJ; ++j) {
-            const int col = warp * Tr::kColsPerWarp + j * 8 + 2 * (lane & 3);
+          for (int j = 0; j < 8; ++j) {
+            const int col = warp * 64 + j * 8 + 2 * (lane & 3);
             const float v0 = bad ? nan : acc[mt][j][half * 2] * il;
             const float v1 = bad ? nan : acc[mt][j][half * 2 + 1] * il;
             *reinterpret_cast<uint32_t*>(o + col) = ptx::pack2<T>(v0, v1);
@@ -839,8 +824,8 @@ __global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
         } else {
           float* o = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
 #pragma unroll
-          for (int j = 0; j < Tr::NJ; ++j) {
-            const int col = warp * Tr::kColsPerWarp + j * 8 + 2 * (lane & 3);
+          for (int j = 0; j < 8; ++j) {
+            const int col = warp * 64 + j * 8 + 2 * (lane & 3);
             float2 v;
             v.x = bad ? nan : acc[mt][j][half * 2] * il;
             v.y = bad ? nan : acc[mt][j][half * 2 + 1] * il;
@@ -857,7 +842,7 @@ __global__ void __launch_bounds__(Part1Traits<T, MT, KV>::kThreads, 1)
 template <class T, int MT, int KV>
 cudaError_t launch_part1_instance(const Part1Params& p, int grid, cudaStream_t stream) {
   constexpr size_t smem = sizeof(typename Part1Traits<T, MT, KV>::Shared);
-  part1_kernel<T, MT, KV><<<grid, Part1Traits<T, MT, KV>::kThreads, smem, stream>>>(p);
+  part1_kernel<T, MT, KV><<<grid, 256, smem, stream>>>(p);
   return cudaGetLastError();
 }
 
@@ -871,8 +856,7 @@ cudaError_t prepare_part1_instance() {
 template <class T, int MT, int KV>
 cudaError_t occupancy_part1_instance(int* blocks) {
   constexpr size_t smem = sizeof(typename Part1Traits<T, MT, KV>::Shared);
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, part1_kernel<T, MT, KV>,
-                                                       Part1Traits<T, MT, KV>::kThreads,
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, part1_kernel<T, MT, KV>, 256,
                                                        smem);
 }
 

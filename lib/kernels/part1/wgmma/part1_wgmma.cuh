@@ -759,13 +759,6 @@ inline bool wgmma_v2_enabled() {
   return on;
 }
 
-// SPLITMLA_WGMMA_V2_SMALL_ROWS=0 in the environment (read once): v2 only for calls of 64 rows or
-// more, v1 below (H16_B128_L4k_q2's 32 rows), as before the A/B of the fifteenth session.
-inline bool wgmma_v2_small_rows() {
-  static const bool on = env_switch_on("SPLITMLA_WGMMA_V2_SMALL_ROWS");
-  return on;
-}
-
 template <class T>
 cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStream_t stream) {
   Part1WgmmaParams wp{};
@@ -776,10 +769,9 @@ cudaError_t launch_part1_wgmma_instance(const Part1Params& p, int grid, cudaStre
   // Group full barriers where a tile is several TMA boxes per group (page runs of 8..32 rows).
   const bool gf = SPLITMLA_WGMMA_GROUP_FULL_PAGES && wp.kv_tma != 0 && p.page_shift >= 3 &&
                   p.page_shift <= 5;
-  // v2 at every row count (candidate): at 32 rows (16 heads x 2 tokens) v2 measured 3% slower
-  // than v1.4 on the H200 before the deferred PV and the piece overlap (H16_B128_L4k_q2 167.2
-  // against 162.0 us); SPLITMLA_WGMMA_V2_SMALL_ROWS=0 keeps v1 below 64 rows.
-  if (wgmma_v2_enabled() && wp.kv_tma != 0 && (p.rows >= 64 || wgmma_v2_small_rows()))
+  // v2 where its row block is full: at 32 rows (16 heads x 2 tokens) it measured 3% slower than
+  // v1.4 on the H200 (H16_B128_L4k_q2 167.2 vs 162.0 us), 2-6% faster at 64 and 128 heads.
+  if (wgmma_v2_enabled() && wp.kv_tma != 0 && p.rows >= 64)
     part1_wgmma3_kernel<T><<<grid, 384, Part1Wgmma3Traits<T>::kSmemBytes, stream>>>(wp);
   else if (gf)
     part1_wgmma_kernel<T, true><<<grid, 256, Part1WgmmaTraits<T>::kSmemBytes, stream>>>(wp);
