@@ -126,7 +126,6 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   p.num_heads = plan.config.num_heads;
   p.rows = plan.rows;
   p.out_f32 = plan.out_f32 ? 1 : 0;
-  p.pdl = plan.pdl ? 1 : 0;
   const int64_t multi = std::min<int64_t>(plan.multi_bound, a.batch);
   const int64_t pairs = multi * plan.rows;
   // Few (request, row) pairs (small batch): spread each pair's merge over 4 blocks of 8 split
@@ -142,7 +141,7 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   constexpr int64_t kPart2PairsPerSm = 16;
   const int64_t grid_pairs = std::min<int64_t>(pairs, kPart2PairsPerSm * plan.num_sms);
   return detail::cuda_status(
-      kernels::launch_part2(plan.config.dtype, p, static_cast<int>(grid_pairs), wide, s),
+      kernels::launch_part2(plan.config.dtype, p, static_cast<int>(grid_pairs), wide, plan.pdl, s),
       "part2 launch");
 }
 

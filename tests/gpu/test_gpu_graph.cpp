@@ -4,10 +4,10 @@
 // replays allocate no device memory; the pool refuses to grow while its stream is captured.
 #include <boost/test/unit_test.hpp>
 
-#include <cstdlib>
 #include <vector>
 
 #include "gpu/gpu_test_util.hpp"
+#include "kernels/common/env_switch.hpp"
 
 using namespace gputest;
 using splitmla::SplitPolicy;
@@ -86,8 +86,7 @@ void graph_case(DType dtype, int32_t heads, int32_t page, int32_t batch, int32_t
   {
     int major = 0;
     GPUTEST_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, plan.device));
-    const char* env = std::getenv("SPLITMLA_PDL");
-    const bool want_pdl = major >= 9 && !(env != nullptr && env[0] == '0');
+    const bool want_pdl = major >= 9 && splitmla::kernels::env_switch_on("SPLITMLA_PDL");
     BOOST_TEST(plan.pdl == want_pdl);
     size_t n = 0;
     GPUTEST_CUDA(cudaGraphGetEdges(g.graph, nullptr, nullptr, nullptr, &n));

@@ -122,9 +122,6 @@ struct Part2Params {
   int32_t num_heads;
   int32_t rows;              // q_len * num_heads
   int32_t out_f32;           // 1: out is float32 (context-parallel partials), else dtype
-  // 1: launched with programmatic stream serialization (Plan::pdl): the kernel waits on part1 with
-  // griddepcontrol.wait first thing; 0: a plain launch.
-  int32_t pdl;
 };
 
 // Launchers of the planner and part2 (planner/planner.cu, part2/part2.cu); part1's launch,
@@ -132,8 +129,10 @@ struct Part2Params {
 // launch: no allocation, no sync.
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
 // `pairs` = (request, row) pairs the grid holds at once (the kernel walks num_multi x rows pairs
-// with a grid stride); `wide` picks the layout for few pairs (part2.cu).
-cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
+// with a grid stride); `wide` picks the layout for few pairs (part2.cu); `pdl` (Plan::pdl)
+// launches with programmatic stream serialization, the kernel waiting on part1 with
+// griddepcontrol.wait first thing (a no-op in a plain launch).
+cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide, bool pdl,
                          cudaStream_t stream);
 // Load the planner and part2 modules now (host call at plan time): with lazy module loading
 // their first launch would otherwise load them, possibly inside a stream capture.

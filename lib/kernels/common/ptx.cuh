@@ -18,6 +18,11 @@ __device__ __forceinline__ void grid_dependency_wait() {
 #endif
 }
 
+// Named barrier `id` (1..15; 0 is __syncthreads') of `threads` threads, a multiple of 32.
+__device__ __forceinline__ void bar_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }

@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include "core/merge.hpp"
+#include "kernels/common/env_switch.hpp"
 #include "kernels/common/launch.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
@@ -19,32 +20,51 @@ namespace {
 //          each merging splits g, g+8, ...; for few pairs with many splits (small batch).
 // Group partial sums meet in shared memory and are added in group order: deterministic, and
 // independent of the other requests.
-template <bool kWide>
+// The narrow layout's blocks hold kNarrowPairs pairs at once, a 128-thread team each with its own
+// named barrier: the same threads as one block a pair in a quarter of the blocks, because a call
+// where nothing merges still launches the whole grid (2,048 blocks at 16 heads), and part2 then
+// cost 2-3 us of a 16-head step (lib/kernels/NOTES.md, "Fifteenth session").
+// SPLITMLA_PART2_TEAMS=0 in the environment launches one pair a block (for the A/B).
+constexpr int kNarrowPairs = 4;
+template <bool kWide, int kPairs = 1>
 struct Part2Layout {
+  static_assert(kPairs == 1 || !kWide, "teams of pairs are for the narrow layout");
   static constexpr int kGroups = kWide ? 8 : 1;
   static constexpr int kGroupThreads = kWide ? 32 : 128;
   static constexpr int kColsPerBlock = kGroupThreads * 4;
   static constexpr int kQuarters = kHeadDimV / kColsPerBlock;
-  static constexpr int kThreads = kGroups * kGroupThreads;
+  static constexpr int kTeamThreads = kGroups * kGroupThreads;  // the threads of one pair
+  static constexpr int kPairsPerBlock = kPairs;
+  static constexpr int kThreads = kTeamThreads * kPairs;
 };
 
-// One (multi-split request j, row) pair, `quarter` of its columns: jh = j * rows + row.
-template <class T, bool kWide>
-__device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int quarter) {
-  using L = Part2Layout<kWide>;
+// A team's barrier: the whole block when it holds one pair, else the team's named barrier.
+template <class L>
+__device__ __forceinline__ void team_sync(int team) {
+  if constexpr (L::kPairsPerBlock == 1) __syncthreads();
+  else ptx::bar_sync(1 + team, L::kTeamThreads);
+}
+
+// One (multi-split request j, row) pair, `quarter` of its columns: jh = j * rows + row, merged by
+// the block's team `team` (threads team * kTeamThreads ...).
+template <class T, class L>
+__device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int quarter, int team) {
   constexpr int kGroups = L::kGroups, kColsPerBlock = L::kColsPerBlock;
   const int j = static_cast<int>(jh / p.rows);
   const int row = static_cast<int>(jh % p.rows);  // row = t * num_heads + h
   const MultiEntry e = p.multi[j];
   const float* lse = p.part_lse + static_cast<int64_t>(e.first_slot) * p.rows + row;
-  const int tid = threadIdx.x, g = tid / L::kGroupThreads, lane = tid % L::kGroupThreads;
+  const int tid = threadIdx.x % L::kTeamThreads, g = tid / L::kGroupThreads,
+            lane = tid % L::kGroupThreads;
 
-  // The max over every split's lse (and whether any is NaN), shared by the block.
-  constexpr int kWarps = L::kThreads / 32;
-  __shared__ float s_m[kWarps];
-  __shared__ int s_nan[kWarps];
+  // The max over every split's lse (and whether any is NaN), shared by the team.
+  constexpr int kWarps = L::kTeamThreads / 32;
+  __shared__ float s_m_all[L::kPairsPerBlock][kWarps];
+  __shared__ int s_nan_all[L::kPairsPerBlock][kWarps];
+  float* s_m = s_m_all[team];
+  int* s_nan = s_nan_all[team];
   merge::MergeState<float> st;
-  for (int s = tid; s < e.count; s += L::kThreads) st.see_lse(lse[static_cast<int64_t>(s) * p.rows]);
+  for (int s = tid; s < e.count; s += L::kTeamThreads) st.see_lse(lse[static_cast<int64_t>(s) * p.rows]);
   float m = st.m;
   int nan = st.nan;
 #pragma unroll
@@ -56,7 +76,7 @@ __device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int
     s_m[tid >> 5] = m;
     s_nan[tid >> 5] = nan;
   }
-  __syncthreads();
+  team_sync<L>(team);
   st.m = s_m[0];
   st.nan = s_nan[0] != 0;
 #pragma unroll
@@ -86,6 +106,7 @@ __device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int
   if constexpr (kGroups > 1) {
     __shared__ float4 s_acc[kGroups][L::kGroupThreads];
     __shared__ float s_w[kGroups];
+    static_assert(L::kPairsPerBlock == 1, "the wide layout holds one pair a block");
     s_acc[g][lane] = acc;
     if (lane == 0) s_w[g] = wsum;
     __syncthreads();
@@ -127,50 +148,67 @@ __device__ __forceinline__ void merge_pair(const Part2Params& p, int64_t jh, int
 // The grid is sized from static bounds, capped near one wave (launch_part2); the pairs that
 // exist this call (num_multi x rows, device data) are walked with a grid stride, so a run with
 // few or no split requests launches a few hundred blocks, not one per bound pair.
-template <class T, bool kWide>
-__global__ void __launch_bounds__(Part2Layout<kWide>::kThreads)
+template <class T, bool kWide, int kPairs>
+__global__ void __launch_bounds__(Part2Layout<kWide, kPairs>::kThreads)
     part2_kernel(const __grid_constant__ Part2Params p) {
-  using L = Part2Layout<kWide>;
-  // Programmatic serialization (Plan::pdl): part1's header and partials are read after it ends.
+  using L = Part2Layout<kWide, kPairs>;
+  // Under programmatic serialization (launch_part2's `pdl`) part1's header and partials are read
+  // only after it ends; in a plain launch the wait returns at once.
   ptx::grid_dependency_wait();
   const int quarter = blockIdx.x % L::kQuarters;
+  const int team = threadIdx.x / L::kTeamThreads;
   const int64_t pairs = static_cast<int64_t>(p.header->num_multi) * p.rows;
-  const int64_t stride = gridDim.x / L::kQuarters;
-  for (int64_t jh = blockIdx.x / L::kQuarters; jh < pairs; jh += stride) {
-    merge_pair<T, kWide>(p, jh, quarter);
-    __syncthreads();  // the next pair reuses the block's shared memory
+  const int64_t stride = static_cast<int64_t>(gridDim.x / L::kQuarters) * kPairs;
+  for (int64_t jh = static_cast<int64_t>(blockIdx.x / L::kQuarters) * kPairs + team; jh < pairs;
+       jh += stride) {
+    merge_pair<T, L>(p, jh, quarter, team);
+    team_sync<L>(team);  // the team's next pair reuses its shared memory
   }
 }
 
 }  // namespace
 
 namespace {
-template <class T, bool kWide>
-cudaError_t launch(const Part2Params& p, int pairs, cudaStream_t stream) {
-  using L = Part2Layout<kWide>;
-  return launch_with_pdl(part2_kernel<T, kWide>, dim3(pairs * L::kQuarters), dim3(L::kThreads), 0,
-                         stream, p.pdl != 0, p);
+template <class T, bool kWide, int kPairs = 1>
+cudaError_t launch(const Part2Params& p, int pairs, bool pdl, cudaStream_t stream) {
+  using L = Part2Layout<kWide, kPairs>;
+  const int blocks = (pairs + kPairs - 1) / kPairs;
+  return launch_with_pdl(part2_kernel<T, kWide, kPairs>, dim3(blocks * L::kQuarters),
+                         dim3(L::kThreads), 0, stream, pdl, p);
+}
+
+bool part2_teams() {
+  static const bool on = env_switch_on("SPLITMLA_PART2_TEAMS");
+  return on;
+}
+
+template <class T>
+cudaError_t launch_dtype(const Part2Params& p, int pairs, bool wide, bool pdl, cudaStream_t stream) {
+  if (wide) return launch<T, true>(p, pairs, pdl, stream);
+  if (part2_teams()) return launch<T, false, kNarrowPairs>(p, pairs, pdl, stream);
+  return launch<T, false>(p, pairs, pdl, stream);
 }
 }  // namespace
 
 cudaError_t load_part2(DType dtype) {
   cudaFuncAttributes a;
   const bool bf = dtype == DType::kBFloat16;
-  cudaError_t e = cudaFuncGetAttributes(&a, bf ? part2_kernel<__nv_bfloat16, true>
-                                               : part2_kernel<__half, true>);
+  cudaError_t e = cudaFuncGetAttributes(&a, bf ? part2_kernel<__nv_bfloat16, true, 1>
+                                               : part2_kernel<__half, true, 1>);
   if (e == cudaSuccess)
-    e = cudaFuncGetAttributes(&a, bf ? part2_kernel<__nv_bfloat16, false>
-                                     : part2_kernel<__half, false>);
+    e = cudaFuncGetAttributes(&a, bf ? part2_kernel<__nv_bfloat16, false, 1>
+                                     : part2_kernel<__half, false, 1>);
+  if (e == cudaSuccess)
+    e = cudaFuncGetAttributes(&a, bf ? part2_kernel<__nv_bfloat16, false, kNarrowPairs>
+                                     : part2_kernel<__half, false, kNarrowPairs>);
   return e;
 }
 
-cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide,
+cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide, bool pdl,
                          cudaStream_t stream) {
   if (pairs <= 0) return cudaSuccess;
-  if (dtype == DType::kBFloat16)
-    return wide ? launch<__nv_bfloat16, true>(p, pairs, stream)
-                : launch<__nv_bfloat16, false>(p, pairs, stream);
-  return wide ? launch<__half, true>(p, pairs, stream) : launch<__half, false>(p, pairs, stream);
+  return dtype == DType::kBFloat16 ? launch_dtype<__nv_bfloat16>(p, pairs, wide, pdl, stream)
+                                   : launch_dtype<__half>(p, pairs, wide, pdl, stream);
 }
 
 }  // namespace splitmla::kernels

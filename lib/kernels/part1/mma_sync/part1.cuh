@@ -274,12 +274,8 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 
 #pragma unroll
     for (int j = 0; j < SLOTS - U; ++j) {
-      if (j < nslots) {
-        fetch_slot(j, 0);
-#pragma unroll
-        for (int i = 0; i < R; ++i) load_row(j, 0, i);
-      }
-      ptx::cp_async_commit();
+      if (j < nslots) fetch_slot(j, 0);
+      load_slot(j, 0);
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) fetch_slot(SLOTS - U + u, u);

@@ -459,18 +459,8 @@ __global__ void __launch_bounds__(384, 1)
   const uint32_t sdone0 = skv0 + static_cast<uint32_t>(offsetof(Sh, sdone));
   const uint32_t qready = skv0 + static_cast<uint32_t>(offsetof(Sh, qready));
   const uint32_t piece_bar = skv0 + static_cast<uint32_t>(offsetof(Sh, piece));
-  if (tid == 0) {
-    for (int s = 0; s < kStages; ++s) {
-      sm90::mbar_init(full0 + 8 * s, 1);
-      sm90::mbar_init(pready0 + 8 * s, 128);
-      sm90::mbar_init(empty0 + 8 * s, 256);
-      sm90::mbar_init(sdone0 + 8 * s, 128);
-    }
-    sm90::mbar_init(qready, 128);
-    sm90::mbar_init(piece_bar, Tr::kThreads);
-    sm90::mbar_init_fence();
-  }
-  __syncthreads();
+  sm90::init_mbarriers<kStages>(tid, {{full0, 1}, {pready0, 128}, {empty0, 256}, {sdone0, 128}},
+                                {{qready, 128}, {piece_bar, static_cast<uint32_t>(Tr::kThreads)}});
 
   const int q4 = lane & 3;
   const int ra = wwarp * 16 + (lane >> 2);  // this thread's two rows in the accumulators

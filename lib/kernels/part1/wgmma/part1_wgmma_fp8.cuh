@@ -405,19 +405,9 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
   const uint32_t pvdone0 = skv0 + static_cast<uint32_t>(offsetof(Sh, pvdone));
   const uint32_t qready = skv0 + static_cast<uint32_t>(offsetof(Sh, qready));
   const uint32_t piece_bar = skv0 + static_cast<uint32_t>(offsetof(Sh, piece));
-  if (tid == 0) {
-    for (int s = 0; s < 2; ++s) {
-      sm90::mbar_init(rfull0 + 8 * s, 1);
-      sm90::mbar_init(rempty0 + 8 * s, 256);
-      sm90::mbar_init(cfull0 + 8 * s, 256);
-      sm90::mbar_init(pready0 + 8 * s, 128);
-      sm90::mbar_init(pvdone0 + 8 * s, 256);
-    }
-    sm90::mbar_init(qready, 128);
-    sm90::mbar_init(piece_bar, Tr::kThreads);
-    sm90::mbar_init_fence();
-  }
-  __syncthreads();
+  sm90::init_mbarriers<2>(
+      tid, {{rfull0, 1}, {rempty0, 256}, {cfull0, 256}, {pready0, 128}, {pvdone0, 256}},
+      {{qready, 128}, {piece_bar, static_cast<uint32_t>(Tr::kThreads)}});
 
   const int q4 = lane & 3;
   const int ra = wwarp * 16 + (lane >> 2);

@@ -53,6 +53,27 @@ __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
 __device__ __forceinline__ void mbar_init_fence() {
   SPLITMLA_SM90_ASM("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
+// An mbarrier (or the first of a per-stage array, 8 bytes apart) and the arrivals it expects.
+struct MbarSpec {
+  uint32_t bar;
+  uint32_t arrivals;
+};
+// The three-warpgroup kernels' barrier set-up: thread 0 initializes the per-stage arrays stage by
+// stage, then the single barriers, and fences the initializations; then the whole block syncs, so
+// no thread waits on an uninitialized barrier.
+template <int kStages, int NS, int N1>
+__device__ __forceinline__ void init_mbarriers(int tid, const MbarSpec (&per_stage)[NS],
+                                               const MbarSpec (&single)[N1]) {
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s)
+#pragma unroll
+      for (int i = 0; i < NS; ++i) mbar_init(per_stage[i].bar + 8 * s, per_stage[i].arrivals);
+#pragma unroll
+    for (int i = 0; i < N1; ++i) mbar_init(single[i].bar, single[i].arrivals);
+    mbar_init_fence();
+  }
+  __syncthreads();
+}
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   SPLITMLA_SM90_ASM("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
