@@ -4,7 +4,8 @@
 //   splitmla_split_refit [options] STUDY.csv
 //
 // For every candidate set of constants (a grid over the request overhead, the minimum share, the
-// split penalty and the per-piece cost of lib/core/split_rule.hpp) it runs the auto rule itself
+// split penalty, the per-piece cost and the even shape's minimum length and slack of
+// lib/core/split_rule.hpp) it runs the auto rule itself
 // (split_rule's functions, the passes of lib/kernels/planner/planner.cu on the host) at every
 // (heads, batch, context) point of the study, all requests of a point being `context` long as in
 // the study, and estimates the time of the resulting plan from the measured forced counts:
@@ -63,6 +64,8 @@ struct Options {
   std::string min_per_cta = "32,64,128,256,512,1024,2048";
   std::string penalties = "0,64,192,512,1024,2048,4096";
   std::string piece_costs = "0,32,64,128,256,512,1024";
+  std::string even_min_lens = std::to_string(sr::kAutoEvenMinLen);
+  std::string even_slacks = std::to_string(sr::kAutoEvenSlack);
   bool shared_piece_cost = false;
   std::string lookup = "interp";
   double tol = 0.10;
@@ -300,8 +303,18 @@ std::string score_text(const Score& s, double tol) {
 struct Candidate {
   int overhead, min_per_cta, penalty;
   std::vector<int> piece_cost;  // one per group
+  int even_min_len, even_slack;
   Score score;
 };
+
+// The constants of a candidate for one group's piece cost.
+sr::AutoConstants constants(int overhead, int min_per_cta, int penalty, int piece_cost,
+                            int even_min_len, int even_slack) {
+  sr::AutoConstants k{overhead, min_per_cta, penalty, piece_cost};
+  k.even_min_len = even_min_len;
+  k.even_slack = even_slack;
+  return k;
+}
 
 }  // namespace
 
@@ -316,6 +329,13 @@ int main(int argc, char** argv) {
       .option("--min-per-cta", "LIST", "minimum shares to try (default " + o.min_per_cta + ")", &o.min_per_cta)
       .option("--penalties", "LIST", "split penalties to try (default " + o.penalties + ")", &o.penalties)
       .option("--piece-costs", "LIST", "per-piece costs to try, 0 = off (default " + o.piece_costs + ")", &o.piece_costs)
+      .option("--even-min-lens", "LIST",
+              "even-shape minimum piece lengths to try (default " + o.even_min_lens + ")",
+              &o.even_min_lens)
+      .option("--even-slacks", "LIST",
+              "even-shape slacks to try, pieces up to share + share / SLACK, 0 = off (default " +
+                  o.even_slacks + ")",
+              &o.even_slacks)
       .flag("--shared-piece-cost", "one per-piece cost for all head counts (default: one each)",
             &o.shared_piece_cost)
       .option("--lookup", "interp|nearest", "how a plan's time is read off the forced counts (default interp)",
@@ -324,9 +344,10 @@ int main(int argc, char** argv) {
       .int_option("--top", "candidates to print (default 10)", 1, 1000, &o.top)
       .int_option("--num-sms", "SMs (default: from the study's auto rows)", 0, 1 << 20,
                   &o.num_sms)
-      .option("--study-constants", "O,M,P,C",
+      .option("--study-constants", "O,M,P,C[,E,S]",
               "the constants the study's auto rows were planned with: request overhead, minimum "
-              "share, split penalty, per-piece cost (default: today's)",
+              "share, split penalty, per-piece cost, and the even shape's minimum length and "
+              "slack (without them: no even shape, as before it existed; default: today's)",
               &o.study_constants)
       .flag("--measured-auto",
             "use the study's measured auto time where a candidate's plan is the measured one",
@@ -342,6 +363,8 @@ int main(int argc, char** argv) {
   const std::vector<int> mins = int_list("--min-per-cta", o.min_per_cta);
   const std::vector<int> penalties = int_list("--penalties", o.penalties);
   const std::vector<int> piece_costs = int_list("--piece-costs", o.piece_costs);
+  const std::vector<int> even_mins = int_list("--even-min-lens", o.even_min_lens);
+  const std::vector<int> even_slacks = int_list("--even-slacks", o.even_slacks);
   for (int m : mins)
     if (m < 1) usage("--min-per-cta: a share of at least 1 unit");
   // The constants the study was planned with (today's unless --study-constants says otherwise).
@@ -349,9 +372,10 @@ int main(int argc, char** argv) {
   const bool given = !o.study_constants.empty();
   if (given) {
     const std::vector<int> v = int_list("--study-constants", o.study_constants);
-    if (v.size() != 4) usage("--study-constants " + o.study_constants + ": expected 4 integers");
+    if (v.size() != 4 && v.size() != 6)
+      usage("--study-constants " + o.study_constants + ": expected 4 or 6 integers");
     if (v[1] < 1) usage("--study-constants: a minimum share of at least 1 unit");
-    planned = sr::AutoConstants{v[0], v[1], v[2], v[3]};
+    planned = constants(v[0], v[1], v[2], v[3], v.size() == 6 ? v[4] : 0, v.size() == 6 ? v[5] : 0);
   }
   const char* which = given ? "the study's (--study-constants)" : "today's";
 
@@ -417,49 +441,53 @@ int main(int argc, char** argv) {
     if (ranked.size() > static_cast<size_t>(o.top)) ranked.pop_back();
   };
   Candidate current{planned.request_overhead, planned.min_per_cta, planned.split_penalty,
-                    std::vector<int>(ng, planned.piece_cost), {}};
+                    std::vector<int>(ng, planned.piece_cost), planned.even_min_len,
+                    planned.even_slack, {}};
   bool current_in_grid = false;
   long long tried = 0;
   for (int oh : overheads)
     for (int mn : mins)
-      for (int pen : penalties) {
-        // ratios[pc][point]
-        std::vector<std::vector<double>> ratio(np, std::vector<double>(points.size()));
-        for (size_t c = 0; c < np; ++c) {
-          const sr::AutoConstants k{oh, mn, pen, piece_costs[c]};
-          for (size_t i = 0; i < points.size(); ++i) {
-            const Point& p = points[i];
-            const Plan plan =
-                plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, k, p.key_tile);
-            ratio[c][i] = plan_time(p, plan, interp, o.measured_auto) / p.best;
+      for (int pen : penalties)
+        for (int emin : even_mins)
+          for (int eslack : even_slacks) {
+            // ratios[pc][point]
+            std::vector<std::vector<double>> ratio(np, std::vector<double>(points.size()));
+            for (size_t c = 0; c < np; ++c) {
+              const sr::AutoConstants k = constants(oh, mn, pen, piece_costs[c], emin, eslack);
+              for (size_t i = 0; i < points.size(); ++i) {
+                const Point& p = points[i];
+                const Plan plan =
+                    plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, k, p.key_tile);
+                ratio[c][i] = plan_time(p, plan, interp, o.measured_auto) / p.best;
+              }
+            }
+            // Every combination of per-group piece costs (or one shared value).
+            std::vector<size_t> pick(ng, 0);
+            while (true) {
+              Candidate cand{oh, mn, pen, {}, emin, eslack, {}};
+              for (size_t g = 0; g < ng; ++g) cand.piece_cost.push_back(piece_costs[pick[g]]);
+              for (size_t i = 0; i < points.size(); ++i)
+                cand.score.add(ratio[pick[group_of[i]]][i], o.tol);
+              ++tried;
+              bool is_current = oh == current.overhead && mn == current.min_per_cta &&
+                                pen == current.penalty && emin == current.even_min_len &&
+                                eslack == current.even_slack;
+              for (int v : cand.piece_cost) is_current = is_current && v == planned.piece_cost;
+              if (is_current) {
+                current.score = cand.score;
+                current_in_grid = true;
+              }
+              consider(cand);
+              if (o.shared_piece_cost) {
+                if (++pick[0] == np) break;
+                for (size_t g = 1; g < ng; ++g) pick[g] = pick[0];
+                continue;
+              }
+              size_t g = 0;
+              while (g < ng && ++pick[g] == np) pick[g++] = 0;
+              if (g == ng) break;
+            }
           }
-        }
-        // Every combination of per-group piece costs (or one shared value).
-        std::vector<size_t> pick(ng, 0);
-        while (true) {
-          Candidate cand{oh, mn, pen, {}, {}};
-          for (size_t g = 0; g < ng; ++g) cand.piece_cost.push_back(piece_costs[pick[g]]);
-          for (size_t i = 0; i < points.size(); ++i)
-            cand.score.add(ratio[pick[group_of[i]]][i], o.tol);
-          ++tried;
-          bool is_current = oh == current.overhead && mn == current.min_per_cta &&
-                            pen == current.penalty;
-          for (int v : cand.piece_cost) is_current = is_current && v == planned.piece_cost;
-          if (is_current) {
-            current.score = cand.score;
-            current_in_grid = true;
-          }
-          consider(cand);
-          if (o.shared_piece_cost) {
-            if (++pick[0] == np) break;
-            for (size_t g = 1; g < ng; ++g) pick[g] = pick[0];
-            continue;
-          }
-          size_t g = 0;
-          while (g < ng && ++pick[g] == np) pick[g++] = 0;
-          if (g == ng) break;
-        }
-      }
   if (!current_in_grid) {
     for (size_t i = 0; i < points.size(); ++i) {
       const Point& p = points[i];
@@ -471,7 +499,8 @@ int main(int argc, char** argv) {
   auto describe = [&](const Candidate& c) {
     std::string s = "overhead " + std::to_string(c.overhead) + " min_per_cta " +
                     std::to_string(c.min_per_cta) + " penalty " + std::to_string(c.penalty) +
-                    " piece_cost";
+                    " even " + std::to_string(c.even_min_len) + "/" +
+                    std::to_string(c.even_slack) + " piece_cost";
     if (o.shared_piece_cost) return s + " " + std::to_string(c.piece_cost[0]);
     for (size_t g = 0; g < ng; ++g)
       s += (g ? ", " : " ") + groups[g] + ": " + std::to_string(c.piece_cost[g]);
@@ -496,8 +525,9 @@ int main(int argc, char** argv) {
     int shown = 0;
     for (size_t i = 0; i < points.size(); ++i) {
       const Point& p = points[i];
-      const sr::AutoConstants k{b.overhead, b.min_per_cta, b.penalty,
-                                b.piece_cost[group_of[i]]};
+      const sr::AutoConstants k = constants(b.overhead, b.min_per_cta, b.penalty,
+                                            b.piece_cost[group_of[i]], b.even_min_len,
+                                            b.even_slack);
       const Plan plan = plan_auto(std::vector<long long>(p.batch, p.context), p.work_ctas, k, p.key_tile);
       const double s = double(plan.pieces) / p.batch;
       const double r = plan_time(p, plan, interp, o.measured_auto) / p.best;

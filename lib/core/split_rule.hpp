@@ -15,6 +15,10 @@
 //              Every length of the model (n, the overhead, a share) is rounded up to a multiple
 //              of the part1 kernel's key tile, so every piece starts on a tile boundary and holds
 //              whole tiles: a piece cut mid-tile streams and multiplies the whole tile anyway.
+//              Between the two, the even shape: with at most work_ctas requests, each request
+//              gets work_ctas / batch CTAs of its own and is cut into equal pieces, one a CTA,
+//              when those pieces are at least kAutoEvenMinLen long and at most a share plus
+//              1 / kAutoEvenSlack of it (auto_even_length).
 #pragma once
 
 #include <algorithm>
@@ -44,6 +48,15 @@ inline constexpr int kAutoSplitPenalty = 512;  // partial writes + merge, in cos
 // into fewer, longer pieces (fixed costs per piece: q load, pipeline fill, the partial write).
 // Off: with pieces holding whole tiles, 0 scored best on the study the constants were fitted to.
 inline constexpr int kAutoPieceCost = 0;
+// The even shape (auto_even_length): a request's equal pieces must hold at least this many
+// positions, and may be up to a share + share / kAutoEvenSlack long (0 turns the shape off).
+// Why: cutting at share boundaries balances the positions to the tile but gives most CTAs two
+// pieces of two requests, and on the 2026-12-01 H200 study (523bca3) that plan was 2-7% slower
+// than equal pieces a CTA each wherever the equal pieces were at most ~3-6% longer than a share
+// (H128_B32 at 4k-128k 2.6-6.4%, H128_B64_L64k 12%); below ~512 positions a piece the fixed
+// cost of each piece wins instead (H128_B1_L4k: 64 one-tile pieces 12% slower than 34 shares).
+inline constexpr int kAutoEvenMinLen = 512;
+inline constexpr int kAutoEvenSlack = 16;
 // The whole-request check keeps one load counter per work CTA in the planner's shared memory: it
 // runs for at most this many work CTAs (more: requests are always cut at share boundaries).
 inline constexpr int kAutoMaxWholeCtas = 1024;
@@ -57,6 +70,8 @@ struct AutoConstants {
   int piece_cost = kAutoPieceCost;
   // Not a fitted constant: the plan's part1 key tile (Plan::key_tile), 1 = no alignment.
   int key_tile = 1;
+  int even_min_len = kAutoEvenMinLen;
+  int even_slack = kAutoEvenSlack;  // 0: no even shape
 };
 
 // v rounded up to a multiple of the key tile (a tile below 1 counts as 1).
@@ -110,6 +125,31 @@ SPLITMLA_SPLIT_HD long long auto_whole_limit(long long per,
   return per + k.split_penalty;
 }
 
+// auto, even shape: the work CTAs of each request (work_ctas / batch; 0 when batch > work_ctas).
+SPLITMLA_SPLIT_HD long long auto_even_slots(int64_t batch, int32_t work_ctas) {
+  return batch > 0 && batch <= work_ctas ? work_ctas / batch : 0;
+}
+
+// auto, even shape: the length of every piece (a multiple of the key tile) for a batch whose
+// longest row is n_max, or 0 when the shape does not apply: more requests than work CTAs, pieces
+// shorter than even_min_len, or longer than per + per / even_slack. Checked after the
+// whole-request check (whole requests win first) and before cutting at share boundaries.
+SPLITMLA_SPLIT_HD long long auto_even_length(long long n_max, int64_t batch, int32_t work_ctas,
+                                             long long per,
+                                             const AutoConstants& k = AutoConstants{}) {
+  const long long slots = auto_even_slots(batch, work_ctas);
+  if (k.even_slack <= 0 || slots == 0 || n_max <= 0) return 0;
+  const long long len = round_to_tile((n_max + slots - 1) / slots, k);
+  if (len < k.even_min_len || len > per + per / k.even_slack) return 0;
+  return len;
+}
+
+// auto, even shape: the pieces of a request of longest row n (one for an empty request); piece j
+// holds positions [j * len, (j + 1) * len) and runs on work CTA b * slots + j.
+SPLITMLA_SPLIT_HD int auto_even_pieces(int64_t n, long long len) {
+  return n <= 0 ? 1 : static_cast<int>((n + len - 1) / len);
+}
+
 // auto, split: the first work CTA and the piece count of a request of longest row n whose cost
 // interval starts at `origin`; the pieces are the request's positions cut at share boundaries.
 SPLITMLA_SPLIT_HD int auto_split_pieces(long long origin, int64_t n, long long per,
@@ -133,13 +173,16 @@ SPLITMLA_SPLIT_HD long long auto_piece_begin(long long origin, long long first_c
 
 // The planner's auto passes for one batch of longest rows n, run on the host with the functions
 // above (lib/kernels/planner/planner.cu runs them on the GPU): the share, the whole-request check,
-// then for each request b in order on_request(b, origin, first_cta, count, plan), origin being
-// the exclusive prefix sum of the costs before it, count its pieces (1 when plan.whole, first_cta
-// then the CTA holding it) and plan the share and the whole-request decision. For the re-fit tool
+// then the even shape, then for each request b in order on_request(b, origin, first_cta, count,
+// plan), origin being the exclusive prefix sum of the costs before it, count its pieces (1 when
+// plan.whole, first_cta then the CTA holding it; under the even shape piece j runs on first_cta
+// + j) and plan the share, the whole-request decision and the even shape. For the re-fit tool
 // and the host tests; nothing on the device path.
 struct AutoPlanHost {
-  long long per = 0;   // the share of one work CTA
-  bool whole = false;  // every request kept whole
+  long long per = 0;       // the share of one work CTA
+  bool whole = false;      // every request kept whole
+  long long even_len = 0;  // the even shape's piece length (0: not that shape)
+  long long even_slots = 0;  // its work CTAs a request
 };
 template <class OnRequest>
 inline AutoPlanHost plan_auto_host(const std::vector<long long>& n, int32_t work_ctas,
@@ -158,15 +201,25 @@ inline AutoPlanHost plan_auto_host(const std::vector<long long>& n, int32_t work
     }
     plan.whole = *std::max_element(load.begin(), load.end()) <= auto_whole_limit(plan.per, k);
   }
+  if (!plan.whole) {
+    const long long n_max = n.empty() ? 0 : *std::max_element(n.begin(), n.end());
+    const int64_t batch = static_cast<int64_t>(n.size());
+    plan.even_len = auto_even_length(n_max, batch, work_ctas, plan.per, k);
+    plan.even_slots = plan.even_len > 0 ? auto_even_slots(batch, work_ctas) : 0;
+  }
   long long origin = 0;
   for (size_t b = 0; b < n.size(); ++b) {
     const long long cost = auto_request_cost(n[b], k);
     long long first = 0;
     int count = 1;
-    if (plan.whole)
+    if (plan.whole) {
       first = auto_whole_cta(origin, cost, plan.per, work_ctas);
-    else
+    } else if (plan.even_len > 0) {
+      first = static_cast<long long>(b) * plan.even_slots;
+      count = auto_even_pieces(n[b], plan.even_len);
+    } else {
       count = auto_split_pieces(origin, n[b], plan.per, &first, k);
+    }
     on_request(b, origin, first, count, static_cast<const AutoPlanHost&>(plan));
     origin += cost;
   }
@@ -192,7 +245,8 @@ inline Bounds plan_bounds(const SplitPolicy& policy, int64_t max_batch, int64_t 
       // CTA is row_blocks CTAs of the grid: the cost of a piece counts its row blocks.
       b.work_ctas = std::max<int64_t>(1, num_sms / row_blocks);
       b.pieces = max_batch + b.work_ctas;
-      // Pieces of multi-piece requests: sum k <= 2 * sum (k - 1) <= 2 * work.
+      // Pieces of multi-piece requests: sum k <= 2 * sum (k - 1) <= 2 * work. The even shape
+      // stays inside all three: at most batch x (work / batch) <= work pieces.
       b.slots = 2 * b.work_ctas;
       b.multi = b.work_ctas;
       break;

@@ -2,7 +2,9 @@
 // (lib/kernels/planner/planner.cu) cuts requests with these functions, so their invariants are
 // checked here without a GPU, over random batches: pieces start on the plan's key tile and hold
 // whole tiles, cover each request once, stay within the host's bounds, and no work CTA streams
-// more than its share; and the plans the H200 benchmark recorded for its cases come back.
+// more than its share (under the even shape: than the shape's piece, at most a share and a
+// sixteenth); the even shape where it applies and where it must not; and the benchmark cases'
+// plans.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -26,6 +28,7 @@ struct HostPiece {
 struct HostPlan {
   bool whole = false;
   long long per = 0;
+  long long even_len = 0;  // the even shape's piece length, 0 when not that shape
   std::vector<HostPiece> pieces;
   int multi = 0;       // requests with two pieces or more (part2 entries)
   long long slots = 0;  // their pieces (partial-output slots)
@@ -34,9 +37,11 @@ struct HostPlan {
 
 // The planner's auto passes for one batch of longest rows n (split_rule::plan_auto_host), with
 // each request's pieces as planner.cu cuts them: lengths clamped to [0, n].
-HostPlan plan_auto(const std::vector<long long>& n, int work_ctas, int key_tile) {
+HostPlan plan_auto(const std::vector<long long>& n, int work_ctas, int key_tile,
+                   bool even = true) {
   sr::AutoConstants k{};
   k.key_tile = key_tile;
+  if (!even) k.even_slack = 0;
   HostPlan plan;
   const sr::AutoPlanHost result = sr::plan_auto_host(
       n, work_ctas, k,
@@ -44,6 +49,12 @@ HostPlan plan_auto(const std::vector<long long>& n, int work_ctas, int key_tile)
         const int rb = static_cast<int>(b);
         if (shape.whole) {
           plan.pieces.push_back({rb, first, 0, n[b]});
+        } else if (shape.even_len > 0) {
+          for (int j = 0; j < count; ++j) {
+            const long long lo = std::min(j * shape.even_len, n[b]);
+            const long long hi = std::min(lo + shape.even_len, n[b]);
+            plan.pieces.push_back({rb, first + j, lo, hi});
+          }
         } else {
           for (int j = 0; j < count; ++j) {
             long long lo = sr::auto_piece_begin(origin, first, j, shape.per, k);
@@ -61,6 +72,7 @@ HostPlan plan_auto(const std::vector<long long>& n, int work_ctas, int key_tile)
       });
   plan.whole = result.whole;
   plan.per = result.per;
+  plan.even_len = result.even_len;
   return plan;
 }
 
@@ -90,7 +102,7 @@ BOOST_AUTO_TEST_SUITE(auto_rule)
 
 BOOST_AUTO_TEST_CASE(pieces_hold_whole_tiles_cover_each_request_and_fit_the_bounds) {
   splitmla::testsupport::Rng rng(20261130);
-  int checked = 0, split_plans = 0;
+  int checked = 0, split_plans = 0, even_plans = 0;
   for (int trial = 0; trial < 600; ++trial) {
     const std::vector<long long> n = random_batch(rng);
     const int work_ctas = std::vector<int>{1, 33, 66, 132, 264, 1100}[static_cast<size_t>(rng.below(6))];
@@ -124,16 +136,31 @@ BOOST_AUTO_TEST_CASE(pieces_hold_whole_tiles_cover_each_request_and_fit_the_boun
       }
       for (size_t b = 0; b < n.size(); ++b) ok = ok && next[b] == n[b];
       BOOST_TEST(ok);
-      // Split plans: no work CTA streams more than its share, in whole tiles.
-      if (!plan.whole) {
+      // Split plans: no work CTA streams more than its share, in whole tiles; under the even
+      // shape no more than its piece, which is at most a share and a sixteenth, at least 512
+      // positions, and a request's pieces have CTAs of their own.
+      const long long most = *std::max_element(streamed.begin(), streamed.end());
+      if (!plan.whole && plan.even_len == 0) {
         ++split_plans;
-        BOOST_TEST(*std::max_element(streamed.begin(), streamed.end()) <= plan.per);
+        BOOST_TEST(most <= plan.per);
+      } else if (plan.even_len > 0) {
+        ++even_plans;
+        BOOST_TEST(most <= plan.even_len);
+        BOOST_TEST(plan.even_len % tile == 0);
+        BOOST_TEST(plan.even_len <= plan.per + plan.per / sr::kAutoEvenSlack);
+        BOOST_TEST(plan.even_len >= sr::kAutoEvenMinLen);
+        BOOST_TEST(static_cast<long long>(n.size()) <= work_ctas);
+        const long long slots = work_ctas / static_cast<long long>(n.size());
+        bool own = true;
+        for (const HostPiece& pc : plan.pieces) own = own && pc.cta / slots == pc.b;
+        BOOST_TEST(own);
       }
     }
     ++checked;
   }
   BOOST_TEST(checked == 600);
   BOOST_TEST(split_plans > 100);  // the random batches reach the split path, not only whole plans
+  BOOST_TEST(even_plans > 20);    // and the even shape
 }
 
 BOOST_AUTO_TEST_CASE(a_key_tile_of_one_is_the_unaligned_rule) {
@@ -160,8 +187,9 @@ BOOST_AUTO_TEST_CASE(a_key_tile_of_one_is_the_unaligned_rule) {
 }
 
 // The plans the H200 benchmark recorded at 42fbbfc (data/results/bench-h200-2026-11-30-42fbbfc.csv,
-// `splits`: most pieces of one request) come back from the host rule with the same inputs: 132
-// SMs, work CTAs = 132 / row blocks, the kernel's key tile.
+// `splits`: most pieces of one request) come back from the host rule without the even shape
+// (SPLITMLA_AUTO_EVEN=0, the rule of then) with the same inputs: 132 SMs, work CTAs = 132 / row
+// blocks, the kernel's key tile of then.
 BOOST_AUTO_TEST_CASE(the_benchmarks_recorded_plans_come_back) {
   struct Case {
     const char* name;
@@ -178,8 +206,46 @@ BOOST_AUTO_TEST_CASE(the_benchmarks_recorded_plans_come_back) {
   for (const Case& c : cases) {
     BOOST_TEST_CONTEXT(c.name) {
       const HostPlan plan = plan_auto(std::vector<long long>(static_cast<size_t>(c.batch), c.n),
-                                      c.work_ctas, c.tile);
+                                      c.work_ctas, c.tile, /*even=*/false);
       BOOST_TEST(plan.most == c.splits);
+    }
+  }
+}
+
+// The even shape on the benchmark cases, today's key tiles (64 on wgmma and on the 16-row
+// mma.sync kernel): where the batch fills the work CTAs with equal pieces at most a sixteenth
+// over a share, each request gets work_ctas / batch pieces of one CTA each; whole plans stay
+// whole; more requests than work CTAs never take it.
+BOOST_AUTO_TEST_CASE(the_even_shape_on_the_benchmark_cases) {
+  struct Case {
+    const char* name;
+    int batch;
+    long long n;
+    int work_ctas, splits;
+    long long even_len;  // 0: not the even shape
+  };
+  const Case cases[] = {
+      {"H128_B32_L32k", 32, 32768, 66, 2, 16384},     // share-cut: 4 (97 pieces)
+      {"H64_B16_L16k_p16", 16, 16384, 132, 8, 2048},  // share-cut: 9 (142 pieces)
+      {"H16_B4_L128k", 4, 131072, 132, 33, 4032},     // share-cut: 34 (134 pieces)
+      {"H128_B1_L128k", 1, 131072, 66, 64, 2048},     // share-cut: 65
+      {"H128_B128_L4k", 128, 4096, 66, 1, 0},         // whole; 128 requests > 66 CTAs anyway
+      {"H16_B128_L4k", 128, 4096, 132, 1, 0},         // whole
+      {"H128_B64_L8k_q2", 64, 8192, 33, 1, 0},        // whole (64 requests > 33 CTAs)
+      {"H128_B1_L4k", 1, 4096, 66, 32, 0},            // 64-position pieces: under the minimum
+      {"H128_B40_L32k", 40, 32768, 66, 3, 0},         // 40 of 66 CTAs: 65% over a share
+  };
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const HostPlan plan = plan_auto(std::vector<long long>(static_cast<size_t>(c.batch), c.n),
+                                      c.work_ctas, 64);
+      BOOST_TEST(plan.most == c.splits);
+      BOOST_TEST(plan.even_len == c.even_len);
+      if (c.even_len > 0) {
+        BOOST_TEST(plan.pieces.size() == static_cast<size_t>(c.batch) * c.splits);
+        BOOST_TEST(plan.pieces.back().cta == static_cast<long long>(c.batch - 1) *
+                                                 (c.work_ctas / c.batch) + c.splits - 1);
+      }
     }
   }
 }

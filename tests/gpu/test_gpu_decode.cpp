@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/split_rule.hpp"
 #include "gpu/gpu_test_util.hpp"
 
 using namespace gputest;
@@ -165,6 +166,59 @@ BOOST_AUTO_TEST_CASE(part2_walks_more_pairs_than_its_grid, *needs_gpu()) {
   dp.upload(p);
   check_every_variant(p, ref, dp, pool, stream.s,
                       {SplitPolicy::forced(2), SplitPolicy::forced(5), SplitPolicy::chunk(64)});
+}
+
+// The auto policy's even shape (lib/core/split_rule.hpp): a batch of a third as many requests as
+// work CTAs, 1,536 positions each except one of 700 and one empty, takes equal pieces of one CTA
+// each. The device planner's pieces per request must be the host rule's (read_schedule), the host
+// rule must say even (or the case would not test the shape), and the outputs must match the
+// reference, on every runnable part1 variant. With SPLITMLA_AUTO_EVEN=0 the device plans without
+// the shape, and so does the host rule here.
+BOOST_AUTO_TEST_CASE(auto_even_shape_plans_as_the_host_rule_and_matches, *needs_gpu()) {
+  const char* env = std::getenv("SPLITMLA_AUTO_EVEN");
+  const bool even_on = !(env != nullptr && env[0] == '0');
+  Stream stream;
+  splitmla::ScratchPool pool;
+  GPUTEST_REQUIRE_OK(pool.init());
+  for (const splitmla::Part1Variant v : runnable_variants()) {
+    GenSpec g;
+    g.dtype = DType::kBFloat16;
+    g.num_heads = 8;
+    g.page_size = 64;
+    g.lens = {64};
+    const splitmla::Plan probe = plan_for(make_problem(g), SplitPolicy::automatic(), 0, v);
+    const int32_t batch = probe.work_ctas / 3;
+    BOOST_TEST_REQUIRE(batch >= 8);
+    g.lens.assign(static_cast<size_t>(batch), 1536);
+    g.lens[5] = 700;
+    g.lens[7] = 0;
+    g.seed = 515 + static_cast<uint64_t>(v);
+    const HostProblem p = make_problem(g);
+    const splitmla::Plan plan = plan_for(p, SplitPolicy::automatic(), 0, v);
+    const std::string label = describe(p) + " part1=" + splitmla::part1_variant_name(v);
+    BOOST_TEST_CONTEXT(label) {
+      splitmla::split_rule::AutoConstants k{};
+      k.key_tile = plan.key_tile;
+      if (!even_on) k.even_slack = 0;
+      std::vector<int32_t> want;
+      const splitmla::split_rule::AutoPlanHost host = splitmla::split_rule::plan_auto_host(
+          std::vector<long long>(g.lens.begin(), g.lens.end()), plan.work_ctas, k,
+          [&](size_t, long long, long long, int count, const splitmla::split_rule::AutoPlanHost&) {
+            want.push_back(count);
+          });
+      BOOST_TEST_REQUIRE((host.even_len > 0) == even_on);
+      const HostOutputs ref = reference_of(p);
+      DeviceProblem dp;
+      dp.upload(p);
+      check_matches(p, run_decode(plan, pool, dp, stream.s), ref, label);
+      splitmla::Workspace ws;
+      GPUTEST_REQUIRE_OK(pool.workspace_for(plan, &ws));
+      splitmla::ScheduleInfo info;
+      GPUTEST_REQUIRE_OK(splitmla::read_schedule(plan, ws, p.batch, stream.s, &info));
+      BOOST_TEST(info.splits_per_request == want, boost::test_tools::per_element());
+      if (even_on) BOOST_TEST(want[0] == 3);  // 1,536 positions in three 512-position pieces
+    }
+  }
 }
 
 // Scores whose level climbs and falls along the keys, tile by tile (64 keys; `steps`, base 2):

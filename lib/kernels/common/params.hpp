@@ -56,6 +56,7 @@ struct PlannerParams {
   int32_t policy_value;
   int32_t work_ctas;
   int32_t key_tile;           // auto: pieces start and end at multiples of it (Plan::key_tile)
+  int32_t auto_even;          // auto: 1 allows the even shape (split_rule::auto_even_length)
   int64_t capacity;          // max_pages_per_seq * page_size of this call
   int32_t all_slots;         // 1: every request's pieces go to partial slots (fp32 out, cp)
   // Context-parallel shard (lib/cp): sharded = 1 makes seq_lens the GLOBAL lengths and every

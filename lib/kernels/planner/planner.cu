@@ -16,12 +16,16 @@
 //              is split there (every length rounded up to the part1 key tile, so pieces hold
 //              whole tiles). If instead giving each request whole to the CTA holding its
 //              cost midpoint leaves no CTA busier than a share plus kAutoSplitPenalty, nothing
-//              is split (no partials, no part2 work).
+//              is split (no partials, no part2 work). Otherwise, with at most work_ctas
+//              requests, the even shape may apply (split_rule::auto_even_length): request b
+//              gets work CTAs b * S .. b * S + S - 1 (S = work_ctas / batch) and is cut into
+//              equal pieces, one a CTA.
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
 #include "core/split_rule.hpp"
 #include "core/visibility.hpp"
+#include "kernels/common/env_switch.hpp"
 #include "kernels/common/params.hpp"
 
 namespace splitmla::kernels {
@@ -83,7 +87,9 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
   __shared__ long long s_total;
   __shared__ unsigned long long s_load[kMaxWholeCtas];
   __shared__ bool s_whole;
+  __shared__ long long s_nmax;
   bool whole = false;
+  long long even_len = 0, even_slots = 0;  // the even shape (auto): 0 when not taken
 
   const int tid = threadIdx.x;
   const bool is_auto = p.policy_kind == static_cast<int>(SplitPolicyKind::kAuto);
@@ -99,6 +105,7 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
   // a whole number of tiles, so pieces start and end on tile boundaries.
   split_rule::AutoConstants ac{};
   ac.key_tile = p.key_tile;
+  if (p.auto_even == 0) ac.even_slack = 0;
 
   // Pass 1 (auto): total cost, then the share of one work CTA.
   long long per = 1;
@@ -142,6 +149,21 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
       __syncthreads();
       whole = s_whole;
     }
+
+    // The even shape, when requests are not kept whole: equal pieces, one a CTA, from the
+    // longest row of the batch.
+    if (!whole && split_rule::auto_even_slots(p.batch, p.work_ctas) > 0) {
+      long long mine_max = 0;
+      for (int b = tid; b < p.batch; b += kThreads) {
+        const long long n = longest_row(p, b);
+        mine_max = n > mine_max ? n : mine_max;
+      }
+      const long long n_max = CostReduce(tmp.reduce).Reduce(mine_max, MaxOp());
+      if (tid == 0) s_nmax = n_max;
+      __syncthreads();
+      even_len = split_rule::auto_even_length(s_nmax, p.batch, p.work_ctas, per, ac);
+      even_slots = even_len > 0 ? split_rule::auto_even_slots(p.batch, p.work_ctas) : 0;
+    }
   }
 
   // Pass 2: pieces per request, prefix sums, then the pieces themselves.
@@ -170,6 +192,9 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
         first_cta =
             split_rule::auto_whole_cta(origin, split_rule::auto_request_cost(n, ac), per, p.work_ctas);
         k = 1;
+      } else if (is_auto && even_len > 0) {
+        first_cta = static_cast<long long>(b) * even_slots;
+        k = split_rule::auto_even_pieces(n, even_len);
       } else if (is_auto) {
         k = split_rule::auto_split_pieces(origin, n, per, &first_cta, ac);
       } else if (is_forced) {
@@ -199,6 +224,10 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
           pc.cta = static_cast<int32_t>(first_cta);
           lo = 0;
           hi = n;
+        } else if (is_auto && even_len > 0) {
+          pc.cta = static_cast<int32_t>(first_cta + j);
+          lo = j * even_len;
+          hi = lo + even_len;
         } else if (is_auto) {
           pc.cta = static_cast<int32_t>(first_cta + j);
           lo = split_rule::auto_piece_begin(origin, first_cta, j, per, ac);
@@ -244,7 +273,17 @@ cudaError_t load_planner() {
   return cudaFuncGetAttributes(&a, planner_kernel);
 }
 
-cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream) {
+namespace {
+// SPLITMLA_AUTO_EVEN=0 in the environment plans auto without the even shape (for the A/B).
+bool auto_even_on() {
+  static const bool on = env_switch_on("SPLITMLA_AUTO_EVEN");
+  return on;
+}
+}  // namespace
+
+cudaError_t launch_planner(const PlannerParams& params, cudaStream_t stream) {
+  PlannerParams p = params;
+  p.auto_even = auto_even_on() ? 1 : 0;
   planner_kernel<<<1, kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }
