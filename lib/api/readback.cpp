@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <vector>
 
 #include "api/plan_detail.hpp"
@@ -60,8 +61,11 @@ Status read_schedule(const Plan& plan, const Workspace& ws, int32_t batch, cudaS
   if (info == nullptr) return fail(Status::kNullPointer, "info = nullptr");
   SPLITMLA_TRY(check_readback(plan, ws, batch));
   const detail::WorkspaceViews w = detail::workspace_views(plan, ws);
+  // The fields the planner writes, not the header's padding (never written: copying it would
+  // read uninitialized device memory, which compute-sanitizer's initcheck reports).
   kernels::WsHeader h{};
-  SPLITMLA_TRY(copy_back(&h, w.header, sizeof(h), stream, "reading the schedule header"));
+  SPLITMLA_TRY(copy_back(&h, w.header, offsetof(kernels::WsHeader, pad), stream,
+                         "reading the schedule header"));
   // A device word sizes nothing until it is checked against the plan's bounds (a stale or
   // overwritten workspace must not make the host allocate gigabytes).
   if (h.num_pieces < 0 || h.num_pieces > plan.pieces_bound)
