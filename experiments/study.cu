@@ -51,6 +51,7 @@ struct Options {
   bool full = true;
   bool resume = false;
   bool ablate = false;
+  bool auto_first = false;
   double budget_s = 510.0;
   int reps = 50;
   int chunk = 1024;
@@ -60,7 +61,7 @@ struct Options {
 
 constexpr const char* kSynopsis =
     "splitmla_study [--short|--full] [--resume] [--budget-s S] [--reps N] [--max-kv-gb G] "
-    "[--chunk TOKENS] [--ablate] [--out FILE.csv]";
+    "[--chunk TOKENS] [--ablate] [--auto-first] [--out FILE.csv]";
 
 // A usage error found after parsing (the --ablate variants): message on stderr, exit 2.
 [[noreturn]] void usage(const std::string& why) {
@@ -85,6 +86,10 @@ Options parse(int argc, char** argv) {
       .number_option("--max-kv-gb", "skip points whose KV cache is larger", 0.001, 1e6,
                      &o.max_kv_gb)
       .flag("--ablate", "one sweep per variant of SPLITMLA_STUDY_ABLATE", &o.ablate)
+      .flag("--auto-first",
+            "time the automatic policy first at each point (default: after the forced counts), "
+            "to see what the order does to the comparison",
+            &o.auto_first)
       .option("--out", "FILE.csv", "results file (default: data/results/study-<gpu>-<date>.csv)",
               &o.out);
   const int rc = cli.parse(argc, argv);
@@ -163,6 +168,7 @@ int main(int argc, char** argv) {
   for (int s = 1; s <= 128; s *= 2) policies.push_back(SplitPolicy::forced(s));
   policies.push_back(SplitPolicy::automatic());
   policies.push_back(SplitPolicy::chunk(opt.chunk));
+  if (opt.auto_first) std::rotate(policies.begin(), policies.end() - 2, policies.end() - 1);
 
   std::set<std::string> done;
   if (opt.resume)
