@@ -215,7 +215,8 @@ BOOST_AUTO_TEST_CASE(the_benchmarks_recorded_plans_come_back) {
 // The even shape on the benchmark cases, today's key tiles (64 on wgmma and on the 16-row
 // mma.sync kernel): where the batch fills the work CTAs with equal pieces at most a sixteenth
 // over a share, each request gets work_ctas / batch pieces of one CTA each; whole plans stay
-// whole; more requests than work CTAs never take it.
+// whole; more requests than work CTAs never take it. The benchmark cases' splits and pieces are
+// the ones the H200 run of 71d05c4 recorded (data/results/bench-h200-2026-12-02-71d05c4.csv).
 BOOST_AUTO_TEST_CASE(the_even_shape_on_the_benchmark_cases) {
   struct Case {
     const char* name;
