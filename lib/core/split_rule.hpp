@@ -51,10 +51,11 @@ inline constexpr int kAutoPieceCost = 0;
 // The even shape (auto_even_length): a request's equal pieces must hold at least this many
 // positions, and may be up to a share + share / kAutoEvenSlack long (0 turns the shape off).
 // Why: cutting at share boundaries balances the positions to the tile but gives most CTAs two
-// pieces of two requests, and on the 2026-12-01 H200 study (523bca3) that plan was 2-7% slower
-// than equal pieces a CTA each wherever the equal pieces were at most ~3-6% longer than a share
-// (H128_B32 at 4k-128k 2.6-6.4%, H128_B64_L64k 12%); below ~512 positions a piece the fixed
-// cost of each piece wins instead (H128_B1_L4k: 64 one-tile pieces 12% slower than 34 shares).
+// pieces of two requests. The 2026-12-01 H200 study (523bca3) put that plan 2-12% behind equal
+// pieces a CTA each wherever those were at most ~3-6% longer than a share, partly its order of
+// timing (lib/kernels/NOTES.md, "Sixteenth session"); alternated in the bench the shape gains
+// 0.2-1.9% (H64_B16_L16k_p16 the most). Below ~512 positions a piece the fixed cost of each piece
+// wins instead (H128_B1_L4k: 64 one-tile pieces 12% slower than 34 shares).
 inline constexpr int kAutoEvenMinLen = 512;
 inline constexpr int kAutoEvenSlack = 16;
 // The whole-request check keeps one load counter per work CTA in the planner's shared memory: it
