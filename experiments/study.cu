@@ -27,6 +27,7 @@
 // Exits 77 with "skipped: no CUDA device" where there is none; 1 when a point fails validation;
 // 2 on a usage error.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -34,6 +35,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.hpp"
@@ -52,6 +54,7 @@ struct Options {
   bool resume = false;
   bool ablate = false;
   bool auto_first = false;
+  int settle_ms = 0;
   double budget_s = 510.0;
   int reps = 50;
   int chunk = 1024;
@@ -61,7 +64,7 @@ struct Options {
 
 constexpr const char* kSynopsis =
     "splitmla_study [--short|--full] [--resume] [--budget-s S] [--reps N] [--max-kv-gb G] "
-    "[--chunk TOKENS] [--ablate] [--auto-first] [--out FILE.csv]";
+    "[--chunk TOKENS] [--ablate] [--auto-first] [--settle-ms MS] [--out FILE.csv]";
 
 // A usage error found after parsing (the --ablate variants): message on stderr, exit 2.
 [[noreturn]] void usage(const std::string& why) {
@@ -90,6 +93,10 @@ Options parse(int argc, char** argv) {
             "time the automatic policy first at each point (default: after the forced counts), "
             "to see what the order does to the comparison",
             &o.auto_first)
+      .int_option("--settle-ms",
+                  "idle the GPU this long before timing each policy (default 0), to see whether "
+                  "the order's effect at heavy points is the power management's short memory",
+                  0, 60000, &o.settle_ms)
       .option("--out", "FILE.csv", "results file (default: data/results/study-<gpu>-<date>.csv)",
               &o.out);
   const int rc = cli.parse(argc, argv);
@@ -272,6 +279,8 @@ int main(int argc, char** argv) {
               out_of_time = true;
               break;
             }
+            if (opt.settle_ms > 0)
+              std::this_thread::sleep_for(std::chrono::milliseconds(opt.settle_ms));
             const PointResult r =
                 measure_point(config_for(shape, p), {&inputs}, pool, stream, topt, gpu, &sample);
             if (!r.validation.ok) {
