@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Is the study's order effect at heavy points (lib/kernels/NOTES.md, "Sixteenth session") the
 # power management's short memory? The short grid three times in one build: as is, with
-# --settle-ms 500 (the GPU idle half a second before each policy is timed), as is again; then each
+# --settle-ms 500 (SETTLE_MS; the GPU idle that long before each policy is timed), as is again; then each
 # run's times at H128 B64 L64k in timing order. From the repository root on the GPU machine:
 #   timeout 330 bash .ci/measure-study-settle.sh
 . "$(dirname "$0")/measure-lib.sh"
@@ -9,7 +9,7 @@
   > "$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; exit 1; }
 say "$(el) built"
 i=0
-for settle in 0 500 0; do
+for settle in 0 "${SETTLE_MS:-500}" 0; do
   i=$((i + 1))
   time_left 90 "study round $i" || break
   timeout 150 "$B"/experiments/splitmla_study --short --settle-ms $settle \
