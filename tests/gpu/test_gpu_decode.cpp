@@ -15,6 +15,7 @@
 
 #include "core/split_rule.hpp"
 #include "gpu/gpu_test_util.hpp"
+#include "kernels/common/env_switch.hpp"
 
 using namespace gputest;
 using splitmla::SplitPolicy;
@@ -175,8 +176,7 @@ BOOST_AUTO_TEST_CASE(part2_walks_more_pairs_than_its_grid, *needs_gpu()) {
 // reference, on every runnable part1 variant. With SPLITMLA_AUTO_EVEN=0 the device plans without
 // the shape, and so does the host rule here.
 BOOST_AUTO_TEST_CASE(auto_even_shape_plans_as_the_host_rule_and_matches, *needs_gpu()) {
-  const char* env = std::getenv("SPLITMLA_AUTO_EVEN");
-  const bool even_on = !(env != nullptr && env[0] == '0');
+  const bool even_on = splitmla::kernels::env_switch_on("SPLITMLA_AUTO_EVEN");  // the planner's reading
   Stream stream;
   splitmla::ScratchPool pool;
   GPUTEST_REQUIRE_OK(pool.init());
