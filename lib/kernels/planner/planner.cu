@@ -110,13 +110,22 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
   // Pass 1 (auto): total cost, then the share of one work CTA.
   long long per = 1;
   if (is_auto) {
-    long long mine = 0;
+    // The even shape's work CTAs a request (0: more requests than work CTAs, no even shape).
+    const long long slots = split_rule::auto_even_slots(p.batch, p.work_ctas);
+    long long mine = 0, mine_max = 0;
     for (int b = tid; b < p.batch; b += kThreads) {
-      mine += split_rule::auto_request_cost(longest_row(p, b), ac);
+      const long long n = longest_row(p, b);
+      mine += split_rule::auto_request_cost(n, ac);
+      mine_max = n > mine_max ? n : mine_max;
     }
     const long long total = CostReduce(tmp.reduce).Sum(mine);
     if (tid == 0) s_total = total;
     __syncthreads();
+    if (slots > 0) {  // the batch's longest row, for the even shape (uniform condition)
+      const long long n_max = CostReduce(tmp.reduce).Reduce(mine_max, MaxOp());
+      if (tid == 0) s_nmax = n_max;
+      __syncthreads();
+    }
     per = split_rule::auto_share(s_total, p.work_ctas, ac);
 
     // Would whole requests do? Give each request to the CTA holding its cost midpoint and take
@@ -152,17 +161,9 @@ __global__ void __launch_bounds__(kThreads) planner_kernel(const __grid_constant
 
     // The even shape, when requests are not kept whole: equal pieces, one a CTA, from the
     // longest row of the batch.
-    if (!whole && split_rule::auto_even_slots(p.batch, p.work_ctas) > 0) {
-      long long mine_max = 0;
-      for (int b = tid; b < p.batch; b += kThreads) {
-        const long long n = longest_row(p, b);
-        mine_max = n > mine_max ? n : mine_max;
-      }
-      const long long n_max = CostReduce(tmp.reduce).Reduce(mine_max, MaxOp());
-      if (tid == 0) s_nmax = n_max;
-      __syncthreads();
+    if (!whole && slots > 0) {
       even_len = split_rule::auto_even_length(s_nmax, p.batch, p.work_ctas, per, ac);
-      even_slots = even_len > 0 ? split_rule::auto_even_slots(p.batch, p.work_ctas) : 0;
+      even_slots = even_len > 0 ? slots : 0;
     }
   }
 
