@@ -4,10 +4,10 @@
 # H128_B128_L4k, H128_B32_L32k and H128_B1_L128k at the bench's clocks (--clock-control none),
 # and H128_B1_L128k cut in 8 (16 CTAs), whose tiles run at ~1.45-1.5 us against ~1.65-1.8 at full
 # load (study of 71d05c4): the SM clock, L2 and DRAM throughput of each say whether power or L2 binds. From the repository root
-# on the GPU machine:  timeout 590 bash .ci/measure-l2-power.sh
+# on the GPU machine:  timeout 590 bash .ci/measure-l2-power.sh  (SKIP_DEV=1: the ncu part alone)
 R=${OUT:-$PWD/out}
 export BUILD_DIR=${BUILD_DIR:-build-v2}
-OUT=$R/dev bash "$(dirname "$0")/device.sh" tests replay ${DEV_STEPS:-bench} | grep -E "^build:|passed|failed|replay policy|=== |bad descriptor"
+[ -n "${SKIP_DEV:-}" ] || OUT=$R/dev bash "$(dirname "$0")/device.sh" tests replay ${DEV_STEPS:-bench} | grep -E "^build:|passed|failed|replay policy|=== |bad descriptor"
 OUT=$R/l2
 . "$(dirname "$0")/measure-lib.sh"
 nvidia-smi -q -d POWER,CLOCK,PERFORMANCE > "$OUT/smi-power.log" 2>&1
