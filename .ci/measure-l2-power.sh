@@ -16,7 +16,7 @@ M="--metrics gpu__time_duration.sum,lts__t_sectors_srcunit_tex_op_read.sum.per_s
 prof() {  # prof LABEL CASE POLICY
   time_left 60 "ncu $1" || return 0
   timeout 150 ncu --clock-control none -k regex:part1_wgmma3_kernel --launch-skip 3 --launch-count 1 $M --csv \
-    "$B"/experiments/splitmla_bench --cases "$2" --dtype bf16 --part1 wgmma --policy "$3" --reps 20 --sets 1 \
+    "$B"/experiments/splitmla_bench --cases "$2" --dtype bf16 --part1 wgmma --policy "$3" --reps 50 --sets 1 \
     --out /tmp/l2.csv > "$OUT/ncu-$1.log" 2>&1
   say "$(el) ncu $1 ($2, $3) rc=$?"
   python3 - "$OUT/ncu-$1.log" << 'PY' | tee -a "$S"
