@@ -96,6 +96,60 @@ double time_graphs(const std::vector<cudaGraphExec_t>& execs, const TimingOption
   return median(us);
 }
 
+#ifdef SPLITMLA_TRACE_V2
+}  // namespace
+}  // namespace splitmla::experiments
+extern "C" cudaError_t splitmla_v2_trace_take(unsigned long long* host, int rows);
+namespace splitmla::experiments {
+namespace {
+// The v2 kernel's per-CTA timeline of the last replay (a measurement build, -DSPLITMLA_TRACE_V2;
+// points in lib/kernels/part1/wgmma/part1_wgmma.cuh): one line of medians and maxima over the
+// CTAs, in microseconds from the earliest CTA's entry (or from the CTA's own entry).
+void v2_trace_report(const DecodeConfig& config, double time_us) {
+  std::vector<unsigned long long> t(264 * 16, 0ull);
+  if (splitmla_v2_trace_take(t.data(), 264) != cudaSuccess) {
+    std::fprintf(stderr, "trace: read failed\n");
+    return;
+  }
+  unsigned long long t0 = ~0ull, tend = 0;
+  std::vector<const unsigned long long*> c;
+  for (int i = 0; i < 264; ++i) {
+    const unsigned long long* r = &t[size_t(i) * 16];
+    if (r[0] == 0 || r[6] == 0 || r[7] == 0) continue;
+    c.push_back(r);
+    t0 = std::min(t0, r[0]);
+    tend = std::max({tend, r[6], r[7]});
+  }
+  if (c.empty()) return;
+  auto stat = [&](auto f) {
+    std::vector<double> v;
+    for (auto r : c) v.push_back(f(r));
+    std::sort(v.begin(), v.end());
+    return std::make_pair(v[v.size() / 2], v.back());
+  };
+  auto us = [](unsigned long long a, unsigned long long b) { return (double(a) - double(b)) * 1e-3; };
+  const auto skew = stat([&](auto r) { return us(r[0], t0); });
+  const auto q = stat([&](auto r) { return us(r[1], r[0]); });
+  const auto first = stat([&](auto r) { return us(r[2], r[0]); });
+  const auto steady = stat([&](auto r) { return r[15] > 1 ? us(r[4], r[2]) / double(r[15] - 1) : 0.0; });
+  const auto drain0 = stat([&](auto r) { return us(r[6], r[4]); });
+  const auto pvlast = stat([&](auto r) { return us(r[5], r[4]); });
+  const auto out1 = stat([&](auto r) { return us(r[7], r[5]); });
+  const auto endt = stat([&](auto r) { return us(std::max(r[6], r[7]), t0); });
+  const auto tiles = stat([&](auto r) { return double(r[15]); });
+  const auto ghz = stat([&](auto r) { return double(r[14] - r[8]) / double(r[6] - r[0]); });
+  const auto fcyc = stat([&](auto r) { return double(r[10] - r[8]); });
+  std::fprintf(stderr,
+               "trace: heads %d q_len %d ctas %zu | event time %.1f us, span %.1f | entry skew med %.2f max %.2f | Q %.2f / %.2f | "
+               "tile 0 %.2f / %.2f (%.0f cycles med) | per tile after tile 0 %.3f / %.3f | last pready->WG0 end %.2f / %.2f | "
+               "last pready->last PV %.2f / %.2f | last PV->WG1 end %.2f / %.2f | CTA end %.1f / %.1f | tiles %.0f / %.0f | SM GHz %.3f\n",
+               config.num_heads, config.q_len, c.size(), time_us, us(tend, t0), skew.first, skew.second,
+               q.first, q.second, first.first, first.second, fcyc.first, steady.first, steady.second,
+               drain0.first, drain0.second, pvlast.first, pvlast.second, out1.first, out1.second,
+               endt.first, endt.second, tiles.first, tiles.second, ghz.first);
+}
+#endif
+
 }  // namespace
 
 PointResult measure_point(const DecodeConfig& config, const std::vector<DeviceInputs*>& sets,
@@ -165,9 +219,15 @@ PointResult measure_point(const DecodeConfig& config, const std::vector<DeviceIn
     return t;
   };
 
+#ifdef SPLITMLA_TRACE_V2
+  v2_trace_report(config, 0.0);  // clears what the untimed run left
+#endif
   r.time_us = time_each("enqueue_run", [&](const DecodeArgs& a) {
     return enqueue_run(plan, a, ws, stream);
   });
+#ifdef SPLITMLA_TRACE_V2
+  v2_trace_report(config, r.time_us);
+#endif
   if (opt.with_plan)
     r.time_with_plan_us = time_each("decode", [&](const DecodeArgs& a) {
       return decode(plan, a, ws, stream);

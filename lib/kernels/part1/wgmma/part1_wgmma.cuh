@@ -393,6 +393,31 @@ __global__ void __launch_bounds__(256, 1)
 // Shared memory: three 72-KB stages, Q's rope group (8 KB), Q's last k step (2 KB, which inv_l
 // and lse share at a piece's end), factors, barriers: 232,280 of the 232,448 bytes a CTA may
 // have, so no room to align the base by hand: the buffer is declared 1024-byte aligned.
+// A per-CTA timeline of v2, compiled only with -DSPLITMLA_TRACE_V2 (a measurement build:
+// .ci/measure-v2-trace.sh): slot i < 8 of CTA c holds %globaltimer (ns) at point i, slot 8 + i the
+// SM's clock64 there (slot 15: the CTA's tiles instead). Points: 0 entry, 1 WG0 has Q (first
+// piece), 2 WG0 has tile 0 (first piece), 3 WG0 has Q (last piece), 4 WG0's last pready, 5 WG1's
+// last PV done, 6 WG0's end, 7 WG1's end.
+#ifdef SPLITMLA_TRACE_V2
+inline constexpr int kV2TraceCtas = 264;
+static __device__ unsigned long long g_v2_trace[kV2TraceCtas][16];
+__device__ __forceinline__ void v2_trace(int point) {
+  if (blockIdx.x >= kV2TraceCtas) return;
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  g_v2_trace[blockIdx.x][point] = t;
+  g_v2_trace[blockIdx.x][8 + point] = static_cast<unsigned long long>(clock64());
+}
+#define SPLITMLA_V2_TRACE(cond, point) \
+  do {                                 \
+    if (cond) v2_trace(point);         \
+  } while (0)
+#else
+#define SPLITMLA_V2_TRACE(cond, point) \
+  do {                                 \
+  } while (0)
+#endif
+
 template <class T>
 struct Part1Wgmma3Traits {
   static constexpr int kThreads = 384;
@@ -444,6 +469,7 @@ __global__ void __launch_bounds__(384, 1)
 
   const WgmmaThread th = wgmma_thread();
   const int tid = th.tid, wg = th.wg, wt = th.wt, wwarp = th.wwarp, lane = th.lane;
+  SPLITMLA_V2_TRACE(tid == 0, 0);
   const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
   const int row0 = cta.row0, first = cta.first, last = cta.last;
 
@@ -513,6 +539,8 @@ __global__ void __launch_bounds__(384, 1)
       load_q_fragments<T>(q_row(ra), q_row(rb), q4, qa);
       sm90::mbar_wait(qready, q_phase);
       q_phase ^= 1u;
+      SPLITMLA_V2_TRACE(tid == 0 && pi == first, 1);
+      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 3);
 
       const int end_a = row_end(p, in.b, row0 + ra, in.end), end_b = row_end(p, in.b, row0 + rb, in.end);
       float lsum_a = 0.f, lsum_b = 0.f;
@@ -521,6 +549,7 @@ __global__ void __launch_bounds__(384, 1)
         const uint32_t g = tile_seq + t, s = g % kStages, u = g / kStages;
         const uint32_t skv = skv0 + s * kTile;
         sm90::mbar_wait(full0 + 8 * s, u & 1u);
+        SPLITMLA_V2_TRACE(tid == 0 && pi == first && t == 0, 2);
         float sacc[32];
         qk_tile_rs<T>(sacc, qa, sqlast, sqrope, skv, G);
         sm90::wgmma_wait<0>();
@@ -549,6 +578,7 @@ __global__ void __launch_bounds__(384, 1)
         sm90::fence_proxy_async();
         sm90::mbar_arrive(pready0 + 8 * s);
       }
+      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 4);
       finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.fin.inv_l, sm.fin.lse);
       tile_seq += in.ntiles;
       pieces_done.sync();  // (B) inv_l, lse and the flag visible; every tile retired
@@ -561,6 +591,10 @@ __global__ void __launch_bounds__(384, 1)
       if (tid < Tr::HB && row0 + tid < p.rows)
         store_row_lse(p, pc, pc.b, row0 + tid, bad ? nan : sm.fin.lse[tid]);
     }
+    SPLITMLA_V2_TRACE(tid == 0, 6);
+#ifdef SPLITMLA_TRACE_V2
+    if (tid == 0 && blockIdx.x < kV2TraceCtas) g_v2_trace[blockIdx.x][15] = tile_seq;
+#endif
   } else {
     // ------------------------------- PV halves (+ the producer) -------------------------------
     sm90::setmaxnreg_dec<160>();
@@ -667,6 +701,7 @@ __global__ void __launch_bounds__(384, 1)
         }
       }
       tile_seq += in.ntiles;
+      SPLITMLA_V2_TRACE(tid == 128 && pi + 1 == last, 5);
       pieces_done.sync();  // (B)
 
       // The piece again from memory rather than kept in registers through the tile loop (the
@@ -681,6 +716,7 @@ __global__ void __launch_bounds__(384, 1)
           store_wgmma_row_out<T>(p, pc, pc.b, row0 + r, o, h, col0, sm.fin.inv_l[r], bad);
       }
     }
+    SPLITMLA_V2_TRACE(tid == 128, 7);
   }
 #else
   __trap();
