@@ -106,47 +106,48 @@ namespace {
 // points in lib/kernels/part1/wgmma/part1_wgmma.cuh): one line of medians and maxima over the
 // CTAs, in microseconds from the earliest CTA's entry (or from the CTA's own entry).
 void v2_trace_report(const DecodeConfig& config, double time_us) {
-  std::vector<unsigned long long> t(264 * 16, 0ull);
-  if (splitmla_v2_trace_take(t.data(), 264) != cudaSuccess) {
+  constexpr int kCtas = 264, kSlots = 24;
+  std::vector<unsigned long long> t(size_t(kCtas) * kSlots, 0ull);
+  if (splitmla_v2_trace_take(t.data(), kCtas) != cudaSuccess) {
     std::fprintf(stderr, "trace: read failed\n");
     return;
   }
   unsigned long long t0 = ~0ull, tend = 0;
-  std::vector<const unsigned long long*> c;
-  for (int i = 0; i < 264; ++i) {
-    const unsigned long long* r = &t[size_t(i) * 16];
-    if (r[0] == 0 || r[6] == 0 || r[7] == 0) continue;
-    c.push_back(r);
+  std::vector<const unsigned long long*> all, multi;
+  for (int i = 0; i < kCtas; ++i) {
+    const unsigned long long* r = &t[size_t(i) * kSlots];
+    if (r[0] == 0 || r[8] == 0 || r[9] == 0) continue;
+    all.push_back(r);
+    if (r[3] > r[1]) multi.push_back(r);  // (A) of the last piece after the first piece's Q
     t0 = std::min(t0, r[0]);
-    tend = std::max({tend, r[6], r[7]});
+    tend = std::max({tend, r[8], r[9]});
   }
-  if (c.empty()) return;
-  auto stat = [&](auto f) {
+  if (all.empty()) return;
+  auto us = [](unsigned long long a, unsigned long long b) { return (double(a) - double(b)) * 1e-3; };
+  auto line = [&](const char* what, const std::vector<const unsigned long long*>& c, auto f) {
+    if (c.empty()) return;
     std::vector<double> v;
     for (auto r : c) v.push_back(f(r));
     std::sort(v.begin(), v.end());
-    return std::make_pair(v[v.size() / 2], v.back());
+    std::fprintf(stderr, "    %-44s med %8.2f  max %8.2f\n", what, v[v.size() / 2], v.back());
   };
-  auto us = [](unsigned long long a, unsigned long long b) { return (double(a) - double(b)) * 1e-3; };
-  const auto skew = stat([&](auto r) { return us(r[0], t0); });
-  const auto q = stat([&](auto r) { return us(r[1], r[0]); });
-  const auto first = stat([&](auto r) { return us(r[2], r[0]); });
-  const auto steady = stat([&](auto r) { return r[15] > 1 ? us(r[4], r[2]) / double(r[15] - 1) : 0.0; });
-  const auto drain0 = stat([&](auto r) { return us(r[6], r[4]); });
-  const auto pvlast = stat([&](auto r) { return us(r[5], r[4]); });
-  const auto out1 = stat([&](auto r) { return us(r[7], r[5]); });
-  const auto endt = stat([&](auto r) { return us(std::max(r[6], r[7]), t0); });
-  const auto tiles = stat([&](auto r) { return double(r[15]); });
-  const auto ghz = stat([&](auto r) { return double(r[14] - r[8]) / double(r[6] - r[0]); });
-  const auto fcyc = stat([&](auto r) { return double(r[10] - r[8]); });
-  std::fprintf(stderr,
-               "trace: heads %d q_len %d ctas %zu | event time %.1f us, span %.1f | entry skew med %.2f max %.2f | Q %.2f / %.2f | "
-               "tile 0 %.2f / %.2f (%.0f cycles med) | per tile after tile 0 %.3f / %.3f | last pready->WG0 end %.2f / %.2f | "
-               "last pready->last PV %.2f / %.2f | last PV->WG1 end %.2f / %.2f | CTA end %.1f / %.1f | tiles %.0f / %.0f | SM GHz %.3f\n",
-               config.num_heads, config.q_len, c.size(), time_us, us(tend, t0), skew.first, skew.second,
-               q.first, q.second, first.first, first.second, fcyc.first, steady.first, steady.second,
-               drain0.first, drain0.second, pvlast.first, pvlast.second, out1.first, out1.second,
-               endt.first, endt.second, tiles.first, tiles.second, ghz.first);
+  std::fprintf(stderr, "trace: heads %d q_len %d: %zu CTAs (%zu with two pieces or more), event time %.1f us, span %.1f us\n",
+               config.num_heads, config.q_len, all.size(), multi.size(), time_us, us(tend, t0));
+  line("entry after the first CTA's", all, [&](auto r) { return us(r[0], t0); });
+  line("first piece: WG0 has Q (from entry)", all, [&](auto r) { return us(r[1], r[0]); });
+  line("first piece: WG0 has tile 0 (from entry)", all, [&](auto r) { return us(r[2], r[0]); });
+  line("boundary: WG0 waits at (A)", multi, [&](auto r) { return us(r[4], r[3]); });
+  line("boundary: WG1 stored the first output (from WG0 at A)", multi, [&](auto r) { return us(r[11], r[3]); });
+  line("boundary: WG0 has Q (from A)", multi, [&](auto r) { return us(r[5], r[4]); });
+  line("boundary: WG0 has tile 0 (from Q)", multi, [&](auto r) { return us(r[6], r[5]); });
+  line("first tile 0 -> last pready, us a tile", all,
+       [&](auto r) { return r[23] > 1 ? us(r[7], r[2]) / double(r[23] - 1) : 0.0; });
+  line("last pready -> WG1 passes (B)", all, [&](auto r) { return us(r[10], r[7]); });
+  line("last pready -> WG0 end", all, [&](auto r) { return us(r[8], r[7]); });
+  line("WG1 (B) -> WG1 end (the output store)", all, [&](auto r) { return us(r[9], r[10]); });
+  line("CTA end (from the first entry)", all, [&](auto r) { return us(std::max(r[8], r[9]), t0); });
+  line("tiles", all, [&](auto r) { return double(r[23]); });
+  line("SM GHz (clock64 / globaltimer, entry to WG0 end)", all, [&](auto r) { return double(r[20] - r[12]) / double(r[8] - r[0]); });
 }
 #endif
 

@@ -394,19 +394,20 @@ __global__ void __launch_bounds__(256, 1)
 // and lse share at a piece's end), factors, barriers: 232,280 of the 232,448 bytes a CTA may
 // have, so no room to align the base by hand: the buffer is declared 1024-byte aligned.
 // A per-CTA timeline of v2, compiled only with -DSPLITMLA_TRACE_V2 (a measurement build:
-// .ci/measure-v2-trace.sh): slot i < 8 of CTA c holds %globaltimer (ns) at point i, slot 8 + i the
-// SM's clock64 there (slot 15: the CTA's tiles instead). Points: 0 entry, 1 WG0 has Q (first
-// piece), 2 WG0 has tile 0 (first piece), 3 WG0 has Q (last piece), 4 WG0's last pready, 5 WG1's
-// last PV done, 6 WG0's end, 7 WG1's end.
+// .ci/measure-v2-trace.sh): slot i < 12 of CTA c holds %globaltimer (ns) at point i, slot 12 + i
+// the SM's clock64 there for i < 11, slot 23 the CTA's tiles. Points: 0 entry; WG0 (thread 0):
+// 1 has Q, 2 has tile 0 (both of the first piece), 3 reaches and 4 passes (A) of the last piece,
+// 5 has its Q, 6 its tile 0, 7 its last pready, 8 the end; WG1 (thread 128): 9 the end, 10 passes
+// (B) of the last piece, 11 has stored the first piece's output.
 #ifdef SPLITMLA_TRACE_V2
 inline constexpr int kV2TraceCtas = 264;
-static __device__ unsigned long long g_v2_trace[kV2TraceCtas][16];
+static __device__ unsigned long long g_v2_trace[kV2TraceCtas][24];
 __device__ __forceinline__ void v2_trace(int point) {
   if (blockIdx.x >= kV2TraceCtas) return;
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   g_v2_trace[blockIdx.x][point] = t;
-  g_v2_trace[blockIdx.x][8 + point] = static_cast<unsigned long long>(clock64());
+  if (point < 11) g_v2_trace[blockIdx.x][12 + point] = static_cast<unsigned long long>(clock64());
 }
 #define SPLITMLA_V2_TRACE(cond, point) \
   do {                                 \
@@ -506,7 +507,9 @@ __global__ void __launch_bounds__(384, 1)
     for (int pi = first; pi < last; ++pi) {
       const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       if (tid == 0 && pi == first) sm.bad[0] = 0;
+      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 3);
       pieces_done.sync();  // (A) the previous piece retired; the flag reset visible to the producer
+      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 4);
       // The next piece's flag (its slot last read by the previous piece's epilogue, before (A)):
       // reset before this piece's first pready arrival, which orders it before the producer's
       // loads of the next piece's first tiles, issued while this piece ends.
@@ -540,7 +543,7 @@ __global__ void __launch_bounds__(384, 1)
       sm90::mbar_wait(qready, q_phase);
       q_phase ^= 1u;
       SPLITMLA_V2_TRACE(tid == 0 && pi == first, 1);
-      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 3);
+      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 5);
 
       const int end_a = row_end(p, in.b, row0 + ra, in.end), end_b = row_end(p, in.b, row0 + rb, in.end);
       float lsum_a = 0.f, lsum_b = 0.f;
@@ -550,6 +553,7 @@ __global__ void __launch_bounds__(384, 1)
         const uint32_t skv = skv0 + s * kTile;
         sm90::mbar_wait(full0 + 8 * s, u & 1u);
         SPLITMLA_V2_TRACE(tid == 0 && pi == first && t == 0, 2);
+        SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last && t == 0, 6);
         float sacc[32];
         qk_tile_rs<T>(sacc, qa, sqlast, sqrope, skv, G);
         sm90::wgmma_wait<0>();
@@ -578,7 +582,7 @@ __global__ void __launch_bounds__(384, 1)
         sm90::fence_proxy_async();
         sm90::mbar_arrive(pready0 + 8 * s);
       }
-      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 4);
+      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 7);
       finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.fin.inv_l, sm.fin.lse);
       tile_seq += in.ntiles;
       pieces_done.sync();  // (B) inv_l, lse and the flag visible; every tile retired
@@ -591,9 +595,9 @@ __global__ void __launch_bounds__(384, 1)
       if (tid < Tr::HB && row0 + tid < p.rows)
         store_row_lse(p, pc, pc.b, row0 + tid, bad ? nan : sm.fin.lse[tid]);
     }
-    SPLITMLA_V2_TRACE(tid == 0, 6);
+    SPLITMLA_V2_TRACE(tid == 0, 8);
 #ifdef SPLITMLA_TRACE_V2
-    if (tid == 0 && blockIdx.x < kV2TraceCtas) g_v2_trace[blockIdx.x][15] = tile_seq;
+    if (tid == 0 && blockIdx.x < kV2TraceCtas) g_v2_trace[blockIdx.x][23] = tile_seq;
 #endif
   } else {
     // ------------------------------- PV halves (+ the producer) -------------------------------
@@ -701,8 +705,8 @@ __global__ void __launch_bounds__(384, 1)
         }
       }
       tile_seq += in.ntiles;
-      SPLITMLA_V2_TRACE(tid == 128 && pi + 1 == last, 5);
       pieces_done.sync();  // (B)
+      SPLITMLA_V2_TRACE(tid == 128 && pi + 1 == last, 10);
 
       // The piece again from memory rather than kept in registers through the tile loop (the
       // PV warpgroups' 160 registers hold O's 128 accumulators).
@@ -715,8 +719,9 @@ __global__ void __launch_bounds__(384, 1)
         if (row0 + r < p.rows)
           store_wgmma_row_out<T>(p, pc, pc.b, row0 + r, o, h, col0, sm.fin.inv_l[r], bad);
       }
+      SPLITMLA_V2_TRACE(tid == 128 && pi == first, 11);
     }
-    SPLITMLA_V2_TRACE(tid == 128, 7);
+    SPLITMLA_V2_TRACE(tid == 128, 9);
   }
 #else
   __trap();

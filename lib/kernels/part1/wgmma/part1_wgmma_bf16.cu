@@ -13,8 +13,8 @@ extern "C" __attribute__((visibility("default"))) cudaError_t splitmla_v2_trace_
   using splitmla::kernels::g_v2_trace;
   using splitmla::kernels::kV2TraceCtas;
   const int n = rows < kV2TraceCtas ? rows : kV2TraceCtas;
-  cudaError_t e = cudaMemcpyFromSymbol(host, g_v2_trace, sizeof(unsigned long long) * 16 * n);
-  static unsigned long long zeros[kV2TraceCtas][16] = {};
+  cudaError_t e = cudaMemcpyFromSymbol(host, g_v2_trace, sizeof(unsigned long long) * 24 * n);
+  static unsigned long long zeros[kV2TraceCtas][24] = {};
   if (e == cudaSuccess) e = cudaMemcpyToSymbol(g_v2_trace, zeros, sizeof(zeros));
   return e;
 }
