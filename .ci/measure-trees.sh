@@ -5,6 +5,7 @@
 # both libraries (.ci/sass_desc_check.py), B's GPU suites (AB_SUITES), benches in the order
 # A B A B (AB_CASES, bf16, auto; CSVs named AB_LABEL-SIDE-ROUND.csv), and compute-sanitizer on B
 # (racecheck, synccheck, memcheck of the 1- and 16-head decode cases, memcheck of multitoken).
+# AB_SAN_WGMMA=1 points the sanitizers at the wgmma kernels' cases (and adds memcheck of fp8's).
 # AB_C_ENV="VAR=value" adds side C: B's binary under that environment (benches A B C A B C, and
 # AB_C_SUITES run again under it).
 # From the repository root on the GPU machine (device tool), after
@@ -59,7 +60,10 @@ else
 fi
 (cd "$OUT/r" && ab_summary $L-*.csv) | tee -a "$S"
 SEL=--run_test=$M/heads_16_all_pages_and_policies:$M/heads_1_all_pages_and_policies:$M/scores_that_climb_and_fall_across_tiles:$M/strided_layouts_match_and_pads_stay_untouched
+# AB_SAN_WGMMA=1: the sanitizers on the wgmma kernels' decode cases (64, 127, 128 heads) instead.
+[ -n "${AB_SAN_WGMMA:-}" ] && SEL=$DEC
 for tool in ${AB_SAN:-racecheck synccheck memcheck}; do san $tool test_gpu_decode "$SEL"; done
 san memcheck test_gpu_multitoken
+[ -n "${AB_SAN_WGMMA:-}" ] && san memcheck test_gpu_fp8 "$FP8"
 say "$(el) done rc=$rc"
 exit $rc

@@ -50,32 +50,55 @@ __device__ __forceinline__ void rescale_rows(float (&o)[128], float al_a, float 
 }
 
 // The wgmma kernels' output store: row half `half` of this thread's m64n256 accumulator `o`
-// (o[4 j + 2 half] and o[4 j + 2 half + 1] are columns col0 + 8 j and col0 + 8 j + 1, j < 32) for
-// query row `row` of request b, times `il` (NaN when `bad`): to `out` in T when the piece is the
-// whole request, else to the piece's float32 partial slot.
+// (o[4 j + 2 half] and o[4 j + 2 half + 1] are columns col0 + 8 j and col0 + 8 j + 1, j < 32,
+// col0 = base + 2 q4) for query row `row` of request b, times `il` (NaN when `bad`): to `out` in T
+// when the piece is the whole request, else to the piece's float32 partial slot; nothing when not
+// `valid` (a row past the call's rows). Every lane of the warp calls it (quad shuffles): a quad's
+// four lanes hold 8 adjacent columns for each j, and a transpose over four j hands each lane the 8
+// columns of one j, stored with 16-byte stores (a quarter of the stores and L1 wavefronts of one
+// store a column pair).
 template <class T>
 __device__ __forceinline__ void store_wgmma_row_out(const Part1Params& p, const Piece& pc, int b,
                                                     int row, const float (&o)[128], int half,
-                                                    int col0, float il, bool bad) {
+                                                    int col0, float il, bool bad, bool valid) {
   const float nan = merge::quiet_nan<float>();
+  const int q4 = static_cast<int>(threadIdx.x & 3u);
+  const int base = col0 - 2 * q4;
+  auto val = [&](int j, int e) { return bad ? nan : o[4 * j + 2 * half + e] * il; };
   if (pc.slot < 0) {
     const int t = p.q_len == 1 ? 0 : row / p.num_heads, h = row - t * p.num_heads;
     T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * p.out_stride_batch +
              static_cast<int64_t>(t) * p.out_stride_token + static_cast<int64_t>(h) * p.out_stride_head;
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      const float v0 = bad ? nan : o[4 * j + 2 * half] * il;
-      const float v1 = bad ? nan : o[4 * j + 2 * half + 1] * il;
-      *reinterpret_cast<uint32_t*>(out + col0 + 8 * j) = ptx::pack2<T>(v0, v1);
+    for (int i = 0; i < 8; ++i) {
+      uint32_t x[4];
+#pragma unroll
+      for (int c = 0; c < 4; ++c) x[c] = ptx::pack2<T>(val(4 * i + c, 0), val(4 * i + c, 1));
+      ptx::quad_transpose4(x, q4);  // x[c]: columns base + 8 (4 i + q4) + 2 c, + 1
+      if (valid)
+        *reinterpret_cast<uint4*>(out + base + 8 * (4 * i + q4)) = make_uint4(x[0], x[1], x[2], x[3]);
+      asm volatile("" ::: "memory");  // one group at a time: the PV warpgroups hold O at 160 registers
     }
   } else {
     float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      float2 v;
-      v.x = bad ? nan : o[4 * j + 2 * half] * il;
-      v.y = bad ? nan : o[4 * j + 2 * half + 1] * il;
-      *reinterpret_cast<float2*>(out + col0 + 8 * j) = v;
+    for (int i = 0; i < 8; ++i) {
+      uint32_t x[4], y[4];
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        x[c] = __float_as_uint(val(4 * i + c, 0));
+        y[c] = __float_as_uint(val(4 * i + c, 1));
+      }
+      ptx::quad_transpose4(x, q4);
+      ptx::quad_transpose4(y, q4);
+      if (valid) {
+        float* d = out + base + 8 * (4 * i + q4);
+        *reinterpret_cast<float4*>(d) = make_float4(__uint_as_float(x[0]), __uint_as_float(y[0]),
+                                                    __uint_as_float(x[1]), __uint_as_float(y[1]));
+        *reinterpret_cast<float4*>(d + 4) = make_float4(__uint_as_float(x[2]), __uint_as_float(y[2]),
+                                                        __uint_as_float(x[3]), __uint_as_float(y[3]));
+      }
+      asm volatile("" ::: "memory");
     }
   }
 }

@@ -142,4 +142,31 @@ __device__ __forceinline__ float2 unpack2<__half>(uint32_t two) {
   return __half22float2(v);
 }
 
+// A 4 x 4 transpose over the four lanes of each quad (lanes 4i .. 4i + 3, q4 = lane & 3): on
+// return x[c] of lane q4 holds what x[q4] of quad lane c held. Two butterfly steps (lane bit 1,
+// then bit 0), each exchanging the two components whose bit differs from the lane's: 4 shuffles
+// and 12 selects. Every lane of the warp must take part (full-mask shuffles).
+__device__ __forceinline__ void quad_transpose4(uint32_t (&x)[4], int q4) {
+  const bool h1 = (q4 & 2) != 0;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const uint32_t r = __shfl_xor_sync(0xffffffffu, h1 ? x[j] : x[2 + j], 2);
+    if (h1) {
+      x[j] = r;
+    } else {
+      x[2 + j] = r;
+    }
+  }
+  const bool h0 = (q4 & 1) != 0;
+#pragma unroll
+  for (int j = 0; j < 4; j += 2) {
+    const uint32_t r = __shfl_xor_sync(0xffffffffu, h0 ? x[j] : x[j + 1], 1);
+    if (h0) {
+      x[j] = r;
+    } else {
+      x[j + 1] = r;
+    }
+  }
+}
+
 }  // namespace splitmla::kernels::ptx

@@ -361,8 +361,8 @@ __global__ void __launch_bounds__(256, 1)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = half ? rb : ra;
-      if (row0 + r < p.rows)
-        store_wgmma_row_out<T>(p, pc, b, row0 + r, o, half, col0, sm.inv_l[r], bad);
+      store_wgmma_row_out<T>(p, pc, b, row0 + r, o, half, col0, sm.inv_l[r], bad,
+                               row0 + r < p.rows);
     }
     if (tid < Tr::HB && row0 + tid < p.rows)
       store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
@@ -507,6 +507,30 @@ __global__ void __launch_bounds__(384, 1)
     for (int pi = first; pi < last; ++pi) {
       const WgmmaPiece in = wgmma_piece(p, pi, run_shift);
       if (tid == 0 && pi == first) sm.bad[0] = 0;
+      // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
+      // and + 1; a[1]: row rb; a[2], a[3]: the same 8 columns on), the rope group and the last k
+      // step into shared memory; zeros for rows past q_len x num_heads. Every global read of Q
+      // is issued before (A), so that it overlaps the previous piece's output store by the PV
+      // warpgroups; the shared parts are written after (A) (qlast shares its bytes with the
+      // previous piece's inv_l, which those stores read).
+      const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(in.b) * p.q_stride_batch;
+      auto q_row = [&](int r) -> const T* {
+        if (row0 + r >= p.rows) return nullptr;
+        const int qt = query_token(p, row0 + r), qh = row0 + r - qt * p.num_heads;
+        return qb + static_cast<int64_t>(qt) * p.q_stride_token + static_cast<int64_t>(qh) * p.q_stride_head;
+      };
+      uint32_t qa[kQkRsSteps][4];
+      load_q_fragments<T>(q_row(ra), q_row(rb), q4, qa);
+      const int qr = wt >> 1;  // the shared parts: two threads a row, 16 + 64 bytes each
+      uint4 qlast_v, qrope_v[4];
+      {
+        const T* src = q_row(qr);
+        qlast_v = load_q_last<T>(src, wt & 1);
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          qrope_v[j] = src ? __ldg(reinterpret_cast<const uint4*>(src + kHeadDimV + 8 * (4 * (wt & 1) + j)))
+                           : make_uint4(0u, 0u, 0u, 0u);
+      }
       SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 3);
       pieces_done.sync();  // (A) the previous piece retired; the flag reset visible to the producer
       SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 4);
@@ -514,32 +538,14 @@ __global__ void __launch_bounds__(384, 1)
       // reset before this piece's first pready arrival, which orders it before the producer's
       // loads of the next piece's first tiles, issued while this piece ends.
       if (tid == 0) sm.bad[(pi + 1 - first) & 1] = 0;
-
-      // Q of this row block: the latent part as A fragments (a[0]: row ra, columns 16 ks + 2 q4
-      // and + 1; a[1]: row rb; a[2], a[3]: the same 8 columns on), the rope group into shared
-      // memory; zeros for rows past q_len x num_heads.
-      const T* qb = static_cast<const T*>(p.q) + static_cast<int64_t>(in.b) * p.q_stride_batch;
-      auto q_row = [&](int r) -> const T* {
-        if (row0 + r >= p.rows) return nullptr;
-        const int qt = query_token(p, row0 + r), qh = row0 + r - qt * p.num_heads;
-        return qb + static_cast<int64_t>(qt) * p.q_stride_token + static_cast<int64_t>(qh) * p.q_stride_head;
-      };
-      {  // shared-memory parts first: their registers are free again before Q's 124 load
-        const int r = wt >> 1;  // two threads a row, four 16-byte chunks each
-        const T* src = q_row(r);
-        store_q_last<T>(src, r, wt & 1, sm.qlast);
+      put_q_last(qlast_v, qr, wt & 1, sm.qlast);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int c = 4 * (wt & 1) + j;
-          const uint4 v = src ? __ldg(reinterpret_cast<const uint4*>(src + kHeadDimV + 8 * c))
-                              : make_uint4(0u, 0u, 0u, 0u);
-          *reinterpret_cast<uint4*>(&sm.qrope[r * 128 + ((c ^ (r & 7)) << 4)]) = v;
-        }
-        sm90::fence_proxy_async();
-        sm90::mbar_arrive(qready);
+      for (int j = 0; j < 4; ++j) {
+        const int c = 4 * (wt & 1) + j;
+        *reinterpret_cast<uint4*>(&sm.qrope[qr * 128 + ((c ^ (qr & 7)) << 4)]) = qrope_v[j];
       }
-      uint32_t qa[kQkRsSteps][4];
-      load_q_fragments<T>(q_row(ra), q_row(rb), q4, qa);
+      sm90::fence_proxy_async();
+      sm90::mbar_arrive(qready);
       sm90::mbar_wait(qready, q_phase);
       q_phase ^= 1u;
       SPLITMLA_V2_TRACE(tid == 0 && pi == first, 1);
@@ -716,8 +722,8 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int r = h ? rb : ra;
-        if (row0 + r < p.rows)
-          store_wgmma_row_out<T>(p, pc, pc.b, row0 + r, o, h, col0, sm.fin.inv_l[r], bad);
+        store_wgmma_row_out<T>(p, pc, pc.b, row0 + r, o, h, col0, sm.fin.inv_l[r], bad,
+                                 row0 + r < p.rows);
       }
       SPLITMLA_V2_TRACE(tid == 128 && pi == first, 11);
     }

@@ -298,8 +298,8 @@ __global__ void __launch_bounds__(256, 1) part1_wgmma_fp8_kernel(const __grid_co
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = half ? rb : ra;
-      if (row0 + r < p.rows)
-        store_wgmma_row_out<T>(p, pc, b, row0 + r, o, half, col0, sm.inv_l[r] * kv_scale, bad);
+      store_wgmma_row_out<T>(p, pc, b, row0 + r, o, half, col0, sm.inv_l[r] * kv_scale, bad,
+                               row0 + r < p.rows);
     }
     if (tid < Tr::HB && row0 + tid < p.rows)
       store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
@@ -666,8 +666,8 @@ __global__ void __launch_bounds__(384, 1) part1_wgmma3_fp8_kernel(const __grid_c
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int r = h ? rb : ra;
-        if (row0 + r < p.rows)
-          store_wgmma_row_out<T>(p, pc, pc.b, row0 + r, o, h, col0, sm.fin.inv_l[r] * kv_scale, bad);
+        store_wgmma_row_out<T>(p, pc, pc.b, row0 + r, o, h, col0, sm.fin.inv_l[r] * kv_scale, bad,
+                                 row0 + r < p.rows);
       }
     }
   }

@@ -157,27 +157,52 @@ constexpr int kQkRsSteps = 31;
 template <class T>
 __device__ __forceinline__ void load_q_fragments(const T* qra, const T* qrb, int q4,
                                                  uint32_t (&qa)[kQkRsSteps][4]) {
-  // One base pointer a row (column 2 q4), the k steps as constant offsets from it: no address
-  // registers a load (WG0 of the v2 kernel has none to spare).
-  const uint32_t* pa = qra ? reinterpret_cast<const uint32_t*>(qra) + q4 : nullptr;
-  const uint32_t* pb = qrb ? reinterpret_cast<const uint32_t*>(qrb) + q4 : nullptr;
+  // 16-byte loads, then a quad transpose: lane q4 of a quad loads words 16 p + 4 q4 .. + 3 of its
+  // row (k steps 2p and 2p + 1); after ptx::quad_transpose4 it holds words 16 p + q4, + 4, + 8 and
+  // + 12, its A fragment words of both k steps. A warp's load then covers 64 bytes of each of its
+  // 8 rows instead of 16: a quarter of the loads and L1 wavefronts of one 4-byte load a fragment
+  // word (the first tile of every piece waits for Q). Rows are 16-byte aligned (as load_q_last's
+  // loads need too). Every lane of the warp calls it (quad shuffles).
+  const uint4* pa = qra ? reinterpret_cast<const uint4*>(qra) + q4 : nullptr;
+  const uint4* pb = qrb ? reinterpret_cast<const uint4*>(qrb) + q4 : nullptr;
+  const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+  constexpr int kPairs = (kQkRsSteps + 1) / 2;
 #pragma unroll
-  for (int ks = 0; ks < kQkRsSteps; ++ks) {
-    qa[ks][0] = pa ? __ldg(pa + 8 * ks) : 0u;
-    qa[ks][1] = pb ? __ldg(pb + 8 * ks) : 0u;
-    qa[ks][2] = pa ? __ldg(pa + 8 * ks + 4) : 0u;
-    qa[ks][3] = pb ? __ldg(pb + 8 * ks + 4) : 0u;
+  for (int p2 = 0; p2 < kPairs; ++p2) {
+    const uint4 va = pa ? __ldg(pa + 4 * p2) : zero;
+    const uint4 vb = pb ? __ldg(pb + 4 * p2) : zero;
+    uint32_t xa[4] = {va.x, va.y, va.z, va.w};
+    uint32_t xb[4] = {vb.x, vb.y, vb.z, vb.w};
+    ptx::quad_transpose4(xa, q4);
+    ptx::quad_transpose4(xb, q4);
+    qa[2 * p2][0] = xa[0];
+    qa[2 * p2][1] = xb[0];
+    qa[2 * p2][2] = xa[1];
+    qa[2 * p2][3] = xb[1];
+    if (2 * p2 + 1 < kQkRsSteps) {  // k step 31 (columns 496..511) goes through shared memory
+      qa[2 * p2 + 1][0] = xa[2];
+      qa[2 * p2 + 1][1] = xb[2];
+      qa[2 * p2 + 1][2] = xa[3];
+      qa[2 * p2 + 1][3] = xb[3];
+    }
   }
 }
 
 // Columns 496..511 of Q row r (null = zeros) into qlast (generic pointer, 32B-swizzled [64, 16]
-// block, k16_offset_32b): 16-byte chunk c16 (0 or 1) of the row; two threads a row.
+// block, k16_offset_32b): 16-byte chunk c16 (0 or 1) of the row; two threads a row. In two halves
+// for a caller that reads Q before the shared block is its own: load_q_last, then put_q_last.
+template <class T>
+__device__ __forceinline__ uint4 load_q_last(const T* row, int c16) {
+  static_assert(kQkRsSteps == 31, "store_q_last stores one k16 step");
+  return row ? __ldg(reinterpret_cast<const uint4*>(row + 16 * kQkRsSteps + 8 * c16))
+             : make_uint4(0u, 0u, 0u, 0u);
+}
+__device__ __forceinline__ void put_q_last(uint4 v, int r, int c16, uint8_t* qlast) {
+  *reinterpret_cast<uint4*>(qlast + sm90::k16_offset_32b(r, 8 * c16)) = v;
+}
 template <class T>
 __device__ __forceinline__ void store_q_last(const T* row, int r, int c16, uint8_t* qlast) {
-  static_assert(kQkRsSteps == 31, "store_q_last stores one k16 step");
-  const uint4 v = row ? __ldg(reinterpret_cast<const uint4*>(row + 16 * kQkRsSteps + 8 * c16))
-                      : make_uint4(0u, 0u, 0u, 0u);
-  *reinterpret_cast<uint4*>(qlast + sm90::k16_offset_32b(r, 8 * c16)) = v;
+  put_q_last(load_q_last<T>(row, c16), r, c16, qlast);
 }
 
 // S = Q K^T of one 64-key tile with Q's latent part in registers (qa, load_q_fragments) but its
