@@ -100,11 +100,48 @@ double time_graphs(const std::vector<cudaGraphExec_t>& execs, const TimingOption
 }  // namespace
 }  // namespace splitmla::experiments
 extern "C" cudaError_t splitmla_v2_trace_take(unsigned long long* host, int rows);
+extern "C" cudaError_t splitmla_r16_trace_take(unsigned long long* host, int rows);
 namespace splitmla::experiments {
 namespace {
 // The v2 kernel's per-CTA timeline of the last replay (a measurement build, -DSPLITMLA_TRACE_V2;
 // points in lib/kernels/part1/wgmma/part1_wgmma.cuh): one line of medians and maxima over the
 // CTAs, in microseconds from the earliest CTA's entry (or from the CTA's own entry).
+// The same for the mma.sync kernel's 16-row bf16 instance (points in part1.cuh).
+void r16_trace_report(const DecodeConfig& config, double time_us) {
+  constexpr int kCtas = 264, kSlots = 9;
+  std::vector<unsigned long long> t(size_t(kCtas) * kSlots, 0ull);
+  if (splitmla_r16_trace_take(t.data(), kCtas) != cudaSuccess) {
+    std::fprintf(stderr, "trace16: read failed\n");
+    return;
+  }
+  unsigned long long t0 = ~0ull, tend = 0;
+  std::vector<const unsigned long long*> all;
+  for (int i = 0; i < kCtas; ++i) {
+    const unsigned long long* r = &t[size_t(i) * kSlots];
+    if (r[0] == 0 || r[3] == 0) continue;
+    all.push_back(r);
+    t0 = std::min(t0, r[0]);
+    tend = std::max(tend, r[3]);
+  }
+  if (all.empty()) return;
+  auto us = [](unsigned long long a, unsigned long long b) { return (double(a) - double(b)) * 1e-3; };
+  auto line = [&](const char* what, auto f) {
+    std::vector<double> v;
+    for (auto r : all) v.push_back(f(r));
+    std::sort(v.begin(), v.end());
+    std::fprintf(stderr, "    %-44s med %8.2f  max %8.2f\n", what, v[v.size() / 2], v.back());
+  };
+  std::fprintf(stderr, "trace16: heads %d q_len %d: %zu CTAs, event time %.1f us, span %.1f us\n",
+               config.num_heads, config.q_len, all.size(), time_us, us(tend, t0));
+  line("entry after the first CTA's", [&](auto r) { return us(r[0], t0); });
+  line("tile 0 landed (from entry)", [&](auto r) { return us(r[1], r[0]); });
+  line("tile 0 -> last tile loop done, us a tile", [&](auto r) { return r[8] > 1 ? us(r[2], r[1]) / double(r[8] - 1) : 0.0; });
+  line("last tile loop done -> end", [&](auto r) { return us(r[3], r[2]); });
+  line("CTA end (from the first entry)", [&](auto r) { return us(r[3], t0); });
+  line("tiles", [&](auto r) { return double(r[8]); });
+  line("SM GHz (clock64 / globaltimer)", [&](auto r) { return double(r[7] - r[4]) / double(r[3] - r[0]); });
+}
+
 void v2_trace_report(const DecodeConfig& config, double time_us) {
   constexpr int kCtas = 264, kSlots = 24;
   std::vector<unsigned long long> t(size_t(kCtas) * kSlots, 0ull);
@@ -222,12 +259,14 @@ PointResult measure_point(const DecodeConfig& config, const std::vector<DeviceIn
 
 #ifdef SPLITMLA_TRACE_V2
   v2_trace_report(config, 0.0);  // clears what the untimed run left
+  r16_trace_report(config, 0.0);
 #endif
   r.time_us = time_each("enqueue_run", [&](const DecodeArgs& a) {
     return enqueue_run(plan, a, ws, stream);
   });
 #ifdef SPLITMLA_TRACE_V2
   v2_trace_report(config, r.time_us);
+  r16_trace_report(config, r.time_us);
 #endif
   if (opt.with_plan)
     r.time_with_plan_us = time_each("decode", [&](const DecodeArgs& a) {

@@ -127,6 +127,30 @@ struct Part1Traits {
   static_assert(sizeof(Shared) <= 227 * 1024, "part1 shared memory exceeds the 227 KB limit");
 };
 
+// A per-CTA timeline, compiled only with -DSPLITMLA_TRACE_V2 (a measurement build:
+// .ci/measure-v2-trace.sh), thread 0: slot i < 4 holds %globaltimer (ns) at point i, slot 4 + i the
+// SM's clock64, slot 8 the CTA's tiles. Points: 0 entry, 1 tile 0 of the first piece landed, 2 the
+// last piece's tile loop done, 3 the end.
+#ifdef SPLITMLA_TRACE_V2
+inline constexpr int kR16TraceCtas = 264;
+static __device__ unsigned long long g_r16_trace[kR16TraceCtas][9];
+__device__ __forceinline__ void r16_trace(int point) {
+  if (blockIdx.x >= kR16TraceCtas) return;
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  g_r16_trace[blockIdx.x][point] = t;
+  g_r16_trace[blockIdx.x][4 + point] = static_cast<unsigned long long>(clock64());
+}
+#define SPLITMLA_R16_TRACE(cond, point) \
+  do {                                  \
+    if (cond) r16_trace(point);         \
+  } while (0)
+#else
+#define SPLITMLA_R16_TRACE(cond, point) \
+  do {                                  \
+  } while (0)
+#endif
+
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * kRowBytes16 + ((chunk ^ (row & 7)) << 4));
 }
@@ -139,6 +163,10 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
   auto& sm = *reinterpret_cast<typename Tr::Shared*>(smem_raw);
 
   const int tid = threadIdx.x;
+  SPLITMLA_R16_TRACE(tid == 0, 0);
+#ifdef SPLITMLA_TRACE_V2
+  int traced_tiles = 0;
+#endif
   const int warp = tid >> 5, lane = tid & 31;
   const int hblk = blockIdx.x % p.head_blocks;
   const int wcta = blockIdx.x / p.head_blocks;
@@ -309,6 +337,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     for (int t = 0; t < ntiles; ++t) {
       ptx::cp_async_wait<SLOTS - 2 * U>();  // tile t's U slots (and Q) have landed
       __syncthreads();
+      SPLITMLA_R16_TRACE(tid == 0 && pi == first && t == 0, 1);
 #pragma unroll
       for (int u = 0; u < U; ++u) load_slot(U * t + SLOTS - U + u, u);
 #pragma unroll
@@ -759,6 +788,10 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       }
     }
     ptx::cp_async_wait<0>();
+    SPLITMLA_R16_TRACE(tid == 0 && pi + 1 == last, 2);
+#ifdef SPLITMLA_TRACE_V2
+    traced_tiles += ntiles;
+#endif
 
     // ---- epilogue ----
 #pragma unroll
@@ -833,6 +866,10 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     if (tid < HB && row0 + tid < p.rows) store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
     __syncthreads();  // shared memory is reused by the next piece
   }
+  SPLITMLA_R16_TRACE(tid == 0, 3);
+#ifdef SPLITMLA_TRACE_V2
+  if (tid == 0 && blockIdx.x < kR16TraceCtas) g_r16_trace[blockIdx.x][8] = traced_tiles;
+#endif
 }
 
 template <class T, int MT, int KV>
