@@ -56,7 +56,8 @@ __device__ __forceinline__ void rescale_rows(float (&o)[128], float al_a, float 
 // `valid` (a row past the call's rows). Every lane of the warp calls it (quad shuffles): a quad's
 // four lanes hold 8 adjacent columns for each j, and a transpose over four j hands each lane the 8
 // columns of one j, stored with 16-byte stores (a quarter of the stores and L1 wavefronts of one
-// store a column pair).
+// store a column pair; quad lanes 0 and 1, 2 and 3 fill one 32-byte sector). The fp32 partial
+// takes a pair exchange instead (below).
 template <class T>
 __device__ __forceinline__ void store_wgmma_row_out(const Part1Params& p, const Piece& pc, int b,
                                                     int row, const float (&o)[128], int half,
@@ -80,25 +81,20 @@ __device__ __forceinline__ void store_wgmma_row_out(const Part1Params& p, const 
       asm volatile("" ::: "memory");  // one group at a time: the PV warpgroups hold O at 160 registers
     }
   } else {
-    float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
+    // fp32 partials: a pair exchange, not the quad transpose (whose 16-byte stores each cover
+    // half of a 32-byte sector: 8.5 us against ~3 for the bf16 output at H128_B1_L128k, measured).
+    // Even lane q4 ends with columns 8 (2i) + 2 q4 .. + 3 of block 2i, odd lane q4 with 8 (2i + 1)
+    // + 2 (q4 - 1) .. + 3 of block 2i + 1: lanes 0 and 2 (1 and 3) store one whole 32-byte sector.
+    const bool odd = (q4 & 1) != 0;
+    float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV + base + 2 * (q4 & 2);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      uint32_t x[4], y[4];
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        x[c] = __float_as_uint(val(4 * i + c, 0));
-        y[c] = __float_as_uint(val(4 * i + c, 1));
-      }
-      ptx::quad_transpose4(x, q4);
-      ptx::quad_transpose4(y, q4);
-      if (valid) {
-        float* d = out + base + 8 * (4 * i + q4);
-        *reinterpret_cast<float4*>(d) = make_float4(__uint_as_float(x[0]), __uint_as_float(y[0]),
-                                                    __uint_as_float(x[1]), __uint_as_float(y[1]));
-        *reinterpret_cast<float4*>(d + 4) = make_float4(__uint_as_float(x[2]), __uint_as_float(y[2]),
-                                                        __uint_as_float(x[3]), __uint_as_float(y[3]));
-      }
-      asm volatile("" ::: "memory");
+    for (int i = 0; i < 16; ++i) {
+      const float a0 = val(2 * i, 0), a1 = val(2 * i, 1), b0 = val(2 * i + 1, 0), b1 = val(2 * i + 1, 1);
+      const float r0 = __shfl_xor_sync(0xffffffffu, odd ? a0 : b0, 1);
+      const float r1 = __shfl_xor_sync(0xffffffffu, odd ? a1 : b1, 1);
+      if (valid)
+        *reinterpret_cast<float4*>(out + 8 * (2 * i + (odd ? 1 : 0))) =
+            odd ? make_float4(r0, r1, b0, b1) : make_float4(a0, a1, r0, r1);
     }
   }
 }
