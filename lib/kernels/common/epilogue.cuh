@@ -57,7 +57,7 @@ __device__ __forceinline__ void rescale_rows(float (&o)[128], float al_a, float 
 // four lanes hold 8 adjacent columns for each j, and a transpose over four j hands each lane the 8
 // columns of one j, stored with 16-byte stores (a quarter of the stores and L1 wavefronts of one
 // store a column pair; quad lanes 0 and 1, 2 and 3 fill one 32-byte sector). The fp32 partial
-// takes a pair exchange instead (below).
+// keeps one 8-byte store a column pair (below).
 template <class T>
 __device__ __forceinline__ void store_wgmma_row_out(const Part1Params& p, const Piece& pc, int b,
                                                     int row, const float (&o)[128], int half,
@@ -81,20 +81,14 @@ __device__ __forceinline__ void store_wgmma_row_out(const Part1Params& p, const 
       asm volatile("" ::: "memory");  // one group at a time: the PV warpgroups hold O at 160 registers
     }
   } else {
-    // fp32 partials: a pair exchange, not the quad transpose (whose 16-byte stores each cover
-    // half of a 32-byte sector: 8.5 us against ~3 for the bf16 output at H128_B1_L128k, measured).
-    // Even lane q4 ends with columns 8 (2i) + 2 q4 .. + 3 of block 2i, odd lane q4 with 8 (2i + 1)
-    // + 2 (q4 - 1) .. + 3 of block 2i + 1: lanes 0 and 2 (1 and 3) store one whole 32-byte sector.
-    const bool odd = (q4 & 1) != 0;
-    float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV + base + 2 * (q4 & 2);
+    // fp32 partials: 8-byte stores as before the transposes, each warp store whole 32-byte sectors
+    // (the quad transpose's 16-byte stores cover half a sector each: 8.5 us against ~3 for the
+    // bf16 output at a piece's end, H128_B1_L128k +8.8% at 1b3597a).
+    float* out = p.part_out + (static_cast<int64_t>(pc.slot) * p.rows + row) * kHeadDimV;
+    if (valid) {
 #pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const float a0 = val(2 * i, 0), a1 = val(2 * i, 1), b0 = val(2 * i + 1, 0), b1 = val(2 * i + 1, 1);
-      const float r0 = __shfl_xor_sync(0xffffffffu, odd ? a0 : b0, 1);
-      const float r1 = __shfl_xor_sync(0xffffffffu, odd ? a1 : b1, 1);
-      if (valid)
-        *reinterpret_cast<float4*>(out + 8 * (2 * i + (odd ? 1 : 0))) =
-            odd ? make_float4(r0, r1, b0, b1) : make_float4(a0, a1, r0, r1);
+      for (int j = 0; j < 32; ++j)
+        *reinterpret_cast<float2*>(out + col0 + 8 * j) = make_float2(val(j, 0), val(j, 1));
     }
   }
 }
