@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <vector>
 
 #include "common.hpp"
@@ -103,88 +104,90 @@ extern "C" cudaError_t splitmla_v2_trace_take(unsigned long long* host, int rows
 extern "C" cudaError_t splitmla_r16_trace_take(unsigned long long* host, int rows);
 namespace splitmla::experiments {
 namespace {
-// The v2 kernel's per-CTA timeline of the last replay (a measurement build, -DSPLITMLA_TRACE_V2;
-// points in lib/kernels/part1/wgmma/part1_wgmma.cuh): one line of medians and maxima over the
-// CTAs, in microseconds from the earliest CTA's entry (or from the CTA's own entry).
-// The same for the mma.sync kernel's 16-row bf16 instance (points in part1.cuh).
-void r16_trace_report(const DecodeConfig& config, double time_us) {
-  constexpr int kCtas = 264, kSlots = 9;
-  std::vector<unsigned long long> t(size_t(kCtas) * kSlots, 0ull);
-  if (splitmla_r16_trace_take(t.data(), kCtas) != cudaSuccess) {
-    std::fprintf(stderr, "trace16: read failed\n");
-    return;
+// The part1 kernels' per-CTA timelines of the last replay (a measurement build,
+// -DSPLITMLA_TRACE_V2; lib/kernels/common/trace.cuh, the points in each kernel): a few lines of
+// medians and maxima over the CTAs, in microseconds from the earliest CTA's entry or between two
+// points of one CTA.
+struct Trace {
+  std::vector<unsigned long long> t;
+  std::vector<const unsigned long long*> rows;  // the CTAs that reached `first` and every `ends`
+  unsigned long long t0 = ~0ull, tend = 0;      // earliest entry, latest end
+};
+template <class Take>
+bool take_trace(Take take, int slots, int entry, std::initializer_list<int> ends, const char* what, Trace* tr) {
+  constexpr int kCtas = 264;
+  tr->t.assign(size_t(kCtas) * slots, 0ull);
+  if (take(tr->t.data(), kCtas) != cudaSuccess) {
+    std::fprintf(stderr, "%s: read failed\n", what);
+    return false;
   }
-  unsigned long long t0 = ~0ull, tend = 0;
-  std::vector<const unsigned long long*> all;
   for (int i = 0; i < kCtas; ++i) {
-    const unsigned long long* r = &t[size_t(i) * kSlots];
-    if (r[0] == 0 || r[3] == 0) continue;
-    all.push_back(r);
-    t0 = std::min(t0, r[0]);
-    tend = std::max(tend, r[3]);
+    const unsigned long long* r = &tr->t[size_t(i) * slots];
+    bool ok = r[entry] != 0;
+    for (int e : ends) ok = ok && r[e] != 0;
+    if (!ok) continue;
+    tr->rows.push_back(r);
+    tr->t0 = std::min(tr->t0, r[entry]);
+    for (int e : ends) tr->tend = std::max(tr->tend, r[e]);
   }
-  if (all.empty()) return;
-  auto us = [](unsigned long long a, unsigned long long b) { return (double(a) - double(b)) * 1e-3; };
-  auto line = [&](const char* what, auto f) {
-    std::vector<double> v;
-    for (auto r : all) v.push_back(f(r));
-    std::sort(v.begin(), v.end());
-    std::fprintf(stderr, "    %-44s med %8.2f  max %8.2f\n", what, v[v.size() / 2], v.back());
-  };
-  std::fprintf(stderr, "trace16: heads %d q_len %d: %zu CTAs, event time %.1f us, span %.1f us\n",
-               config.num_heads, config.q_len, all.size(), time_us, us(tend, t0));
-  line("entry after the first CTA's", [&](auto r) { return us(r[0], t0); });
-  line("tile 0 landed (from entry)", [&](auto r) { return us(r[1], r[0]); });
-  line("tile 0 -> last tile loop done, us a tile", [&](auto r) { return r[8] > 1 ? us(r[2], r[1]) / double(r[8] - 1) : 0.0; });
-  line("last tile loop done -> end", [&](auto r) { return us(r[3], r[2]); });
-  line("CTA end (from the first entry)", [&](auto r) { return us(r[3], t0); });
-  line("tiles", [&](auto r) { return double(r[8]); });
-  line("SM GHz (clock64 / globaltimer)", [&](auto r) { return double(r[7] - r[4]) / double(r[3] - r[0]); });
+  return !tr->rows.empty();
+}
+double trace_us(unsigned long long a, unsigned long long b) { return (double(a) - double(b)) * 1e-3; }
+template <class F>
+void trace_line(const char* what, const std::vector<const unsigned long long*>& rows, F f) {
+  if (rows.empty()) return;
+  std::vector<double> v;
+  for (auto r : rows) v.push_back(f(r));
+  std::sort(v.begin(), v.end());
+  std::fprintf(stderr, "    %-44s med %8.2f  max %8.2f\n", what, v[v.size() / 2], v.back());
 }
 
+// The mma.sync kernel's 16-row bf16 instance (points in part1.cuh).
+void r16_trace_report(const DecodeConfig& config, double time_us) {
+  Trace tr;
+  if (!take_trace(splitmla_r16_trace_take, 9, 0, {3}, "trace16", &tr)) return;
+  const auto& all = tr.rows;
+  const unsigned long long t0 = tr.t0;
+  std::fprintf(stderr, "trace16: heads %d q_len %d: %zu CTAs, event time %.1f us, span %.1f us\n",
+               config.num_heads, config.q_len, all.size(), time_us, trace_us(tr.tend, t0));
+  trace_line("entry after the first CTA's", all, [&](auto r) { return trace_us(r[0], t0); });
+  trace_line("tile 0 landed (from entry)", all, [&](auto r) { return trace_us(r[1], r[0]); });
+  trace_line("tile 0 -> last tile loop done, us a tile", all,
+             [&](auto r) { return r[8] > 1 ? trace_us(r[2], r[1]) / double(r[8] - 1) : 0.0; });
+  trace_line("last tile loop done -> end", all, [&](auto r) { return trace_us(r[3], r[2]); });
+  trace_line("CTA end (from the first entry)", all, [&](auto r) { return trace_us(r[3], t0); });
+  trace_line("tiles", all, [&](auto r) { return double(r[8]); });
+  trace_line("SM GHz (clock64 / globaltimer)", all, [&](auto r) { return double(r[7] - r[4]) / double(r[3] - r[0]); });
+}
+
+// v2 (points in lib/kernels/part1/wgmma/part1_wgmma.cuh).
 void v2_trace_report(const DecodeConfig& config, double time_us) {
-  constexpr int kCtas = 264, kSlots = 24;
-  std::vector<unsigned long long> t(size_t(kCtas) * kSlots, 0ull);
-  if (splitmla_v2_trace_take(t.data(), kCtas) != cudaSuccess) {
-    std::fprintf(stderr, "trace: read failed\n");
-    return;
-  }
-  unsigned long long t0 = ~0ull, tend = 0;
-  std::vector<const unsigned long long*> all, multi;
-  for (int i = 0; i < kCtas; ++i) {
-    const unsigned long long* r = &t[size_t(i) * kSlots];
-    if (r[0] == 0 || r[8] == 0 || r[9] == 0) continue;
-    all.push_back(r);
-    if (r[3] > r[1]) multi.push_back(r);  // (A) of the last piece after the first piece's Q
-    t0 = std::min(t0, r[0]);
-    tend = std::max({tend, r[8], r[9]});
-  }
-  if (all.empty()) return;
-  auto us = [](unsigned long long a, unsigned long long b) { return (double(a) - double(b)) * 1e-3; };
-  auto line = [&](const char* what, const std::vector<const unsigned long long*>& c, auto f) {
-    if (c.empty()) return;
-    std::vector<double> v;
-    for (auto r : c) v.push_back(f(r));
-    std::sort(v.begin(), v.end());
-    std::fprintf(stderr, "    %-44s med %8.2f  max %8.2f\n", what, v[v.size() / 2], v.back());
-  };
+  Trace tr;
+  if (!take_trace(splitmla_v2_trace_take, 24, 0, {8, 9}, "trace", &tr)) return;
+  const auto& all = tr.rows;
+  const unsigned long long t0 = tr.t0;
+  std::vector<const unsigned long long*> multi;  // (A) of the last piece after the first piece's Q
+  for (auto r : all)
+    if (r[3] > r[1]) multi.push_back(r);
+  auto us = trace_us;
   std::fprintf(stderr, "trace: heads %d q_len %d: %zu CTAs (%zu with two pieces or more), event time %.1f us, span %.1f us\n",
-               config.num_heads, config.q_len, all.size(), multi.size(), time_us, us(tend, t0));
-  line("entry after the first CTA's", all, [&](auto r) { return us(r[0], t0); });
-  line("first piece: WG0 has Q (from entry)", all, [&](auto r) { return us(r[1], r[0]); });
-  line("first piece: WG0 has tile 0 (from entry)", all, [&](auto r) { return us(r[2], r[0]); });
-  line("boundary: WG0 waits at (A)", multi, [&](auto r) { return us(r[4], r[3]); });
-  line("boundary: WG1 stored the first output (from WG0 at A)", multi, [&](auto r) { return us(r[11], r[3]); });
-  line("boundary: WG0 has Q (from A)", multi, [&](auto r) { return us(r[5], r[4]); });
-  line("boundary: WG0 has tile 0 (from Q)", multi, [&](auto r) { return us(r[6], r[5]); });
-  line("first tile 0 -> last pready, us a tile", all,
-       [&](auto r) { return r[23] > 1 ? us(r[7], r[2]) / double(r[23] - 1) : 0.0; });
-  line("last pready -> WG1 passes (B)", all, [&](auto r) { return us(r[10], r[7]); });
-  line("last pready -> WG0 end", all, [&](auto r) { return us(r[8], r[7]); });
-  line("WG1 (B) -> WG1 end (the output store)", all, [&](auto r) { return us(r[9], r[10]); });
-  line("CTA end (from the first entry)", all, [&](auto r) { return us(std::max(r[8], r[9]), t0); });
-  line("tiles", all, [&](auto r) { return double(r[23]); });
-  line("SM GHz (clock64 / globaltimer, entry to WG0 end)", all, [&](auto r) { return double(r[20] - r[12]) / double(r[8] - r[0]); });
+               config.num_heads, config.q_len, all.size(), multi.size(), time_us, us(tr.tend, t0));
+  trace_line("entry after the first CTA's", all, [&](auto r) { return us(r[0], t0); });
+  trace_line("first piece: WG0 has Q (from entry)", all, [&](auto r) { return us(r[1], r[0]); });
+  trace_line("first piece: WG0 has tile 0 (from entry)", all, [&](auto r) { return us(r[2], r[0]); });
+  trace_line("boundary: WG0 waits at (A)", multi, [&](auto r) { return us(r[4], r[3]); });
+  trace_line("boundary: WG1 stored the first output (from WG0 at A)", multi, [&](auto r) { return us(r[11], r[3]); });
+  trace_line("boundary: WG0 has Q (from A)", multi, [&](auto r) { return us(r[5], r[4]); });
+  trace_line("boundary: WG0 has tile 0 (from Q)", multi, [&](auto r) { return us(r[6], r[5]); });
+  trace_line("first tile 0 -> last pready, us a tile", all,
+             [&](auto r) { return r[23] > 1 ? us(r[7], r[2]) / double(r[23] - 1) : 0.0; });
+  trace_line("last pready -> WG1 passes (B)", all, [&](auto r) { return us(r[10], r[7]); });
+  trace_line("last pready -> WG0 end", all, [&](auto r) { return us(r[8], r[7]); });
+  trace_line("WG1 (B) -> WG1 end (the output store)", all, [&](auto r) { return us(r[9], r[10]); });
+  trace_line("CTA end (from the first entry)", all, [&](auto r) { return us(std::max(r[8], r[9]), t0); });
+  trace_line("tiles", all, [&](auto r) { return double(r[23]); });
+  trace_line("SM GHz (clock64 / globaltimer, entry to WG0 end)", all,
+             [&](auto r) { return double(r[20] - r[12]) / double(r[8] - r[0]); });
 }
 #endif
 

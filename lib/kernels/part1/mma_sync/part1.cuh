@@ -59,6 +59,7 @@
 #include "core/merge.hpp"
 #include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
+#include "kernels/common/trace.cuh"
 #include "kernels/common/fp8.cuh"
 #include "kernels/common/ptx.cuh"
 
@@ -134,13 +135,7 @@ struct Part1Traits {
 #ifdef SPLITMLA_TRACE_V2
 inline constexpr int kR16TraceCtas = 264;
 static __device__ unsigned long long g_r16_trace[kR16TraceCtas][9];
-__device__ __forceinline__ void r16_trace(int point) {
-  if (blockIdx.x >= kR16TraceCtas) return;
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  g_r16_trace[blockIdx.x][point] = t;
-  g_r16_trace[blockIdx.x][4 + point] = static_cast<unsigned long long>(clock64());
-}
+__device__ __forceinline__ void r16_trace(int point) { trace_point<4, 4>(g_r16_trace, point); }
 #define SPLITMLA_R16_TRACE(cond, point) \
   do {                                  \
     if (cond) r16_trace(point);         \

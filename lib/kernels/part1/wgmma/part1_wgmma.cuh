@@ -40,6 +40,7 @@
 #include "kernels/common/env_switch.hpp"
 #include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
+#include "kernels/common/trace.cuh"
 #include "kernels/common/ptx.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
 #include "kernels/part1/wgmma/tile_math.cuh"
@@ -402,13 +403,7 @@ __global__ void __launch_bounds__(256, 1)
 #ifdef SPLITMLA_TRACE_V2
 inline constexpr int kV2TraceCtas = 264;
 static __device__ unsigned long long g_v2_trace[kV2TraceCtas][24];
-__device__ __forceinline__ void v2_trace(int point) {
-  if (blockIdx.x >= kV2TraceCtas) return;
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  g_v2_trace[blockIdx.x][point] = t;
-  if (point < 11) g_v2_trace[blockIdx.x][12 + point] = static_cast<unsigned long long>(clock64());
-}
+__device__ __forceinline__ void v2_trace(int point) { trace_point<12, 11>(g_v2_trace, point); }
 #define SPLITMLA_V2_TRACE(cond, point) \
   do {                                 \
     if (cond) v2_trace(point);         \

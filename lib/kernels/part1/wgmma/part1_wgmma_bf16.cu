@@ -6,16 +6,6 @@ SPLITMLA_PART1_WGMMA_INSTANCE(__nv_bfloat16)
 }  // namespace splitmla::kernels
 
 #ifdef SPLITMLA_TRACE_V2
-// The v2 timeline of the last launch (part1_wgmma.cuh, g_v2_trace), then cleared: a measurement
-// build's hook for the benchmark (experiments/common_timing.cu), not part of the API.
-extern "C" __attribute__((visibility("default"))) cudaError_t splitmla_v2_trace_take(unsigned long long* host,
-                                                                                   int rows) {
-  using splitmla::kernels::g_v2_trace;
-  using splitmla::kernels::kV2TraceCtas;
-  const int n = rows < kV2TraceCtas ? rows : kV2TraceCtas;
-  cudaError_t e = cudaMemcpyFromSymbol(host, g_v2_trace, sizeof(unsigned long long) * 24 * n);
-  static unsigned long long zeros[kV2TraceCtas][24] = {};
-  if (e == cudaSuccess) e = cudaMemcpyToSymbol(g_v2_trace, zeros, sizeof(zeros));
-  return e;
-}
+// The timeline of the last launch, then cleared (kernels/common/trace.cuh).
+SPLITMLA_TRACE_TAKE(splitmla_v2_trace_take, g_v2_trace)
 #endif
