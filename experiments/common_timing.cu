@@ -169,22 +169,21 @@ void v2_trace_report(const DecodeConfig& config, double time_us) {
   std::vector<const unsigned long long*> multi;  // (A) of the last piece after the first piece's Q
   for (auto r : all)
     if (r[3] > r[1]) multi.push_back(r);
-  auto us = trace_us;
   std::fprintf(stderr, "trace: heads %d q_len %d: %zu CTAs (%zu with two pieces or more), event time %.1f us, span %.1f us\n",
-               config.num_heads, config.q_len, all.size(), multi.size(), time_us, us(tr.tend, t0));
-  trace_line("entry after the first CTA's", all, [&](auto r) { return us(r[0], t0); });
-  trace_line("first piece: WG0 has Q (from entry)", all, [&](auto r) { return us(r[1], r[0]); });
-  trace_line("first piece: WG0 has tile 0 (from entry)", all, [&](auto r) { return us(r[2], r[0]); });
-  trace_line("boundary: WG0 waits at (A)", multi, [&](auto r) { return us(r[4], r[3]); });
-  trace_line("boundary: WG1 stored the first output (from WG0 at A)", multi, [&](auto r) { return us(r[11], r[3]); });
-  trace_line("boundary: WG0 has Q (from A)", multi, [&](auto r) { return us(r[5], r[4]); });
-  trace_line("boundary: WG0 has tile 0 (from Q)", multi, [&](auto r) { return us(r[6], r[5]); });
+               config.num_heads, config.q_len, all.size(), multi.size(), time_us, trace_us(tr.tend, t0));
+  trace_line("entry after the first CTA's", all, [&](auto r) { return trace_us(r[0], t0); });
+  trace_line("first piece: WG0 has Q (from entry)", all, [&](auto r) { return trace_us(r[1], r[0]); });
+  trace_line("first piece: WG0 has tile 0 (from entry)", all, [&](auto r) { return trace_us(r[2], r[0]); });
+  trace_line("boundary: WG0 waits at (A)", multi, [&](auto r) { return trace_us(r[4], r[3]); });
+  trace_line("boundary: WG1 stored the first output (from WG0 at A)", multi, [&](auto r) { return trace_us(r[11], r[3]); });
+  trace_line("boundary: WG0 has Q (from A)", multi, [&](auto r) { return trace_us(r[5], r[4]); });
+  trace_line("boundary: WG0 has tile 0 (from Q)", multi, [&](auto r) { return trace_us(r[6], r[5]); });
   trace_line("first tile 0 -> last pready, us a tile", all,
-             [&](auto r) { return r[23] > 1 ? us(r[7], r[2]) / double(r[23] - 1) : 0.0; });
-  trace_line("last pready -> WG1 passes (B)", all, [&](auto r) { return us(r[10], r[7]); });
-  trace_line("last pready -> WG0 end", all, [&](auto r) { return us(r[8], r[7]); });
-  trace_line("WG1 (B) -> WG1 end (the output store)", all, [&](auto r) { return us(r[9], r[10]); });
-  trace_line("CTA end (from the first entry)", all, [&](auto r) { return us(std::max(r[8], r[9]), t0); });
+             [&](auto r) { return r[23] > 1 ? trace_us(r[7], r[2]) / double(r[23] - 1) : 0.0; });
+  trace_line("last pready -> WG1 passes (B)", all, [&](auto r) { return trace_us(r[10], r[7]); });
+  trace_line("last pready -> WG0 end", all, [&](auto r) { return trace_us(r[8], r[7]); });
+  trace_line("WG1 (B) -> WG1 end (the output store)", all, [&](auto r) { return trace_us(r[9], r[10]); });
+  trace_line("CTA end (from the first entry)", all, [&](auto r) { return trace_us(std::max(r[8], r[9]), t0); });
   trace_line("tiles", all, [&](auto r) { return double(r[23]); });
   trace_line("SM GHz (clock64 / globaltimer, entry to WG0 end)", all,
              [&](auto r) { return double(r[20] - r[12]) / double(r[8] - r[0]); });

@@ -4,6 +4,8 @@
 // to slot `point` of the CTA's row and, for points below kClocks, the SM's clock64 to slot
 // kClockBase + point. SPLITMLA_TRACE_TAKE defines the exported host function that copies a table
 // out and clears it (the benchmark's hook, experiments/common_timing.cu; not part of the API).
+// SPLITMLA_TRACE_AT(cond, record, point) calls a kernel's recorder record(point) where cond holds,
+// and is nothing in the library's own build.
 #pragma once
 
 #ifdef SPLITMLA_TRACE_V2
@@ -22,6 +24,11 @@ __device__ __forceinline__ void trace_point(unsigned long long (&table)[kCtas][k
 
 }  // namespace splitmla::kernels
 
+#define SPLITMLA_TRACE_AT(cond, record, point) \
+  do {                                          \
+    if (cond) record(point);                    \
+  } while (0)
+
 #define SPLITMLA_TRACE_TAKE(fn, table)                                                               \
   extern "C" __attribute__((visibility("default"))) cudaError_t fn(unsigned long long* host, int rows) { \
     using Row = decltype(splitmla::kernels::table[0]);                                              \
@@ -32,4 +39,8 @@ __device__ __forceinline__ void trace_point(unsigned long long (&table)[kCtas][k
     if (e == cudaSuccess) e = cudaMemcpyToSymbol(splitmla::kernels::table, zeros, sizeof(zeros));    \
     return e;                                                                                        \
   }
+#else
+#define SPLITMLA_TRACE_AT(cond, record, point) \
+  do {                                          \
+  } while (0)
 #endif

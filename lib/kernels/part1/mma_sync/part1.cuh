@@ -58,10 +58,10 @@
 
 #include "core/merge.hpp"
 #include "kernels/common/epilogue.cuh"
-#include "kernels/common/params.hpp"
-#include "kernels/common/trace.cuh"
 #include "kernels/common/fp8.cuh"
+#include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
+#include "kernels/common/trace.cuh"
 
 namespace splitmla::kernels {
 
@@ -136,14 +136,6 @@ struct Part1Traits {
 inline constexpr int kR16TraceCtas = 264;
 static __device__ unsigned long long g_r16_trace[kR16TraceCtas][9];
 __device__ __forceinline__ void r16_trace(int point) { trace_point<4, 4>(g_r16_trace, point); }
-#define SPLITMLA_R16_TRACE(cond, point) \
-  do {                                  \
-    if (cond) r16_trace(point);         \
-  } while (0)
-#else
-#define SPLITMLA_R16_TRACE(cond, point) \
-  do {                                  \
-  } while (0)
 #endif
 
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
@@ -158,7 +150,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
   auto& sm = *reinterpret_cast<typename Tr::Shared*>(smem_raw);
 
   const int tid = threadIdx.x;
-  SPLITMLA_R16_TRACE(tid == 0, 0);
+  SPLITMLA_TRACE_AT(tid == 0, r16_trace, 0);
 #ifdef SPLITMLA_TRACE_V2
   int traced_tiles = 0;
 #endif
@@ -332,7 +324,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     for (int t = 0; t < ntiles; ++t) {
       ptx::cp_async_wait<SLOTS - 2 * U>();  // tile t's U slots (and Q) have landed
       __syncthreads();
-      SPLITMLA_R16_TRACE(tid == 0 && pi == first && t == 0, 1);
+      SPLITMLA_TRACE_AT(tid == 0 && pi == first && t == 0, r16_trace, 1);
 #pragma unroll
       for (int u = 0; u < U; ++u) load_slot(U * t + SLOTS - U + u, u);
 #pragma unroll
@@ -783,7 +775,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
       }
     }
     ptx::cp_async_wait<0>();
-    SPLITMLA_R16_TRACE(tid == 0 && pi + 1 == last, 2);
+    SPLITMLA_TRACE_AT(tid == 0 && pi + 1 == last, r16_trace, 2);
 #ifdef SPLITMLA_TRACE_V2
     traced_tiles += ntiles;
 #endif
@@ -861,7 +853,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     if (tid < HB && row0 + tid < p.rows) store_row_lse(p, pc, b, row0 + tid, bad ? nan : sm.lse[tid]);
     __syncthreads();  // shared memory is reused by the next piece
   }
-  SPLITMLA_R16_TRACE(tid == 0, 3);
+  SPLITMLA_TRACE_AT(tid == 0, r16_trace, 3);
 #ifdef SPLITMLA_TRACE_V2
   if (tid == 0 && blockIdx.x < kR16TraceCtas) g_r16_trace[blockIdx.x][8] = traced_tiles;
 #endif

@@ -40,8 +40,8 @@
 #include "kernels/common/env_switch.hpp"
 #include "kernels/common/epilogue.cuh"
 #include "kernels/common/params.hpp"
-#include "kernels/common/trace.cuh"
 #include "kernels/common/ptx.cuh"
+#include "kernels/common/trace.cuh"
 #include "kernels/part1/wgmma/ptx_sm90.cuh"
 #include "kernels/part1/wgmma/tile_math.cuh"
 
@@ -404,14 +404,6 @@ __global__ void __launch_bounds__(256, 1)
 inline constexpr int kV2TraceCtas = 264;
 static __device__ unsigned long long g_v2_trace[kV2TraceCtas][24];
 __device__ __forceinline__ void v2_trace(int point) { trace_point<12, 11>(g_v2_trace, point); }
-#define SPLITMLA_V2_TRACE(cond, point) \
-  do {                                 \
-    if (cond) v2_trace(point);         \
-  } while (0)
-#else
-#define SPLITMLA_V2_TRACE(cond, point) \
-  do {                                 \
-  } while (0)
 #endif
 
 template <class T>
@@ -465,7 +457,7 @@ __global__ void __launch_bounds__(384, 1)
 
   const WgmmaThread th = wgmma_thread();
   const int tid = th.tid, wg = th.wg, wt = th.wt, wwarp = th.wwarp, lane = th.lane;
-  SPLITMLA_V2_TRACE(tid == 0, 0);
+  SPLITMLA_TRACE_AT(tid == 0, v2_trace, 0);
   const WgmmaCta cta = wgmma_cta<Tr::HB>(p);
   const int row0 = cta.row0, first = cta.first, last = cta.last;
 
@@ -526,9 +518,9 @@ __global__ void __launch_bounds__(384, 1)
           qrope_v[j] = src ? __ldg(reinterpret_cast<const uint4*>(src + kHeadDimV + 8 * (4 * (wt & 1) + j)))
                            : make_uint4(0u, 0u, 0u, 0u);
       }
-      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 3);
+      SPLITMLA_TRACE_AT(tid == 0 && pi + 1 == last, v2_trace, 3);
       pieces_done.sync();  // (A) the previous piece retired; the flag reset visible to the producer
-      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 4);
+      SPLITMLA_TRACE_AT(tid == 0 && pi + 1 == last, v2_trace, 4);
       // The next piece's flag (its slot last read by the previous piece's epilogue, before (A)):
       // reset before this piece's first pready arrival, which orders it before the producer's
       // loads of the next piece's first tiles, issued while this piece ends.
@@ -543,8 +535,8 @@ __global__ void __launch_bounds__(384, 1)
       sm90::mbar_arrive(qready);
       sm90::mbar_wait(qready, q_phase);
       q_phase ^= 1u;
-      SPLITMLA_V2_TRACE(tid == 0 && pi == first, 1);
-      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 5);
+      SPLITMLA_TRACE_AT(tid == 0 && pi == first, v2_trace, 1);
+      SPLITMLA_TRACE_AT(tid == 0 && pi + 1 == last, v2_trace, 5);
 
       const int end_a = row_end(p, in.b, row0 + ra, in.end), end_b = row_end(p, in.b, row0 + rb, in.end);
       float lsum_a = 0.f, lsum_b = 0.f;
@@ -553,8 +545,8 @@ __global__ void __launch_bounds__(384, 1)
         const uint32_t g = tile_seq + t, s = g % kStages, u = g / kStages;
         const uint32_t skv = skv0 + s * kTile;
         sm90::mbar_wait(full0 + 8 * s, u & 1u);
-        SPLITMLA_V2_TRACE(tid == 0 && pi == first && t == 0, 2);
-        SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last && t == 0, 6);
+        SPLITMLA_TRACE_AT(tid == 0 && pi == first && t == 0, v2_trace, 2);
+        SPLITMLA_TRACE_AT(tid == 0 && pi + 1 == last && t == 0, v2_trace, 6);
         float sacc[32];
         qk_tile_rs<T>(sacc, qa, sqlast, sqrope, skv, G);
         sm90::wgmma_wait<0>();
@@ -583,7 +575,7 @@ __global__ void __launch_bounds__(384, 1)
         sm90::fence_proxy_async();
         sm90::mbar_arrive(pready0 + 8 * s);
       }
-      SPLITMLA_V2_TRACE(tid == 0 && pi + 1 == last, 7);
+      SPLITMLA_TRACE_AT(tid == 0 && pi + 1 == last, v2_trace, 7);
       finish_rows(q4, ra, rb, m_a, m_b, lsum_a, lsum_b, sm.fin.inv_l, sm.fin.lse);
       tile_seq += in.ntiles;
       pieces_done.sync();  // (B) inv_l, lse and the flag visible; every tile retired
@@ -596,7 +588,7 @@ __global__ void __launch_bounds__(384, 1)
       if (tid < Tr::HB && row0 + tid < p.rows)
         store_row_lse(p, pc, pc.b, row0 + tid, bad ? nan : sm.fin.lse[tid]);
     }
-    SPLITMLA_V2_TRACE(tid == 0, 8);
+    SPLITMLA_TRACE_AT(tid == 0, v2_trace, 8);
 #ifdef SPLITMLA_TRACE_V2
     if (tid == 0 && blockIdx.x < kV2TraceCtas) g_v2_trace[blockIdx.x][23] = tile_seq;
 #endif
@@ -707,7 +699,7 @@ __global__ void __launch_bounds__(384, 1)
       }
       tile_seq += in.ntiles;
       pieces_done.sync();  // (B)
-      SPLITMLA_V2_TRACE(tid == 128 && pi + 1 == last, 10);
+      SPLITMLA_TRACE_AT(tid == 128 && pi + 1 == last, v2_trace, 10);
 
       // The piece again from memory rather than kept in registers through the tile loop (the
       // PV warpgroups' 160 registers hold O's 128 accumulators).
@@ -720,9 +712,9 @@ __global__ void __launch_bounds__(384, 1)
         store_wgmma_row_out<T>(p, pc, pc.b, row0 + r, o, h, col0, sm.fin.inv_l[r], bad,
                                  row0 + r < p.rows);
       }
-      SPLITMLA_V2_TRACE(tid == 128 && pi == first, 11);
+      SPLITMLA_TRACE_AT(tid == 128 && pi == first, v2_trace, 11);
     }
-    SPLITMLA_V2_TRACE(tid == 128, 9);
+    SPLITMLA_TRACE_AT(tid == 128, v2_trace, 9);
   }
 #else
   __trap();
