@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "api/plan_detail.hpp"
 #include "api/workspace.hpp"
@@ -129,19 +130,19 @@ Status launch_part2(const Plan& plan, const DecodeArgs& a, const Workspace& ws, 
   const int64_t multi = std::min<int64_t>(plan.multi_bound, a.batch);
   const int64_t pairs = multi * plan.rows;
   // Few (request, row) pairs (small batch): spread each pair's merge over 4 blocks of 8 split
-  // groups; otherwise the pairs alone fill the GPU. Static bounds only: capturable. The chunk
-  // policy promises batch invariance, and the two layouts add in different orders, so it always
-  // takes the narrow one.
+  // groups; otherwise a warp a pair (part2.cu). Static bounds only: capturable. The chunk policy
+  // promises batch invariance, and the two layouts add in different orders, so it always takes
+  // the narrow one.
   const bool wide = pairs < 2LL * plan.num_sms &&
                     plan.config.policy.kind != SplitPolicyKind::kChunk;
-  // The kernel walks the pairs that exist with a grid stride: a grid of at most kPart2PairsPerSm
-  // pairs per SM (a wave of 128-thread blocks) serves any count, and a call with few split
-  // requests no longer launches a block per bound pair (16,384 for 128 requests x 128 heads:
-  // part2 with nothing to merge took 8.4 us that way on an H200, 4.5 us with the stride).
-  constexpr int64_t kPart2PairsPerSm = 16;
-  const int64_t grid_pairs = std::min<int64_t>(pairs, kPart2PairsPerSm * plan.num_sms);
+  // The kernel walks the pairs that exist with a grid stride, its grid capped at one wave of
+  // resident blocks (part2.cu): a call with few split requests does not launch a block per bound
+  // pair (16,384 for 128 requests x 128 heads: part2 with nothing to merge took 8.4 us that way on
+  // an H200, 4.5 us with the stride).
+  const int64_t bound_pairs = std::min<int64_t>(pairs, INT32_MAX);
   return detail::cuda_status(
-      kernels::launch_part2(plan.config.dtype, p, static_cast<int>(grid_pairs), wide, plan.pdl, s),
+      kernels::launch_part2(plan.config.dtype, p, static_cast<int>(bound_pairs), plan.num_sms, wide,
+                            plan.pdl, s),
       "part2 launch");
 }
 

@@ -78,6 +78,13 @@ struct MergeState {
     if (nan) return quiet_nan<T>();
     return m == neg_inf<T>() ? T(0) : acc / sum;
   }
+  // The same output with the division done once a row: out_with(acc, inv()) = acc * (1 / sum),
+  // within an ulp of out(acc) (part2 scales 16 columns a lane by it).
+  SPLITMLA_HD T inv() const { return sum > T(0) ? T(1) / sum : T(0); }
+  SPLITMLA_HD T out_with(T acc, T inv_sum) const {
+    if (nan) return quiet_nan<T>();
+    return m == neg_inf<T>() ? T(0) : acc * inv_sum;
+  }
   SPLITMLA_HD T lse() const {
     if (nan) return quiet_nan<T>();
     return m == neg_inf<T>() ? neg_inf<T>() : m + hd_log(sum);

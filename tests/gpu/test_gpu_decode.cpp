@@ -141,17 +141,18 @@ BOOST_AUTO_TEST_CASE(heads_64_all_pages_and_policies, *needs_gpu()) { heads_case
 BOOST_AUTO_TEST_CASE(heads_127_all_pages_and_policies, *needs_gpu()) { heads_case(127); }
 BOOST_AUTO_TEST_CASE(heads_128_all_pages_and_policies, *needs_gpu()) { heads_case(128); }
 
-// part2's grid holds at most 16 (request, row) pairs per SM (lib/api/run.cpp) and walks the pairs
-// of the split requests with a grid stride, a barrier between pairs guarding its shared memory.
-// Enough 128-head requests, every one split, that each block merges several pairs (more than 16
-// x SMs), and one empty request among them (every split empty: out 0, lse -inf): every policy
+// part2's grid holds at most one wave of resident blocks (lib/kernels/part2/part2.cu: a warp a
+// pair, 24 pairs an SM on the H200) and walks the pairs of the split requests with a grid stride,
+// each pair's (request, row) stepped without a division and its multi entry read one pair ahead.
+// Enough 128-head requests, every one split, that each warp merges several pairs (more than 40
+// x SMs, over any one-wave grid of part2's), and one empty request among them (every split empty: out 0, lse -inf): every policy
 // that splits them, on every runnable part1 variant, must match the reference.
 BOOST_AUTO_TEST_CASE(part2_walks_more_pairs_than_its_grid, *needs_gpu()) {
   int sms = 0;
   GPUTEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   const int32_t heads = 128;
-  const int32_t batch = (16 * sms) / heads + 5;
-  BOOST_TEST_REQUIRE(int64_t{batch} * heads > int64_t{16} * sms);
+  const int32_t batch = (40 * sms) / heads + 5;
+  BOOST_TEST_REQUIRE(int64_t{batch} * heads > int64_t{40} * sms);
   Stream stream;
   splitmla::ScratchPool pool;
   GPUTEST_REQUIRE_OK(pool.init());

@@ -129,12 +129,13 @@ struct Part2Params {
 // preparation and occupancy go through the variant table (part1/variants.hpp). They only
 // launch: no allocation, no sync.
 cudaError_t launch_planner(const PlannerParams& p, cudaStream_t stream);
-// `pairs` = (request, row) pairs the grid holds at once (the kernel walks num_multi x rows pairs
-// with a grid stride); `wide` picks the layout for few pairs (part2.cu); `pdl` (Plan::pdl)
-// launches with programmatic stream serialization, the kernel waiting on part1 with
-// griddepcontrol.wait first thing (a no-op in a plain launch).
-cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, bool wide, bool pdl,
-                         cudaStream_t stream);
+// `pairs` = the static bound of (request, row) pairs; the grid holds at most what `num_sms` SMs
+// hold at once (the kernel walks num_multi x rows pairs with a grid stride); `wide` picks the
+// layout for few pairs (part2.cu); `pdl` (Plan::pdl) launches with programmatic stream
+// serialization, the kernel waiting on part1 with griddepcontrol.wait first thing (a no-op in a
+// plain launch).
+cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, int num_sms, bool wide,
+                         bool pdl, cudaStream_t stream);
 // Load the planner and part2 modules now (host call at plan time): with lazy module loading
 // their first launch would otherwise load them, possibly inside a stream capture.
 cudaError_t load_planner();
