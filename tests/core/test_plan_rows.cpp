@@ -1,12 +1,15 @@
 // The plan of a multi-token decode, on the host (num_sms and device given, no GPU needed): query
 // rows = q_len x heads are the M dimension of part1, row blocks count toward the one-wave grid,
-// partials are sized by rows, and auto picks the kernel by rows at any q_len.
+// partials are sized by rows, and auto picks the kernel by rows at any q_len; part2's walk over
+// (request, row) pairs steps as the division does.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "api/workspace.hpp"
+#include "core/pair_walk.hpp"
 #include "splitmla/decode.hpp"
 #include "splitmla/status.hpp"
 
@@ -134,6 +137,27 @@ BOOST_AUTO_TEST_CASE(q_len_and_causal_are_validated) {
   DecodeConfig c = config(16, 16);
   c.causal = false;
   BOOST_TEST((splitmla::can_implement(c) == Status::kSuccess));
+}
+
+// part2 walks pairs jh = first, first + stride, ... as (j, row) = (jh / rows, jh % rows) without
+// dividing a step (lib/core/pair_walk.hpp): every step equals the division, for strides below,
+// equal to and many times the row count, one row, and rows of every tier (16 .. 2048).
+BOOST_AUTO_TEST_CASE(part2_pair_walk_steps_as_the_division) {
+  int64_t checked = 0;
+  for (int32_t rows : {1, 3, 16, 64, 127, 128, 256, 2048})
+    for (int64_t stride : {int64_t{1}, int64_t{7}, int64_t{rows}, int64_t{rows} + 1, int64_t{3168},
+                           int64_t{132} * 24, int64_t{1} << 20})
+      for (int64_t first : {int64_t{0}, int64_t{1}, int64_t{rows} - 1, stride - 1, int64_t{5} * rows + 2}) {
+        if (first < 0) continue;
+        auto c = splitmla::pair_walk::Cursor::at(first, stride, rows);
+        bool ok = true;
+        for (int64_t jh = first, k = 0; k < 300; jh += stride, ++k, c.advance()) {
+          ok = ok && c.j == jh / rows && c.row == jh % rows && c.row >= 0 && c.row < rows;
+          ++checked;
+        }
+        BOOST_TEST(ok, "rows " << rows << " stride " << stride << " first " << first);
+      }
+  BOOST_TEST(checked > 10000);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include "core/merge.hpp"
+#include "core/pair_walk.hpp"
 #include "kernels/common/launch.cuh"
 #include "kernels/common/params.hpp"
 #include "kernels/common/ptx.cuh"
@@ -204,22 +205,14 @@ template <class F>
 __device__ __forceinline__ void walk_pairs(const Part2Params& p, int64_t first, int64_t stride, F&& f) {
   const int64_t pairs = static_cast<int64_t>(p.header->num_multi) * p.rows;
   if (first >= pairs) return;
-  int64_t j = first / p.rows;
-  int row = static_cast<int>(first - j * p.rows);
-  const int64_t dj = stride / p.rows;
-  const int dr = static_cast<int>(stride - dj * p.rows);
-  MultiEntry next = p.multi[j];
+  pair_walk::Cursor c = pair_walk::Cursor::at(first, stride, p.rows);
+  MultiEntry next = p.multi[c.j];
   for (int64_t jh = first; jh < pairs; jh += stride) {
     const MultiEntry e = next;
-    const int r = row;
-    row += dr;
-    j += dj;
-    if (row >= p.rows) {
-      row -= p.rows;
-      ++j;
-    }
-    if (jh + stride < pairs) next = p.multi[j];
-    f(e, r);
+    const int row = c.row;
+    c.advance();
+    if (jh + stride < pairs) next = p.multi[c.j];
+    f(e, row);
   }
 }
 
