@@ -22,21 +22,4 @@ grep -q "Metric Name" <(ncu -i "$rep.ncu-rep" --page details --csv 2> /dev/null 
   { echo "ncu-hotspots: no launch of '$k' profiled (PART1=${PART1:-wgmma}; the mma.sync kernel needs PART1=mma_sync)"; exit 1; }
 ncu -i "$rep.ncu-rep" --page details --csv > "$rep-details.csv"
 ncu -i "$rep.ncu-rep" --page source --csv --print-source sass > "$rep-src.csv"
-python3 - "$rep-details.csv" "$rep-src.csv" "$n" <<'PY' | tee "$OUT/hot-$k.txt"
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1])))
-h = rows[0]; n, v, u = h.index('Metric Name'), h.index('Metric Value'), h.index('Metric Unit')
-for r in rows[1:]:
-    if r[n].startswith('Stall') or r[n] in ('Duration', 'Warp Cycles Per Issued Instruction'):
-        print('  %-44s %s %s' % (r[n], r[v], r[u]))
-src = list(csv.reader(open(sys.argv[2])))
-hi = next(i for i, r in enumerate(src) if 'Source' in r)
-h, data = src[hi], src[hi + 1:]
-s_col = h.index('Source')
-w_col = next(i for i, c in enumerate(h) if c.startswith('Warp Stall Sampling (All'))
-num = lambda x: float(x.replace(',', '') or 0)
-tot = sum(num(r[w_col]) for r in data if len(r) > w_col) or 1
-print('SASS lines by share of all stall samples (%d lines, %d samples)' % (len(data), tot))
-for i, r in sorted(enumerate(data), key=lambda p: -num(p[1][w_col]) if len(p[1]) > w_col else 0)[:int(sys.argv[3])]:
-    print('  %5.1f%%  #%-5d %s' % (100 * num(r[w_col]) / tot, i, r[s_col][:110]))
-PY
+python3 "$(dirname "$0")/ncu_report.py" "$rep-details.csv" "$rep-src.csv" --lines "$n" | tee "$OUT/hot-$k.txt"

@@ -24,39 +24,10 @@ for c in ${CASES:-H128_B32_L32k H128_B1_L128k H64_B16_L16k_p16 H16_B128_L4k}; do
     --out /tmp/p2.csv > "$OUT/ncu-$c.log" 2>&1 || { echo "$c: ncu failed"; tail -5 "$OUT/ncu-$c.log"; continue; }
   ncu -i "$rep.ncu-rep" --page details --csv > "$rep-details.csv" 2> /dev/null
   ncu -i "$rep.ncu-rep" --page source --csv --print-source sass > "$rep-src.csv" 2> /dev/null
-  python3 - "$c" "$rep-details.csv" "$rep-src.csv" << 'PY' | tee -a "$OUT/ncu-part2.txt"
-import csv, sys
-rows = list(csv.reader(open(sys.argv[2])))
-h = rows[0]; k, n, v, u = h.index('Kernel Name'), h.index('Metric Name'), h.index('Metric Value'), h.index('Metric Unit')
-print('=== %s: %s' % (sys.argv[1], rows[1][k][:90] if len(rows) > 1 else '?'))
-want = ('Duration', 'SM Frequency', 'DRAM Throughput', 'L2 Cache Throughput', 'L1/TEX Cache Throughput',
-        'Memory Throughput', 'Compute (SM) Throughput', 'Grid Size', 'Block Size', 'Registers Per Thread',
-        'Waves Per SM', 'Achieved Occupancy', 'Theoretical Occupancy', 'Block Limit Registers',
-        'L2 Hit Rate', 'Mem Busy', 'Max Bandwidth', 'Warp Cycles Per Issued Instruction',
-        'Issue Slots Busy', 'Executed Ipc Active')
-seen = set()
-for r in rows[1:]:
-    if (r[n] in want or r[n].startswith('Stall')) and r[n] not in seen:
-        seen.add(r[n])
-        try:
-            if r[n].startswith('Stall') and float(r[v].replace(',', '')) < 0.05:
-                continue
-        except ValueError:
-            pass
-        print('  %-44s %s %s' % (r[n], r[v], r[u]))
-try:
-    src = list(csv.reader(open(sys.argv[3])))
-    hi = next(i for i, r in enumerate(src) if 'Source' in r)
-    hs, data = src[hi], src[hi + 1:]
-    s_col = hs.index('Source')
-    w_col = next(i for i, c in enumerate(hs) if c.startswith('Warp Stall Sampling (All'))
-    num = lambda x: float(x.replace(',', '') or 0)
-    tot = sum(num(r[w_col]) for r in data if len(r) > w_col) or 1
-    print('  SASS lines by share of stall samples (%d lines, %d samples)' % (len(data), tot))
-    for i, r in sorted(enumerate(data), key=lambda p: -num(p[1][w_col]) if len(p[1]) > w_col else 0)[:12]:
-        print('  %5.1f%%  #%-5d %s' % (100 * num(r[w_col]) / tot, i, r[s_col][:100]))
-except Exception as e:
-    print('  (no source page: %s)' % e)
-PY
+  python3 "$(dirname "$0")/ncu_report.py" "$rep-details.csv" "$rep-src.csv" --lines 12 --min-stall 0.05 \
+    --title "$c" --metrics "Duration,SM Frequency,DRAM Throughput,L2 Cache Throughput,L1/TEX Cache Throughput,\
+Memory Throughput,Compute (SM) Throughput,Grid Size,Block Size,Registers Per Thread,Waves Per SM,\
+Achieved Occupancy,Theoretical Occupancy,Block Limit Registers,L2 Hit Rate,Mem Busy,Max Bandwidth,\
+Warp Cycles Per Issued Instruction,Issue Slots Busy,Executed Ipc Active" | tee -a "$OUT/ncu-part2.txt"
 done
 echo "done: $(( $(date +%s) - t0 )) s"

@@ -240,8 +240,7 @@ __global__ void __launch_bounds__(WideLayout::kThreads) part2_wide_kernel(const 
              });
 }
 
-// Blocks of a kernel that one SM holds at once (the occupancy calculator, once per kernel and
-// process; a host query, no stream work, so safe inside a capture; 0 when it fails).
+// Blocks of a kernel that one SM holds at once (the occupancy calculator; 0 when it fails).
 template <class K>
 int resident_blocks(K kernel, int threads) {
   int b = 0;
@@ -251,22 +250,20 @@ int resident_blocks(K kernel, int threads) {
   }
   return b;
 }
-template <class T>
-int narrow_per_sm() {
-  static const int n = resident_blocks(part2_narrow_kernel<T>, kNarrowThreads);
-  return n;
-}
-template <class T>
-int wide_per_sm() {
-  static const int n = resident_blocks(part2_wide_kernel<T>, WideLayout::kThreads);
+// The same for the wide or the narrow kernel of T, asked once a process (a host query, no stream
+// work, so safe inside a capture; load_part2 asks it at plan time).
+template <class T, bool kWide>
+int per_sm() {
+  static const int n = kWide ? resident_blocks(part2_wide_kernel<T>, WideLayout::kThreads)
+                             : resident_blocks(part2_narrow_kernel<T>, kNarrowThreads);
   return n;
 }
 
 // One wave at most: blocks beyond what the SMs hold would start only as the first ones end
 // (without the calculator's answer, 16 pairs an SM). `unit` blocks stay together (a wide pair's
 // quarters are consecutive blocks).
-int64_t cap_blocks(int64_t blocks, int per_sm, int num_sms, int unit, int64_t fallback) {
-  int64_t cap = per_sm > 0 ? static_cast<int64_t>(per_sm) * num_sms / unit * unit : fallback;
+int64_t cap_blocks(int64_t blocks, int resident, int num_sms, int unit, int64_t fallback) {
+  int64_t cap = resident > 0 ? static_cast<int64_t>(resident) * num_sms / unit * unit : fallback;
   if (cap < unit) cap = unit;
   return blocks > cap ? cap : blocks;
 }
@@ -277,35 +274,31 @@ cudaError_t launch_dtype(const Part2Params& p, int pairs, int num_sms, bool wide
   if (wide) {
     constexpr int kq = WideLayout::kQuarters;
     const int64_t blocks =
-        cap_blocks(static_cast<int64_t>(pairs) * kq, wide_per_sm<T>(), num_sms, kq, 16LL * num_sms * kq);
+        cap_blocks(static_cast<int64_t>(pairs) * kq, per_sm<T, true>(), num_sms, kq, 16LL * num_sms * kq);
     return launch_with_pdl(part2_wide_kernel<T>, dim3(static_cast<unsigned>(blocks)),
                            dim3(WideLayout::kThreads), 0, stream, pdl, p);
   }
   const int64_t blocks = cap_blocks((static_cast<int64_t>(pairs) + kNarrowWarps - 1) / kNarrowWarps,
-                                    narrow_per_sm<T>(), num_sms, 1, 16LL * num_sms / kNarrowWarps);
+                                    per_sm<T, false>(), num_sms, 1, 16LL * num_sms / kNarrowWarps);
   return launch_with_pdl(part2_narrow_kernel<T>, dim3(static_cast<unsigned>(blocks)),
                          dim3(kNarrowThreads), 0, stream, pdl, p);
+}
+// Both kernels' modules loaded and their grid caps' occupancy asked now, not at a first launch.
+template <class T>
+cudaError_t load_dtype() {
+  cudaFuncAttributes a;
+  cudaError_t e = cudaFuncGetAttributes(&a, part2_wide_kernel<T>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&a, part2_narrow_kernel<T>);
+  if (e == cudaSuccess) {
+    per_sm<T, true>();
+    per_sm<T, false>();
+  }
+  return e;
 }
 }  // namespace
 
 cudaError_t load_part2(DType dtype) {
-  cudaFuncAttributes a;
-  const bool bf = dtype == DType::kBFloat16;
-  cudaError_t e = bf ? cudaFuncGetAttributes(&a, part2_wide_kernel<__nv_bfloat16>)
-                     : cudaFuncGetAttributes(&a, part2_wide_kernel<__half>);
-  if (e == cudaSuccess)
-    e = bf ? cudaFuncGetAttributes(&a, part2_narrow_kernel<__nv_bfloat16>)
-           : cudaFuncGetAttributes(&a, part2_narrow_kernel<__half>);
-  if (e == cudaSuccess) {  // the grid caps' occupancy queries, here rather than at a first launch
-    if (bf) {
-      wide_per_sm<__nv_bfloat16>();
-      narrow_per_sm<__nv_bfloat16>();
-    } else {
-      wide_per_sm<__half>();
-      narrow_per_sm<__half>();
-    }
-  }
-  return e;
+  return dtype == DType::kBFloat16 ? load_dtype<__nv_bfloat16>() : load_dtype<__half>();
 }
 
 cudaError_t launch_part2(DType dtype, const Part2Params& p, int pairs, int num_sms, bool wide,
