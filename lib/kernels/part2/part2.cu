@@ -77,7 +77,8 @@ __device__ __forceinline__ void accumulate4(float4& acc, float w, const float4& 
 
 // Narrow: the warp merges pair (e, row). Each lane reads the lse of splits lane, lane + 32, ...
 // for the max; the first two splits' o are read before it, so those loads overlap it; then the
-// splits in order, two at a time, each weight from its lse (a warp-wide broadcast load).
+// splits in order, two at a time, each weight from its lse: the first 32 splits' from the lane
+// that read it for the max (a shuffle), any later split's by a warp-wide broadcast load.
 template <class T>
 __device__ __forceinline__ void merge_pair_warp(const Part2Params& p, const MultiEntry& e, int row) {
   const int lane = static_cast<int>(threadIdx.x & 31u);
@@ -96,7 +97,9 @@ __device__ __forceinline__ void merge_pair_warp(const Part2Params& p, const Mult
   if (e.count > 1) load_o(1, o1);
 
   merge::MergeState<float> st;
-  for (int s = lane; s < e.count; s += 32) st.see_lse(lse[static_cast<int64_t>(s) * p.rows]);
+  const float lse_lane = lane < e.count ? lse[static_cast<int64_t>(lane) * p.rows] : merge::neg_inf<float>();
+  st.see_lse(lse_lane);  // -inf (no split) changes nothing
+  for (int s = lane + 32; s < e.count; s += 32) st.see_lse(lse[static_cast<int64_t>(s) * p.rows]);
   float m = st.m;
 #pragma unroll
   for (int off = 16; off >= 1; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
@@ -107,8 +110,10 @@ __device__ __forceinline__ void merge_pair_warp(const Part2Params& p, const Mult
 #pragma unroll
   for (int c = 0; c < kNarrowCols; ++c) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
   float wsum = 0.f;
+  // s is the same in every lane, so the shuffle's source lane is too.
   auto add = [&](int s, const float4 (&o)[kNarrowCols]) {
-    const float w = st.weight(lse[static_cast<int64_t>(s) * p.rows]);
+    const float w = st.weight(s < 32 ? __shfl_sync(0xffffffffu, lse_lane, s)
+                                     : lse[static_cast<int64_t>(s) * p.rows]);
     wsum += w;
 #pragma unroll
     for (int c = 0; c < kNarrowCols; ++c) accumulate4(acc[c], w, o[c]);
