@@ -136,6 +136,7 @@ struct Part1Traits {
 inline constexpr int kR16TraceCtas = 264;
 static __device__ unsigned long long g_r16_trace[kR16TraceCtas][9];
 __device__ __forceinline__ void r16_trace(int point) { trace_point<4, 4>(g_r16_trace, point); }
+__device__ __forceinline__ void r16_trace_tiles(unsigned long long n) { trace_slot(g_r16_trace, 8, n); }
 #endif
 
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
@@ -151,9 +152,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
 
   const int tid = threadIdx.x;
   SPLITMLA_TRACE_AT(tid == 0, r16_trace, 0);
-#ifdef SPLITMLA_TRACE_V2
-  int traced_tiles = 0;
-#endif
+  TraceCount traced_tiles;
   const int warp = tid >> 5, lane = tid & 31;
   const int hblk = blockIdx.x % p.head_blocks;
   const int wcta = blockIdx.x / p.head_blocks;
@@ -776,9 +775,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     }
     ptx::cp_async_wait<0>();
     SPLITMLA_TRACE_AT(tid == 0 && pi + 1 == last, r16_trace, 2);
-#ifdef SPLITMLA_TRACE_V2
-    traced_tiles += ntiles;
-#endif
+    traced_tiles.add(ntiles);
 
     // ---- epilogue ----
 #pragma unroll
@@ -854,9 +851,7 @@ __global__ void __launch_bounds__(256, 1) part1_kernel(const __grid_constant__ P
     __syncthreads();  // shared memory is reused by the next piece
   }
   SPLITMLA_TRACE_AT(tid == 0, r16_trace, 3);
-#ifdef SPLITMLA_TRACE_V2
-  if (tid == 0 && blockIdx.x < kR16TraceCtas) g_r16_trace[blockIdx.x][8] = traced_tiles;
-#endif
+  SPLITMLA_TRACE_AT(tid == 0, r16_trace_tiles, traced_tiles.n);
 }
 
 template <class T, int MT, int KV>

@@ -404,6 +404,7 @@ __global__ void __launch_bounds__(256, 1)
 inline constexpr int kV2TraceCtas = 264;
 static __device__ unsigned long long g_v2_trace[kV2TraceCtas][24];
 __device__ __forceinline__ void v2_trace(int point) { trace_point<12, 11>(g_v2_trace, point); }
+__device__ __forceinline__ void v2_trace_tiles(unsigned long long n) { trace_slot(g_v2_trace, 23, n); }
 #endif
 
 template <class T>
@@ -589,9 +590,7 @@ __global__ void __launch_bounds__(384, 1)
         store_row_lse(p, pc, pc.b, row0 + tid, bad ? nan : sm.fin.lse[tid]);
     }
     SPLITMLA_TRACE_AT(tid == 0, v2_trace, 8);
-#ifdef SPLITMLA_TRACE_V2
-    if (tid == 0 && blockIdx.x < kV2TraceCtas) g_v2_trace[blockIdx.x][23] = tile_seq;
-#endif
+    SPLITMLA_TRACE_AT(tid == 0, v2_trace_tiles, tile_seq);
   } else {
     // ------------------------------- PV halves (+ the producer) -------------------------------
     sm90::setmaxnreg_dec<160>();
