@@ -80,10 +80,10 @@ struct MergeState {
   }
   // The same output with the division done once a row: out_with(acc, inv()) = acc * (1 / sum),
   // within an ulp of out(acc) (part2 scales 16 columns a lane by it).
-  SPLITMLA_HD T inv() const { return sum > T(0) ? T(1) / sum : T(0); }
-  SPLITMLA_HD T out_with(T acc, T inv_sum) const {
+  SPLITMLA_HD T inv() const { return inv_sum(sum); }
+  SPLITMLA_HD T out_with(T acc, T inv) const {
     if (nan) return quiet_nan<T>();
-    return m == neg_inf<T>() ? T(0) : acc * inv_sum;
+    return m == neg_inf<T>() ? T(0) : acc * inv;
   }
   SPLITMLA_HD T lse() const {
     if (nan) return quiet_nan<T>();

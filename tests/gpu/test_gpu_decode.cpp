@@ -145,8 +145,9 @@ BOOST_AUTO_TEST_CASE(heads_128_all_pages_and_policies, *needs_gpu()) { heads_cas
 // pair, 24 pairs an SM on the H200) and walks the pairs of the split requests with a grid stride,
 // each pair's (request, row) stepped without a division and its multi entry read one pair ahead.
 // Enough 128-head requests, every one split, that each warp merges several pairs (more than 40
-// x SMs, over any one-wave grid of part2's), and one empty request among them (every split empty: out 0, lse -inf): every policy
-// that splits them, on every runnable part1 variant, must match the reference.
+// x SMs, over any one-wave grid of part2's), and one empty request among them (every split
+// empty: out 0, lse -inf): every policy that splits them, on every runnable part1 variant, must
+// match the reference.
 BOOST_AUTO_TEST_CASE(part2_walks_more_pairs_than_its_grid, *needs_gpu()) {
   int sms = 0;
   GPUTEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
